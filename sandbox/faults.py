@@ -1,0 +1,110 @@
+"""Faults the control panel can inject into chosen operations, to rehearse failure handling."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["FAULT_KINDS", "OPERATIONS", "Fault", "FaultBook", "FaultSpecError"]
+
+# Operation names as the sandbox routes them; `any` matches every API and inference operation.
+OPERATIONS = (
+    "list",
+    "create",
+    "rename",
+    "regenerate",
+    "delete",
+    "models",
+    "chat_completions",
+    "any",
+)
+
+FAULT_KINDS = {
+    "error": "answer with an error status (default 500) and the standard error body",
+    "rate_limit": "answer 429 too_many_requests with retry-after",
+    "delay": "wait delay_seconds, then handle the request normally",
+    "drop": "close the connection before doing anything",
+    "drop_after_commit": "make the change, then close the connection without answering",
+}
+
+
+class FaultSpecError(ValueError):
+    """A fault request the control panel cannot accept; the message names the field."""
+
+
+@dataclass
+class Fault:
+    operation: str
+    kind: str
+    times: int = 1
+    status: int = 500
+    delay_seconds: float = 0.0
+    retry_after: int = 1
+
+    @classmethod
+    def from_request(cls, body: Any) -> Fault:
+        if not isinstance(body, dict):
+            raise FaultSpecError("body must be a JSON object")
+        unknown = set(body) - {"operation", "kind", "times", "status", "delay_seconds", "retry_after"}
+        if unknown:
+            raise FaultSpecError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        operation = body.get("operation")
+        if operation not in OPERATIONS:
+            raise FaultSpecError(f"operation must be one of {', '.join(OPERATIONS)}")
+        kind = body.get("kind")
+        if kind not in FAULT_KINDS:
+            raise FaultSpecError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        fault = cls(operation=operation, kind=kind)
+        fault.times = _int_field(body, "times", 1, minimum=1)
+        fault.status = _int_field(body, "status", 500, minimum=400, maximum=599)
+        fault.retry_after = _int_field(body, "retry_after", 1, minimum=0)
+        delay = body.get("delay_seconds", 0.0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 300:
+            raise FaultSpecError("delay_seconds must be a number from 0 to 300")
+        fault.delay_seconds = float(delay)
+        return fault
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _int_field(body: dict[str, Any], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
+        maximum is not None and value > maximum
+    ):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise FaultSpecError(f"{name} must be an integer {bounds}")
+    return value
+
+
+class FaultBook:
+    """Queued faults; each fires on the next matching requests until its `times` are used."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: deque[Fault] = deque()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.view() for f in self._faults]
+
+    def take(self, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.operation in (operation, "any"):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+            return None

@@ -1,0 +1,598 @@
+"""The sandbox HTTP server: DigitalOcean's model-key API, the inference surface and a control panel.
+
+Routes (all JSON, `application/json; charset=utf-8`):
+
+  DigitalOcean API, bearer = an API token (`--token`, or `--read-only-token` for genai:read only)
+    GET    /v2/gen-ai/models/api_keys?page=&per_page=      list        200 401 404 429 500
+    POST   /v2/gen-ai/models/api_keys                      create      410 (retired) or 200 (legacy)
+    PUT    /v2/gen-ai/models/api_keys/{uuid}               rename      200 401 403 404 429 500
+    PUT    /v2/gen-ai/models/api_keys/{uuid}/regenerate    regenerate  200 401 403 404 429 500
+    DELETE /v2/gen-ai/models/api_keys/{uuid}               delete      200 401 403 404 429 500
+  Serverless inference, bearer = a currently valid model access key
+    GET    /v1/models                                      models
+    POST   /v1/chat/completions                            chat_completions
+  Control panel, bearer = the admin token (never an API token)
+    GET    /_sandbox/health                                (no auth) readiness
+    GET    /_sandbox/console/keys                          keys, no secrets
+    POST   /_sandbox/console/keys  {"name"}                make a key; its secret is shown once (201)
+    GET|PUT /_sandbox/settings                             create_mode and rate-limit budgets
+    GET|POST|DELETE /_sandbox/faults                       list, inject, clear faults
+    GET    /_sandbox/stats                                 requests served per operation and status
+    POST   /_sandbox/reset                                 forget keys, faults, rate windows, stats
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import threading
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from sandbox.faults import FaultBook, Fault, FaultSpecError
+from sandbox.inference import InferenceError, chat_completion, models_listing
+from sandbox.ratelimit import Decision, RateLimiter
+from sandbox.store import KeyStore, StoredKey
+
+__all__ = [
+    "CREATE_MODES",
+    "DEFAULT_ADMIN_TOKEN",
+    "DEFAULT_TOKEN",
+    "Emulator",
+    "EmulatorConfig",
+]
+
+DEFAULT_TOKEN = "dop_v1_gradient_keys_sandbox"
+DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"
+CREATE_MODES = ("retired", "legacy")
+API_PREFIX = "/v2/gen-ai/models/api_keys"
+MAX_PER_PAGE = 200
+DEFAULT_PER_PAGE = 20
+MAX_NAME_LENGTH = 128
+MAX_BODY_BYTES = 1 << 20
+
+RETIRED_MESSAGE = (
+    "resource retired: Creating model API keys through this endpoint is retired. "
+    "Go to manage page in the control panel to create a model access key."
+)
+ERRORS = {
+    400: ("bad_request", "The request was malformed."),
+    401: ("unauthorized", "Unable to authenticate you."),
+    403: ("forbidden", "You do not have access for the attempted action."),
+    404: ("not_found", "The resource you requested could not be found."),
+    405: ("method_not_allowed", "The method is not allowed for this resource."),
+    410: ("gone", RETIRED_MESSAGE),
+    413: ("request_entity_too_large", "The request body is too large."),
+    429: ("too_many_requests", "API rate limit exceeded."),
+    500: ("server_error", "Unexpected server-side error"),
+}
+WRITE_OPERATIONS = frozenset({"create", "rename", "regenerate", "delete"})
+
+
+@dataclass
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
+    read_only_tokens: tuple[str, ...] = ()
+    admin_token: str = DEFAULT_ADMIN_TOKEN
+    create_mode: str = "retired"
+    rate_limit_per_minute: int = 250
+    rate_limit_per_hour: int = 5000
+    # Window lengths exist for tests that exercise pacing without waiting a real minute.
+    minute_seconds: float = 60.0
+    hour_seconds: float = 3600.0
+    state_file: Path | None = None
+    created_by: str = "1000001"
+    access_log: bool = False
+
+    def validate(self) -> None:
+        if self.create_mode not in CREATE_MODES:
+            raise ValueError(f"create_mode must be one of {', '.join(CREATE_MODES)}, not {self.create_mode!r}")
+        if not self.tokens and not self.read_only_tokens:
+            raise ValueError("at least one API token is needed")
+        overlap = set(self.tokens) | set(self.read_only_tokens)
+        if self.admin_token in overlap:
+            raise ValueError("the admin token must differ from every API token")
+        if self.rate_limit_per_minute < 0 or self.rate_limit_per_hour < 0:
+            raise ValueError("rate limits must be 0 (off) or positive")
+
+
+class _ApiError(ValueError):
+    def __init__(self, status: int, message: str | None = None, extra_headers: dict[str, str] | None = None):
+        super().__init__(message or ERRORS.get(status, ERRORS[500])[1])
+        self.status = status
+        self.message = message or ERRORS.get(status, ERRORS[500])[1]
+        self.extra_headers = extra_headers or {}
+
+
+class _Drop(Exception):
+    """Close the connection without answering."""
+
+
+@dataclass
+class _Stats:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def record(self, operation: str, outcome: int | str) -> None:
+        with self.lock:
+            per_op = self.counts.setdefault(operation, {})
+            per_op[str(outcome)] = per_op.get(str(outcome), 0) + 1
+
+    def view(self) -> dict[str, Any]:
+        with self.lock:
+            counts = {op: dict(v) for op, v in self.counts.items()}
+        return {"requests": counts, "total": sum(sum(v.values()) for v in counts.values())}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
+
+class Emulator:
+    """A running sandbox. Use `start()` in-process (tests) or `serve_forever()` (the command)."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.config.validate()
+        self.store = KeyStore(self.config.state_file, created_by=self.config.created_by)
+        self.faults = FaultBook()
+        self.stats = _Stats()
+        self.limiter = RateLimiter(
+            self.config.rate_limit_per_minute,
+            self.config.rate_limit_per_hour,
+            self.config.minute_seconds,
+            self.config.hour_seconds,
+        )
+        self._httpd = _Server((self.config.host, self.config.port), _Handler)
+        self._httpd.emulator = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- control panel, in-process ------------------------------------------------------------
+    def console_create(self, name: str) -> dict[str, str]:
+        """Make a key as the control panel does; the result holds its secret, shown this once."""
+        key, secret = self.store.create(_valid_name(name))
+        return {**key.info(), "secret_key": secret}
+
+    def inject(self, **fault: Any) -> None:
+        self.faults.add(Fault.from_request(fault))
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.faults.clear()
+        self.limiter.reset()
+        self.stats.reset()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: Emulator
+
+
+def _valid_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise _ApiError(400, "name must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise _ApiError(400, f"name must be at most {MAX_NAME_LENGTH} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise _ApiError(400, "name must not contain control characters")
+    return name
+
+
+def _positive_int(query: dict[str, list[str]], name: str, default: int) -> int:
+    values = query.get(name)
+    if not values:
+        return default
+    raw = values[-1]
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or int(raw) < 1:
+        raise _ApiError(400, f"{name} must be a positive integer, got {raw[:20]!r}")
+    return int(raw)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @property
+    def emulator(self) -> Emulator:
+        return self.server.emulator
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.emulator.config.access_log:
+            super().log_message(format, *args)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass  # the connection was dropped on purpose
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def _bearer(self) -> str:
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else ""
+
+    def _read_raw_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise _ApiError(413)
+        return self.rfile.read(int(length))
+
+    def _json_body(self, raw: bytes, required: bool) -> Any:
+        if not raw.strip():
+            if required:
+                raise _ApiError(400, "a JSON request body is required")
+            return {}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise _ApiError(400, f"request body is not valid JSON ({reason})") from None
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-request-id", self._request_id)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_error(self, status: int, message: str | None, headers: dict[str, str] | None) -> None:
+        error_id = ERRORS.get(status, ("error", ""))[0]
+        body = {
+            "id": error_id,
+            "message": message or ERRORS.get(status, ERRORS[500])[1],
+            "request_id": self._request_id,
+        }
+        self._send(status, body, headers)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -- routing ------------------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        self._request_id = str(uuidlib.uuid4())
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        try:
+            raw = self._read_raw_body()
+        except _ApiError as err:
+            self._send_error(err.status, err.message, None)
+            return
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            self._api(method, path, parse_qs(parts.query, keep_blank_values=True), raw)
+        elif path in ("/v1/models", "/v1/chat/completions"):
+            self._inference(method, path, raw)
+        elif path.startswith("/_sandbox/"):
+            self._admin(method, path, raw)
+        else:
+            self._send_error(404, None, None)
+
+    def _route_api(self, method: str, path: str) -> tuple[str, str | None]:
+        rest = path[len(API_PREFIX):].strip("/")
+        segments = rest.split("/") if rest else []
+        if not segments:
+            routes = {"GET": "list", "POST": "create"}
+            key_uuid = None
+        elif len(segments) == 1:
+            routes = {"PUT": "rename", "DELETE": "delete"}
+            key_uuid = segments[0]
+        elif len(segments) == 2 and segments[1] == "regenerate":
+            routes = {"PUT": "regenerate"}
+            key_uuid = segments[0]
+        else:
+            raise _ApiError(404)
+        if method not in routes:
+            raise _ApiError(405)
+        return routes[method], key_uuid
+
+    def _api(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
+        emulator = self.emulator
+        token = self._bearer()
+        scopes_write = token in emulator.config.tokens
+        if not token or not (scopes_write or token in emulator.config.read_only_tokens):
+            self._send_error(401, None, emulator.limiter.peek(token).headers())
+            emulator.stats.record("unauthenticated", 401)
+            return
+        decision = emulator.limiter.hit(token)
+        rate_headers = decision.headers()
+        operation = "unrouted"
+        try:
+            operation, key_uuid = self._route_api(method, path)
+            if not decision.allowed:
+                raise _ApiError(429)
+            if operation in WRITE_OPERATIONS and not scopes_write:
+                raise _ApiError(403, f"this token lacks the genai:{_scope(operation)} scope")
+            status, body = self._with_faults(operation, decision, lambda: self._api_op(operation, key_uuid, query, raw))
+        except _Drop:
+            emulator.stats.record(operation, "dropped")
+            self._drop()
+            return
+        except _ApiError as err:
+            emulator.stats.record(operation, err.status)
+            self._send_error(err.status, err.message, {**rate_headers, **err.extra_headers})
+            return
+        emulator.stats.record(operation, status)
+        self._send(status, body, rate_headers)
+
+    def _with_faults(self, operation: str, decision: Decision, handler: Any) -> tuple[int, Any]:
+        fault = self.emulator.faults.take(operation)
+        if fault is None:
+            return handler()  # type: ignore[no-any-return]
+        if fault.kind == "delay":
+            time.sleep(fault.delay_seconds)
+            return handler()  # type: ignore[no-any-return]
+        if fault.kind == "drop":
+            raise _Drop()
+        if fault.kind == "drop_after_commit":
+            handler()
+            raise _Drop()
+        if fault.kind == "rate_limit":
+            raise _ApiError(
+                429,
+                extra_headers={
+                    "ratelimit-remaining": "0",
+                    "ratelimit-reset": str(math.ceil(time.time()) + fault.retry_after),
+                    "retry-after": str(fault.retry_after),
+                },
+            )
+        raise _ApiError(fault.status)
+
+    def _api_op(self, operation: str, key_uuid: str | None, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+        store = self.emulator.store
+        if operation == "list":
+            return 200, self._list(query)
+        if operation == "create":
+            if self.emulator.config.create_mode == "retired":
+                raise _ApiError(410)
+            body = self._json_body(raw, required=True)
+            if not isinstance(body, dict):
+                raise _ApiError(400, "request body must be a JSON object")
+            key, secret = store.create(_valid_name(body.get("name")))
+            return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
+        assert key_uuid is not None
+        if operation == "rename":
+            body = self._json_body(raw, required=True)
+            if not isinstance(body, dict):
+                raise _ApiError(400, "request body must be a JSON object")
+            body_uuid = body.get("api_key_uuid")
+            if body_uuid is not None and body_uuid != key_uuid:
+                raise _ApiError(400, "api_key_uuid in the body does not match the path")
+            name = body.get("name")
+            existing: StoredKey | None
+            if name is None:
+                existing = store.get(key_uuid)
+            else:
+                existing = store.rename(key_uuid, _valid_name(name))
+            if existing is None:
+                raise _ApiError(404)
+            return 200, {"api_key_info": existing.info()}
+        if operation == "regenerate":
+            regenerated = store.regenerate(key_uuid)
+            if regenerated is None:
+                raise _ApiError(404)
+            key, secret = regenerated
+            return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
+        deleted = store.delete(key_uuid)
+        if deleted is None:
+            raise _ApiError(404)
+        key, deleted_at = deleted
+        return 200, {"api_key_info": {**key.info(), "deleted_at": deleted_at}}
+
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        page = _positive_int(query, "page", 1)
+        per_page = min(_positive_int(query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+        keys = self.emulator.store.list()
+        total = len(keys)
+        pages = max(1, math.ceil(total / per_page))
+        chunk = keys[(page - 1) * per_page : page * per_page]
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+
+        def link(number: int) -> str:
+            return f"http://{host}{API_PREFIX}?{urlencode({'page': number, 'per_page': per_page})}"
+
+        # Only the links that make sense, as the API documents: none back from page 1, none on.
+        links: dict[str, str] = {}
+        if page > 1:
+            links["first"] = link(1)
+            links["previous"] = link(min(page - 1, pages))
+        if page < pages:
+            links["next"] = link(page + 1)
+            links["last"] = link(pages)
+        return {
+            "api_key_infos": [k.info() for k in chunk],
+            "links": {"pages": links},
+            "meta": {"page": page, "pages": pages, "total": total},
+        }
+
+    # -- inference ----------------------------------------------------------------------------
+    def _inference(self, method: str, path: str, raw: bytes) -> None:
+        operation = "models" if path == "/v1/models" else "chat_completions"
+        expected = "GET" if operation == "models" else "POST"
+        emulator = self.emulator
+        try:
+            if method != expected:
+                raise InferenceError(405, "method not allowed", "invalid_request_error", "method_not_allowed")
+            token = self._bearer()
+            if not token or emulator.store.find_by_secret(token) is None:
+                raise InferenceError(401, "invalid or revoked model access key", "authentication_error", "invalid_api_key")
+            status, body = self._with_faults(operation, emulator.limiter.peek(""), lambda: self._inference_op(operation, raw))
+        except InferenceError as err:
+            emulator.stats.record(operation, err.status)
+            self._send(err.status, err.body)
+            return
+        except _Drop:
+            emulator.stats.record(operation, "dropped")
+            self._drop()
+            return
+        except _ApiError as err:
+            emulator.stats.record(operation, err.status)
+            kind = "rate_limit_error" if err.status == 429 else "server_error"
+            self._send(err.status, {"error": {"message": err.message, "type": kind, "code": kind}}, err.extra_headers)
+            return
+        emulator.stats.record(operation, status)
+        self._send(status, body)
+
+    def _inference_op(self, operation: str, raw: bytes) -> tuple[int, Any]:
+        if operation == "models":
+            return 200, models_listing()
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            raise InferenceError(400, "request body is not valid JSON", "invalid_request_error", "invalid_json") from None
+        return 200, chat_completion(body)
+
+    # -- control panel ------------------------------------------------------------------------
+    def _admin(self, method: str, path: str, raw: bytes) -> None:
+        emulator = self.emulator
+        try:
+            if path == "/_sandbox/health":
+                if method != "GET":
+                    raise _ApiError(405)
+                self._send(200, {"status": "ok"})
+                return
+            token = self._bearer()
+            if token != emulator.config.admin_token:
+                if token in emulator.config.tokens or token in emulator.config.read_only_tokens:
+                    raise _ApiError(403, "the control panel is not reachable with an API token")
+                raise _ApiError(401)
+            status, body = self._admin_op(method, path, raw)
+        except _ApiError as err:
+            self._send_error(err.status, err.message, None)
+            return
+        self._send(status, body)
+
+    def _admin_op(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+        emulator = self.emulator
+        route = (method, path)
+        if route == ("GET", "/_sandbox/console/keys"):
+            return 200, {"api_key_infos": [k.info() for k in emulator.store.list()]}
+        if route == ("POST", "/_sandbox/console/keys"):
+            body = self._json_body(raw, required=True)
+            if not isinstance(body, dict):
+                raise _ApiError(400, "request body must be a JSON object")
+            return 201, {"api_key_info": emulator.console_create(body.get("name"))}
+        if route == ("GET", "/_sandbox/faults"):
+            return 200, {"faults": emulator.faults.pending()}
+        if route == ("POST", "/_sandbox/faults"):
+            try:
+                fault = Fault.from_request(self._json_body(raw, required=True))
+            except FaultSpecError as exc:
+                raise _ApiError(400, f"fault: {exc}") from None
+            emulator.faults.add(fault)
+            return 201, {"fault": fault.view()}
+        if route == ("DELETE", "/_sandbox/faults"):
+            emulator.faults.clear()
+            return 200, {"faults": []}
+        if route == ("GET", "/_sandbox/stats"):
+            return 200, emulator.stats.view()
+        if route == ("POST", "/_sandbox/reset"):
+            emulator.reset()
+            return 200, {"status": "reset"}
+        if route == ("GET", "/_sandbox/settings"):
+            return 200, self._settings()
+        if route == ("PUT", "/_sandbox/settings"):
+            self._update_settings(self._json_body(raw, required=True))
+            return 200, self._settings()
+        if path in {
+            "/_sandbox/console/keys",
+            "/_sandbox/faults",
+            "/_sandbox/stats",
+            "/_sandbox/reset",
+            "/_sandbox/settings",
+        }:
+            raise _ApiError(405)
+        raise _ApiError(404)
+
+    def _settings(self) -> dict[str, Any]:
+        config = self.emulator.config
+        limiter = self.emulator.limiter
+        return {
+            "create_mode": config.create_mode,
+            "rate_limit_per_minute": limiter.per_minute,
+            "rate_limit_per_hour": limiter.per_hour,
+        }
+
+    def _update_settings(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise _ApiError(400, "request body must be a JSON object")
+        unknown = set(body) - {"create_mode", "rate_limit_per_minute", "rate_limit_per_hour"}
+        if unknown:
+            raise _ApiError(400, f"unknown setting(s): {', '.join(sorted(unknown))}")
+        mode = body.get("create_mode", self.emulator.config.create_mode)
+        if mode not in CREATE_MODES:
+            raise _ApiError(400, f"create_mode must be one of {', '.join(CREATE_MODES)}")
+        budgets = {}
+        for name in ("rate_limit_per_minute", "rate_limit_per_hour"):
+            value = body.get(name, getattr(self.emulator.limiter, name.removeprefix("rate_limit_")))
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise _ApiError(400, f"{name} must be 0 (off) or a positive integer")
+            budgets[name] = value
+        self.emulator.config.create_mode = mode
+        self.emulator.limiter.per_minute = budgets["rate_limit_per_minute"]
+        self.emulator.limiter.per_hour = budgets["rate_limit_per_hour"]
+
+
+def _scope(operation: str) -> str:
+    return {"create": "create", "delete": "delete"}.get(operation, "update")
