@@ -1,0 +1,1 @@
+"""gradient-keys: DigitalOcean Gradient AI model access keys as code."""

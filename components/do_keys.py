@@ -1,0 +1,554 @@
+"""DigitalOcean Gradient AI model access keys, over the official `pydo` client.
+
+Routes (`/v2/gen-ai/models/api_keys`; see spec/do-openapi): list GET (page, per_page), rename
+PUT `/{uuid}`, regenerate PUT `/{uuid}/regenerate`, delete DELETE `/{uuid}` (200 with body),
+create POST (retired upstream in June 2026: 410 `gone`).
+
+How this module handles pydo's traps (each verified against the sandbox; see DESIGN.md):
+- pydo's own retries are off (`retry_total=0`): its policy retries PUT on 429/5xx/lost responses,
+  and every retried regenerate mints a new secret. This module decides: list, rename and delete
+  retry with bounded backoff honouring `retry-after`/`ratelimit-reset`; regenerate and create
+  never repeat blindly, an unknown outcome is resolved by listing first.
+- A 404 does not raise in pydo (the error dict is returned): statuses are checked explicitly.
+- Create goes out as a raw request: pydo >= 0.37 accepts only 410 and puts a 200 body, secret
+  included, in its exception text.
+- pydo's network-trace logging (which prints the Authorization header and bodies) is replaced by
+  a no-op policy, so no logging setting can make it print a token or a secret.
+- Errors carry only status, error id and request id; secrets travel as `Secret`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import pydo
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.rest import HttpRequest
+
+from components.errors import (
+    AmbiguousKeyError,
+    AuthenticationError,
+    ConfigurationError,
+    CreateRetiredError,
+    DigitalOceanError,
+    KeyNotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnavailableError,
+    UnknownOutcomeError,
+)
+from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
+from components.secret import Secret
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "PAGE_SIZE",
+    "ClientSettings",
+    "DeleteOutcome",
+    "IssuedKey",
+    "ModelKey",
+    "ModelKeys",
+]
+
+log = logging.getLogger("gradient_keys.digitalocean")
+
+DEFAULT_API_URL = "https://api.digitalocean.com"
+KEYS_PATH = "/v2/gen-ai/models/api_keys"
+PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
+ALLOW_HTTP_ENV = "GRADIENT_KEYS_ALLOW_INSECURE_HTTP"
+_SAFE_ID = re.compile(r"[a-z_]{1,64}")
+_SAFE_REQUEST_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where and as whom to call DigitalOcean. The token is a `Secret`: never printed, never pickled."""
+
+    api_url: str
+    token: Secret
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
+        """`DIGITALOCEAN_API_URL` (default the real API) and `DIGITALOCEAN_TOKEN`, read now."""
+        env = os.environ if environ is None else environ
+        token = env.get("DIGITALOCEAN_TOKEN", "").strip()
+        if not token:
+            raise ConfigurationError(
+                "DIGITALOCEAN_TOKEN is not set: export a DigitalOcean API token with the genai scopes "
+                "(for the local sandbox, `eval \"$(gradient-keys sandbox up)\"` sets it)"
+            )
+        api_url = env.get("DIGITALOCEAN_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
+        _check_api_url(api_url, allow_http=env.get(ALLOW_HTTP_ENV, "") == "1")
+        return cls(api_url=api_url, token=Secret(token))
+
+
+def _check_api_url(url: str, allow_http: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"DIGITALOCEAN_API_URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL} "
+            "or the sandbox's http://127.0.0.1:PORT"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+        raise ConfigurationError(
+            f"DIGITALOCEAN_API_URL must be a bare base URL such as {DEFAULT_API_URL} (no path, query or user)"
+        )
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"DIGITALOCEAN_API_URL uses plain http to {parts.hostname}: the token would cross the network "
+            f"unencrypted. Use https, or set {ALLOW_HTTP_ENV}=1 for a sandbox on a trusted network"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """A model access key as DigitalOcean lists it (no secret: listings never carry one)."""
+
+    uuid: str
+    name: str
+    created_at: str | None = None
+    created_by: str | None = None
+
+    @classmethod
+    def from_info(cls, info: Any) -> ModelKey:
+        if not isinstance(info, dict) or not isinstance(info.get("uuid"), str):
+            raise ValueError("api_key_info without a uuid")
+        return cls(
+            uuid=info["uuid"],
+            name=str(info.get("name") or ""),
+            created_at=info.get("created_at") if isinstance(info.get("created_at"), str) else None,
+            created_by=info.get("created_by") if isinstance(info.get("created_by"), str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key together with the secret that create or regenerate just handed out."""
+
+    key: ModelKey
+    secret: Secret
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    uuid: str
+    already_gone: bool  # True when DigitalOcean had no such key on our first attempt
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class _TransportFailure(Exception):
+    def __init__(self, reached_server: bool, kind: str) -> None:
+        super().__init__(kind)
+        self.reached_server = reached_server  # False: nothing was sent, so nothing changed
+        self.kind = kind
+
+
+class _PlainHttpBearer(SansIOHTTPPolicy):  # type: ignore[misc]
+    """Bearer auth for http:// sandboxes, which azure-core's credential policy refuses."""
+
+    def __init__(self, token: Secret) -> None:
+        super().__init__()
+        self._token = token
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        request.http_request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+
+
+def _build_client(settings: ClientSettings) -> pydo.Client:
+    kwargs: dict[str, Any] = {
+        "endpoint": settings.api_url,
+        "retry_total": 0,
+        "timeout": settings.connect_timeout + settings.read_timeout,
+        "connection_timeout": settings.connect_timeout,
+        "read_timeout": settings.read_timeout,
+        # A no-op in place of NetworkTraceLoggingPolicy, which would log tokens and bodies.
+        "logging_policy": SansIOHTTPPolicy(),
+    }
+    if settings.api_url.startswith("http://"):
+        kwargs["authentication_policy"] = _PlainHttpBearer(settings.token)
+    return pydo.Client(settings.token.reveal(), **kwargs)
+
+
+def _safe_error_fields(body: Any) -> tuple[str | None, str | None]:
+    """The error id and request id, and only if they look like identifiers (never free text)."""
+    if not isinstance(body, dict):
+        return None, None
+    error_id = body.get("id")
+    request_id = body.get("request_id")
+    return (
+        error_id if isinstance(error_id, str) and _SAFE_ID.fullmatch(error_id) else None,
+        request_id if isinstance(request_id, str) and _SAFE_REQUEST_ID.fullmatch(request_id) else None,
+    )
+
+
+def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
+    """pydo `cls=` hook: keep the status and the headers the generated code would drop."""
+    http = pipeline_response.http_response
+    return _Reply(http.status_code, body, http.headers)
+
+
+class ModelKeys:
+    """Client for the key endpoints. Build one per job; it reads nothing global after __init__.
+
+    `requests_made` counts HTTP requests sent (retries included), for benchmarks and audits.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        pacer: RateLimitPacer | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings if settings is not None else ClientSettings.from_env()
+        self._sleep = sleep
+        self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
+        self.backoff = backoff if backoff is not None else Backoff()
+        self._client = _build_client(self.settings)
+        self.requests_made = 0
+
+    def __repr__(self) -> str:
+        return f"ModelKeys(api_url={self.settings.api_url!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("ModelKeys holds credentials and cannot be serialized; build one per call")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ModelKeys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- listing ------------------------------------------------------------------------------
+    def iter_pages(self) -> Iterator[list[ModelKey]]:
+        """Every key, a page of up to 200 at a time, following `meta.pages`."""
+        page = 1
+        while True:
+            reply = self._idempotent(
+                "list",
+                None,
+                lambda p=page: self._client.genai.list_model_api_keys(  # type: ignore[misc]
+                    page=p, per_page=PAGE_SIZE, cls=_capture
+                ),
+            )
+            if reply.status != 200:
+                self._raise_for(reply, "list", None)
+            body = reply.body if isinstance(reply.body, dict) else {}
+            infos = body.get("api_key_infos") or []
+            yield [ModelKey.from_info(info) for info in infos]
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            pages = meta.get("pages")
+            links = ((body.get("links") or {}).get("pages") or {}) if isinstance(body.get("links"), dict) else {}
+            more = page < pages if isinstance(pages, int) else bool(links.get("next"))
+            if not infos or not more:
+                return
+            page += 1
+
+    def list_all(self) -> list[ModelKey]:
+        seen: dict[str, ModelKey] = {}
+        for chunk in self.iter_pages():
+            for key in chunk:
+                # A key created or deleted while paging can shift items across pages: de-duplicate.
+                seen.setdefault(key.uuid, key)
+        return list(seen.values())
+
+    def find(self, *, uuid: str | None = None, name: str | None = None) -> ModelKey | None:
+        """The key with this uuid, or the only key with exactly this name (several: an error)."""
+        if (uuid is None) == (name is None):
+            raise ValueError("find() takes exactly one of uuid= or name=")
+        keys = self.list_all()
+        if uuid is not None:
+            return next((k for k in keys if k.uuid == uuid), None)
+        matches = [k for k in keys if k.name == name]
+        if len(matches) > 1:
+            raise AmbiguousKeyError(
+                f"{len(matches)} keys are named {name!r}; adopt by uuid instead "
+                f"({', '.join(k.uuid for k in matches)})",
+                operation="find",
+                key=name,
+            )
+        return matches[0] if matches else None
+
+    # -- changes ------------------------------------------------------------------------------
+    def rename(self, key_uuid: str, name: str) -> ModelKey:
+        reply = self._idempotent(
+            "rename",
+            key_uuid,
+            lambda: self._client.genai.update_model_api_key(
+                key_uuid, {"api_key_uuid": key_uuid, "name": name}, cls=_capture
+            ),
+        )
+        if reply.status != 200:
+            self._raise_for(reply, "rename", key_uuid)
+        return ModelKey.from_info(reply.body.get("api_key_info"))
+
+    def delete(self, key_uuid: str) -> DeleteOutcome:
+        """Delete; a key that is already gone is success, reported as `already_gone`."""
+        attempts: list[int] = []
+        reply = self._idempotent(
+            "delete",
+            key_uuid,
+            lambda: self._client.genai.delete_model_api_key(key_uuid, cls=_capture),
+            attempts=attempts,
+        )
+        if reply.status == 404:
+            # A 404 after a lost earlier attempt means that attempt deleted it.
+            gone_before = len(attempts) == 1
+            log.debug("delete %s: already gone (first attempt: %s)", key_uuid, gone_before)
+            return DeleteOutcome(key_uuid, already_gone=gone_before)
+        if reply.status != 200:
+            self._raise_for(reply, "delete", key_uuid)
+        return DeleteOutcome(key_uuid, already_gone=False)
+
+    def regenerate(self, key_uuid: str) -> IssuedKey:
+        """A new secret for the key; the previous one stops working at once.
+
+        Never retried blindly: a 429 or a refused connection changed nothing and is retried; a
+        lost response or a 5xx may have minted a secret we never saw, so the key is looked up
+        and, if it still exists, regenerated again to learn a secret that is known to be current.
+        """
+        for attempt in range(1, self.settings.max_attempts + 1):
+            unknown: str
+            try:
+                reply = self._send(
+                    lambda: self._client.genai.regenerate_model_api_key(
+                        key_uuid, retry_total=0, cls=_capture
+                    )
+                )
+            except _TransportFailure as failure:
+                if not failure.reached_server:
+                    self._pause(attempt, None, "regenerate", key_uuid)
+                    continue
+                unknown = failure.kind
+            else:
+                if reply.status == 200:
+                    return self._issued(reply, "regenerate", key_uuid)
+                if reply.status == 429:
+                    self._pause(attempt, reply, "regenerate", key_uuid)
+                    continue
+                if reply.status < 500:
+                    self._raise_for(reply, "regenerate", key_uuid)
+                unknown = f"HTTP {reply.status}"
+            self._resolve_lost_regenerate(key_uuid, unknown, attempt)
+        raise UnknownOutcomeError(
+            f"no regenerate answer after {self.settings.max_attempts} attempts; the key's current "
+            "secret is unknown to gradient-keys. Run the rotation again once DigitalOcean answers",
+            operation="regenerate",
+            key=key_uuid,
+        )
+
+    def _resolve_lost_regenerate(self, key_uuid: str, why: str, attempt: int) -> None:
+        log.warning(
+            "regenerate %s: outcome unknown (%s); looking the key up before trying again", key_uuid, why
+        )
+        if self.find(uuid=key_uuid) is None:
+            raise KeyNotFoundError(
+                "the key disappeared while it was being regenerated (deleted outside gradient-keys?)",
+                operation="regenerate",
+                key=key_uuid,
+            )
+        self._pause(attempt, None, "regenerate", key_uuid)
+
+    def create(self, name: str) -> IssuedKey:
+        """Create a key where the API still allows it (the pre-June-2026 API, or the sandbox's legacy mode).
+
+        Sent as a raw request (see the module docstring). A 410 raises `CreateRetiredError` telling
+        the user to make the key in the control panel for adoption. After a lost response the key
+        is looked up by name before anything is tried again.
+        """
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                reply = self._send(lambda: self._raw("POST", KEYS_PATH, {"name": name}))
+            except _TransportFailure as failure:
+                if not failure.reached_server:
+                    self._pause(attempt, None, "create", name)
+                    continue
+                unknown = failure.kind
+            else:
+                if reply.status == 200:
+                    return self._issued(reply, "create", name)
+                if reply.status == 410:
+                    raise CreateRetiredError(
+                        "DigitalOcean retired key creation through the API. Create a model access key "
+                        f"named {name!r} in the control panel (INFERENCE > Manage; choose its model scope "
+                        "and VPC there) and declare it for adoption (adopt: {name: ...} or {uuid: ...})",
+                        operation="create",
+                        key=name,
+                        status=410,
+                        error_id="gone",
+                    )
+                if reply.status == 429:
+                    self._pause(attempt, reply, "create", name)
+                    continue
+                if reply.status < 500:
+                    self._raise_for(reply, "create", name)
+                unknown = f"HTTP {reply.status}"
+            log.warning("create %r: outcome unknown (%s); looking it up by name", name, unknown)
+            existing = self.find(name=name)
+            if existing is not None:
+                # It was made, but its secret was lost with the response: mint a known one.
+                return self.regenerate(existing.uuid)
+            self._pause(attempt, None, "create", name)
+        raise UnknownOutcomeError(
+            f"no create answer after {self.settings.max_attempts} attempts and no key named {name!r} exists",
+            operation="create",
+            key=name,
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _raw(self, method: str, path: str, body: Any) -> _Reply:
+        response = self._client.send_request(HttpRequest(method, path, json=body))
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        return _Reply(response.status_code, parsed, response.headers)
+
+    def _send(self, call: Callable[[], _Reply]) -> _Reply:
+        """One HTTP request, paced. HTTP errors become a `_Reply` holding no body text."""
+        self.pacer.wait_turn()
+        self.requests_made += 1
+        failure: _TransportFailure | None = None
+        try:
+            reply = call()
+        except HttpResponseError as exc:
+            response = exc.response
+            body: Any = None
+            if response is not None:
+                try:
+                    body = response.json()
+                except Exception:  # noqa: BLE001 - any undecodable body is simply not used
+                    body = None
+            error_id, request_id = _safe_error_fields(body)
+            reply = _Reply(
+                exc.status_code or 0,
+                {"id": error_id, "request_id": request_id},
+                response.headers if response is not None else {},
+            )
+        except ServiceRequestError as exc:
+            failure = _TransportFailure(reached_server=False, kind=type(exc).__name__)
+        except ServiceResponseError as exc:
+            failure = _TransportFailure(reached_server=True, kind=type(exc).__name__)
+        # Raised outside the except blocks so no azure exception (which holds bodies) is chained.
+        if failure is not None:
+            raise failure
+        self.pacer.observe(parse_rate_headers(reply.headers))
+        return reply
+
+    def _idempotent(
+        self,
+        operation: str,
+        key: str | None,
+        call: Callable[[], _Reply],
+        attempts: list[int] | None = None,
+    ) -> _Reply:
+        """Send, retrying on 429, 5xx and network failures: safe for list, rename and delete."""
+        attempts = attempts if attempts is not None else []
+        for attempt in range(1, self.settings.max_attempts + 1):
+            attempts.append(attempt)
+            try:
+                reply = self._send(call)
+            except _TransportFailure as failure:
+                if attempt == self.settings.max_attempts:
+                    raise UnavailableError(
+                        f"DigitalOcean did not answer ({failure.kind}) after {attempt} attempts",
+                        operation=operation,
+                        key=key,
+                    ) from None
+                self._pause(attempt, None, operation, key)
+                continue
+            if reply.status == 429 or reply.status >= 500:
+                if attempt == self.settings.max_attempts:
+                    self._raise_for(reply, operation, key)
+                self._pause(attempt, reply, operation, key)
+                continue
+            return reply
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause(self, attempt: int, reply: _Reply | None, operation: str, key: str | None) -> None:
+        state = parse_rate_headers(reply.headers) if reply is not None and reply.status == 429 else None
+        wait = self.backoff.delay(attempt, state)
+        if wait > self.backoff.max_wait:
+            raise RateLimitedError(
+                f"DigitalOcean asks to wait {wait:.0f}s, more than the {self.backoff.max_wait:.0f}s "
+                "gradient-keys waits; the token's hourly budget is spent. Retry later",
+                operation=operation,
+                key=key,
+                status=429,
+            )
+        log.debug("%s %s: attempt %d failed, retrying in %.2fs", operation, key or "", attempt, wait)
+        self._sleep(wait)
+
+    def _issued(self, reply: _Reply, operation: str, key: str) -> IssuedKey:
+        info = reply.body.get("api_key_info") if isinstance(reply.body, dict) else None
+        secret = info.get("secret_key") if isinstance(info, dict) else None
+        if not isinstance(secret, str) or not secret:
+            raise UnknownOutcomeError(
+                "DigitalOcean answered 200 without a secret; the key's current secret is unknown",
+                operation=operation,
+                key=key,
+            )
+        return IssuedKey(ModelKey.from_info(info), Secret(secret))
+
+    def _raise_for(self, reply: _Reply, operation: str, key: str | None) -> NoReturn:
+        error_id, request_id = _safe_error_fields(reply.body)
+        status = reply.status
+        context: dict[str, Any] = {
+            "operation": operation,
+            "key": key,
+            "status": status,
+            "error_id": error_id,
+            "request_id": request_id,
+        }
+        if status == 401:
+            raise AuthenticationError(
+                "the token was refused; check DIGITALOCEAN_TOKEN (is it current, for this account?)", **context
+            )
+        if status == 403:
+            scope = {"list": "read", "create": "create", "delete": "delete"}.get(operation, "update")
+            raise PermissionDeniedError(
+                f"the token lacks permission; give it the genai:{scope} scope", **context
+            )
+        if status == 404:
+            raise KeyNotFoundError("no such key at DigitalOcean (deleted outside gradient-keys?)", **context)
+        if status == 429:
+            raise RateLimitedError(
+                "rate limited on every attempt; the token's budget (250/minute, 5,000/hour) is spent. "
+                "Retry later or spread the work",
+                **context,
+            )
+        if status >= 500:
+            raise UnavailableError("DigitalOcean failed on every attempt; retry later", **context)
+        raise DigitalOceanError("unexpected answer", **context)
