@@ -1,0 +1,183 @@
+"""The `gradient-keys` command.
+
+    gradient-keys keys list [--format table|json]        the account's model access keys
+    gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
+    gradient-keys sandbox up [--dir DIR] [options]        start it in the background, print exports
+    gradient-keys sandbox status|down [--dir DIR]
+    gradient-keys sandbox console create NAME [--show-secret]
+    gradient-keys sandbox console list
+
+Exit codes: 0 ok, 1 failed work, 2 bad usage or configuration, 3 DigitalOcean unreachable.
+Nothing this command prints contains a token or a key secret, except `console create
+--show-secret`, which shows a sandbox key's secret once as the control panel would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from components.do_keys import ModelKeys
+from components.errors import ConfigurationError, GradientKeysError, UnavailableError
+from sandbox import emulator, launcher
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def _sandbox_dir(args: argparse.Namespace) -> Path:
+    if args.dir is not None:
+        return Path(args.dir)
+    return Path(os.environ.get("GRADIENT_KEYS_SANDBOX_DIR") or launcher.DEFAULT_DIR)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    widths = {c: max([len(c), *(len(str(r.get(c) or "")) for r in rows)]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns).rstrip())
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    with ModelKeys() as client:
+        keys = client.list_all()
+        rows = [
+            {"uuid": k.uuid, "name": k.name, "created_at": k.created_at, "created_by": k.created_by}
+            for k in keys
+        ]
+        if args.format == "json":
+            print(json.dumps({"keys": rows, "total": len(rows), "requests": client.requests_made}, indent=2))
+        else:
+            _print_table(rows, ("uuid", "name", "created_at"))
+            print(f"{len(rows)} key(s), {client.requests_made} request(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sandbox_serve(args: argparse.Namespace) -> int:
+    return emulator.run(emulator.config_from_args(args))
+
+
+def _sandbox_up(args: argparse.Namespace) -> int:
+    directory = _sandbox_dir(args)
+    extra: list[str] = ["--create-mode", args.create_mode]
+    for token in args.token or []:
+        extra += ["--token", token]
+    for token in args.read_only_token:
+        extra += ["--read-only-token", token]
+    extra += ["--admin-token", args.admin_token]
+    extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
+    extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
+    info = launcher.up(directory, extra, port=args.port)
+    sys.stdout.write(info.exports(directory))
+    print(f"sandbox running at {info.api_url} (pid {info.pid}); stop it with `gradient-keys sandbox down`",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _sandbox_down(args: argparse.Namespace) -> int:
+    stopped = launcher.down(_sandbox_dir(args))
+    print("sandbox stopped" if stopped else "no sandbox was running", file=sys.stderr)
+    return EXIT_OK
+
+
+def _sandbox_status(args: argparse.Namespace) -> int:
+    info = launcher.running(_sandbox_dir(args))
+    if info is None:
+        print("no sandbox is running", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"sandbox running at {info.api_url} (pid {info.pid})")
+    return EXIT_OK
+
+
+def _console_create(args: argparse.Namespace) -> int:
+    reply = launcher.console(_sandbox_dir(args), "POST", "/_sandbox/console/keys", {"name": args.name})
+    info = reply["api_key_info"]
+    print(f"{info['uuid']}  {info['name']}")
+    if args.show_secret:
+        print(f"secret (shown once): {info['secret_key']}")
+    else:
+        print("its secret was shown once and discarded (--show-secret prints it); "
+              "gradient-keys adopts the key by regenerating it", file=sys.stderr)
+    return EXIT_OK
+
+
+def _console_list(args: argparse.Namespace) -> int:
+    reply = launcher.console(_sandbox_dir(args), "GET", "/_sandbox/console/keys")
+    _print_table(reply["api_key_infos"], ("uuid", "name", "created_at"))
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gradient-keys", description="DigitalOcean model access keys as code")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    keys = commands.add_parser("keys", help="inspect DigitalOcean model access keys")
+    keys_cmds = keys.add_subparsers(dest="keys_command", required=True)
+    key_list = keys_cmds.add_parser("list", help="list every key (per_page 200, all pages)")
+    key_list.add_argument("--format", choices=("table", "json"), default="table")
+    key_list.set_defaults(func=_keys_list)
+
+    sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
+    sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_cmds.add_parser("serve", help="run the sandbox in the foreground")
+    emulator.add_arguments(serve)
+    serve.set_defaults(func=_sandbox_serve)
+
+    up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
+    emulator.add_arguments(up)
+    up.set_defaults(port=0)
+    up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    up.set_defaults(func=_sandbox_up)
+    for name, func, text in (
+        ("down", _sandbox_down, "stop the background sandbox"),
+        ("status", _sandbox_status, "is a sandbox running here?"),
+    ):
+        sub = sandbox_cmds.add_parser(name, help=text)
+        sub.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+        sub.set_defaults(func=func)
+
+    console = sandbox_cmds.add_parser("console", help="the sandbox's control panel")
+    console_cmds = console.add_subparsers(dest="console_command", required=True)
+    create = console_cmds.add_parser("create", help="make a key as the control panel would")
+    create.add_argument("name")
+    create.add_argument("--show-secret", action="store_true", help="print the new key's secret once")
+    create.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    create.set_defaults(func=_console_create)
+    listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
+    listing.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    listing.set_defaults(func=_console_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except GradientKeysError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except launcher.SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Run the sandbox in the background for `gradient-keys sandbox up/down/console`.
+
+The state directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pid, URL, tokens:
+sandbox credentials only, never a key secret), `emulator.log` and `keys.json` (the key table,
+hashes only), so keys survive `down` and `up`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
+
+__all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
+
+DEFAULT_DIR = Path(".gradient-keys-sandbox")
+START_DEADLINE_SECONDS = 15.0
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    pid: int
+    api_url: str
+    token: str
+    admin_token: str
+
+    def exports(self, directory: Path) -> str:
+        """Shell lines that point gradient-keys (and pydo users) at this sandbox."""
+        return (
+            f"export DIGITALOCEAN_API_URL={shlex.quote(self.api_url)}\n"
+            f"export DIGITALOCEAN_TOKEN={shlex.quote(self.token)}\n"
+            f"export GRADIENT_KEYS_SANDBOX_DIR={shlex.quote(str(directory.resolve()))}\n"
+        )
+
+
+def _info_file(directory: Path) -> Path:
+    return directory / "sandbox.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/_sandbox/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def running(directory: Path) -> SandboxInfo | None:
+    path = _info_file(directory)
+    if not path.exists():
+        return None
+    try:
+        info = SandboxInfo(**json.loads(path.read_text()))
+    except (ValueError, TypeError):
+        return None
+    if _alive(info.pid) and _healthy(info.api_url):
+        return info
+    return None
+
+
+def up(directory: Path, extra_args: list[str] | None = None, port: int = 0) -> SandboxInfo:
+    """Start the emulator in the background (or find the one already running)."""
+    directory = directory.resolve()
+    existing = running(directory)
+    if existing is not None:
+        return existing
+    directory.mkdir(parents=True, exist_ok=True)
+    port_file = directory / "last-port"
+    if port == 0 and port_file.exists():
+        # Same port as last time when it is free, so exported URLs stay valid across down/up.
+        last = port_file.read_text().strip()
+        if last.isdigit():
+            try:
+                return _start(directory, extra_args, int(last))
+            except SandboxError:
+                pass
+    info = _start(directory, extra_args, port)
+    port_file.write_text(info.api_url.rsplit(":", 1)[1])
+    return info
+
+
+def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxInfo:
+    log_path = directory / "emulator.log"
+    args = [
+        sys.executable,
+        "-m",
+        "sandbox.emulator",
+        "--port",
+        str(port),
+        "--state",
+        str(directory / "keys.json"),
+        *(extra_args or []),
+    ]
+    with log_path.open("w") as log:
+        # A session of its own, so the sandbox outlives the shell command that started it.
+        process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    deadline = time.monotonic() + START_DEADLINE_SECONDS
+    url = ""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SandboxError(f"the sandbox exited at start (code {process.returncode}); see {log_path}")
+        first = log_path.read_text().splitlines()
+        if first and first[0].startswith("http://"):
+            url = first[0].strip()
+            break
+        time.sleep(0.05)
+    if not url:
+        process.kill()
+        raise SandboxError(f"the sandbox did not start within {START_DEADLINE_SECONDS:.0f}s; see {log_path}")
+    token, admin_token = _tokens_from(extra_args or [])
+    info = SandboxInfo(pid=process.pid, api_url=url, token=token, admin_token=admin_token)
+    _info_file(directory).write_text(json.dumps(asdict(info)))
+    return info
+
+
+def _tokens_from(args: list[str]) -> tuple[str, str]:
+    token, admin = DEFAULT_TOKEN, DEFAULT_ADMIN_TOKEN
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag == "--token":
+            token = value
+        elif flag == "--admin-token":
+            admin = value
+    return token, admin
+
+
+def down(directory: Path, timeout: float = 10.0) -> bool:
+    """Stop the background sandbox by its PID. False when none was running."""
+    path = _info_file(directory.resolve())
+    if not path.exists():
+        return False
+    try:
+        pid = int(json.loads(path.read_text())["pid"])
+    except (ValueError, KeyError, TypeError):
+        path.unlink()
+        return False
+    stopped = False
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        stopped = True
+    path.unlink()
+    return stopped
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def console(directory: Path, method: str, path: str, body: Any = None) -> Any:
+    """Call the control panel of the running sandbox as its admin."""
+    info = running(directory.resolve())
+    if info is None:
+        raise SandboxError("no sandbox is running here: start one with `gradient-keys sandbox up`")
+    response = requests.request(
+        method,
+        f"{info.api_url}{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {info.admin_token}"},
+        timeout=30,
+    )
+    payload = response.json()
+    if response.status_code >= 400:
+        raise SandboxError(f"control panel refused {method} {path}: {payload.get('message')}")
+    return payload
