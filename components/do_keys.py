@@ -182,6 +182,15 @@ class _PlainHttpBearer(SansIOHTTPPolicy):  # type: ignore[misc]
         request.http_request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
 
 
+class _NoNetworkTrace(SansIOHTTPPolicy):  # type: ignore[misc]
+    """Stands where azure-core's NetworkTraceLoggingPolicy would, which logs the Authorization
+    header and bodies (secrets included) once `logging_enable=True`; this one logs nothing and
+    consumes that option so it never reaches the transport."""
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        request.context.options.pop("logging_enable", None)
+
+
 def _build_client(settings: ClientSettings) -> pydo.Client:
     kwargs: dict[str, Any] = {
         "endpoint": settings.api_url,
@@ -189,8 +198,7 @@ def _build_client(settings: ClientSettings) -> pydo.Client:
         "timeout": settings.connect_timeout + settings.read_timeout,
         "connection_timeout": settings.connect_timeout,
         "read_timeout": settings.read_timeout,
-        # A no-op in place of NetworkTraceLoggingPolicy, which would log tokens and bodies.
-        "logging_policy": SansIOHTTPPolicy(),
+        "logging_policy": _NoNetworkTrace(),
     }
     if settings.api_url.startswith("http://"):
         kwargs["authentication_policy"] = _PlainHttpBearer(settings.token)

@@ -1,0 +1,109 @@
+"""Plant a known token, collect every secret the API hands out, and search every output for them.
+
+Everything runs with every logger at DEBUG (azure-core and urllib3 included), through the success
+paths and the failure paths (404, 401, 403, 410, 429, 500, lost responses), and the search covers
+log records, stdout/stderr at the file-descriptor level, exception text and tracebacks, and reprs.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from azure.core.pipeline.policies import NetworkTraceLoggingPolicy
+
+from components.do_keys import ClientSettings, ModelKeys
+from components.errors import GradientKeysError
+from components.secret import Secret
+from sandbox.server import Emulator, EmulatorConfig
+
+PLANTED_TOKEN = "dop_v1_PLANTED_TOKEN_a41f09c3e7d2b5"
+PLANTED_READ_ONLY = "dop_v1_PLANTED_READONLY_77e1c0"
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    named = [logging.getLogger(n) for n in ("azure", "azure.core", "urllib3", "gradient_keys")]
+    old = [n.level for n in named]
+    for logger in named:
+        logger.setLevel(logging.DEBUG)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    for logger, level in zip(named, old, strict=True):
+        logger.setLevel(level)
+
+
+def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
+    secrets: list[str] = []
+    texts: list[str] = []
+    config = EmulatorConfig(tokens=(PLANTED_TOKEN,), read_only_tokens=(PLANTED_READ_ONLY,), create_mode="legacy")
+    with Emulator(config) as emulator:
+        settings = ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN), max_attempts=3)
+        client = ModelKeys(settings)
+        client.backoff.base = 0.01
+        made = [emulator.console_create(f"key-{i}") for i in range(3)]
+        secrets += [m["secret_key"] for m in made]
+
+        def attempt(call: Callable[[], Any]) -> None:
+            try:
+                result = call()
+            except GradientKeysError as exc:
+                texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+                return
+            texts.append(repr(result))
+            secret = getattr(result, "secret", None)
+            if isinstance(secret, Secret):
+                secrets.append(secret.reveal())
+                texts.extend([str(secret), repr(secret), f"{secret}"])
+
+        attempt(client.list_all)
+        attempt(lambda: client.regenerate(made[0]["uuid"]))
+        attempt(lambda: client.create("legacy-made"))
+        emulator.inject(operation="regenerate", kind="drop_after_commit")
+        attempt(lambda: client.regenerate(made[1]["uuid"]))
+        emulator.inject(operation="regenerate", kind="error", status=500)
+        attempt(lambda: client.regenerate(made[1]["uuid"]))
+        emulator.inject(operation="create", kind="drop_after_commit")
+        attempt(lambda: client.create("lost-create"))
+        emulator.inject(operation="list", kind="rate_limit", retry_after=0)
+        attempt(client.list_all)
+        emulator.inject(operation="list", kind="error", times=5)
+        attempt(client.list_all)
+        attempt(lambda: client.rename(made[2]["uuid"], "renamed"))
+        attempt(lambda: client.regenerate("missing"))
+        attempt(lambda: client.delete(made[2]["uuid"]))
+        attempt(lambda: client.delete(made[2]["uuid"]))
+        emulator.config.create_mode = "retired"
+        attempt(lambda: client.create("retired"))
+        read_only = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_READ_ONLY)))
+        attempt(lambda: read_only.regenerate(made[0]["uuid"]))
+        wrong = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN + "x")))
+        attempt(wrong.list_all)
+        # Even a caller asking pydo for its network trace gets nothing: that policy is replaced.
+        assert not isinstance(client._client._config.logging_policy, NetworkTraceLoggingPolicy)
+        client._client.genai.regenerate_model_api_key(made[0]["uuid"], logging_enable=True, retry_total=0)
+        texts += [repr(client), repr(settings), repr(read_only)]
+        for obj in (client, settings):
+            with pytest.raises(TypeError):
+                pickle.dumps(obj)
+
+    assert len(secrets) >= 7, "the scenario should have handed out secrets"
+    captured = capfd.readouterr()
+    haystacks = {"logs": debug_logs.getvalue(), "stdout": captured.out, "stderr": captured.err, "texts": "\n".join(texts)}
+    assert "regenerate" in haystacks["logs"], "the DEBUG capture should have seen the client's own records"
+    for where, text in haystacks.items():
+        for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *secrets]:
+            assert needle not in text, f"a token or secret leaked into {where}"
