@@ -76,8 +76,10 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
     info = launcher.up(directory, extra, port=args.port)
     sys.stdout.write(info.exports(directory))
-    print(f"sandbox running at {info.api_url} (pid {info.pid}); stop it with `gradient-keys sandbox down`",
-          file=sys.stderr)
+    print(
+        f"sandbox running at {info.api_url} (pid {info.pid}); stop it with `gradient-keys sandbox down`",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -103,8 +105,11 @@ def _console_create(args: argparse.Namespace) -> int:
     if args.show_secret:
         print(f"secret (shown once): {info['secret_key']}")
     else:
-        print("its secret was shown once and discarded (--show-secret prints it); "
-              "gradient-keys adopts the key by regenerating it", file=sys.stderr)
+        print(
+            "its secret was shown once and discarded (--show-secret prints it); "
+            "gradient-keys adopts the key by regenerating it",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -115,7 +120,9 @@ def _console_list(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradient-keys", description="DigitalOcean model access keys as code")
+    parser = argparse.ArgumentParser(
+        prog="gradient-keys", description="DigitalOcean model access keys as code"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 

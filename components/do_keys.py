@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import pydo
@@ -88,7 +88,7 @@ class ClientSettings:
         if not token:
             raise ConfigurationError(
                 "DIGITALOCEAN_TOKEN is not set: export a DigitalOcean API token with the genai scopes "
-                "(for the local sandbox, `eval \"$(gradient-keys sandbox up)\"` sets it)"
+                '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
         api_url = env.get("DIGITALOCEAN_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
         _check_api_url(api_url, allow_http=env.get(ALLOW_HTTP_ENV, "") == "1")
@@ -171,23 +171,23 @@ class _TransportFailure(Exception):
         self.kind = kind
 
 
-class _PlainHttpBearer(SansIOHTTPPolicy):  # type: ignore[misc]
+class _PlainHttpBearer(SansIOHTTPPolicy[HttpRequest, Any]):
     """Bearer auth for http:// sandboxes, which azure-core's credential policy refuses."""
 
     def __init__(self, token: Secret) -> None:
         super().__init__()
         self._token = token
 
-    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
         request.http_request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
 
 
-class _NoNetworkTrace(SansIOHTTPPolicy):  # type: ignore[misc]
+class _NoNetworkTrace(SansIOHTTPPolicy[HttpRequest, Any]):
     """Stands where azure-core's NetworkTraceLoggingPolicy would, which logs the Authorization
     header and bodies (secrets included) once `logging_enable=True`; this one logs nothing and
     consumes that option so it never reaches the transport."""
 
-    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+    def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
         request.context.options.pop("logging_enable", None)
 
 
@@ -267,19 +267,19 @@ class ModelKeys:
             reply = self._idempotent(
                 "list",
                 None,
-                lambda p=page: self._client.genai.list_model_api_keys(  # type: ignore[misc]
-                    page=p, per_page=PAGE_SIZE, cls=_capture
-                ),
+                lambda p=page: self._genai("list_model_api_keys", page=p, per_page=PAGE_SIZE),  # type: ignore[misc]
             )
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
-            body = reply.body if isinstance(reply.body, dict) else {}
+            body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
             infos = body.get("api_key_infos") or []
             yield [ModelKey.from_info(info) for info in infos]
-            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-            pages = meta.get("pages")
-            links = ((body.get("links") or {}).get("pages") or {}) if isinstance(body.get("links"), dict) else {}
-            more = page < pages if isinstance(pages, int) else bool(links.get("next"))
+            meta = body.get("meta")
+            pages = meta.get("pages") if isinstance(meta, dict) else None
+            links = body.get("links")
+            pages_links = links.get("pages") if isinstance(links, dict) else None
+            has_next = isinstance(pages_links, dict) and bool(pages_links.get("next"))
+            more = page < pages if isinstance(pages, int) else has_next
             if not infos or not more:
                 return
             page += 1
@@ -314,9 +314,7 @@ class ModelKeys:
         reply = self._idempotent(
             "rename",
             key_uuid,
-            lambda: self._client.genai.update_model_api_key(
-                key_uuid, {"api_key_uuid": key_uuid, "name": name}, cls=_capture
-            ),
+            lambda: self._genai("update_model_api_key", key_uuid, {"api_key_uuid": key_uuid, "name": name}),
         )
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
@@ -328,7 +326,7 @@ class ModelKeys:
         reply = self._idempotent(
             "delete",
             key_uuid,
-            lambda: self._client.genai.delete_model_api_key(key_uuid, cls=_capture),
+            lambda: self._genai("delete_model_api_key", key_uuid),
             attempts=attempts,
         )
         if reply.status == 404:
@@ -350,11 +348,7 @@ class ModelKeys:
         for attempt in range(1, self.settings.max_attempts + 1):
             unknown: str
             try:
-                reply = self._send(
-                    lambda: self._client.genai.regenerate_model_api_key(
-                        key_uuid, retry_total=0, cls=_capture
-                    )
-                )
+                reply = self._send(lambda: self._genai("regenerate_model_api_key", key_uuid, retry_total=0))
             except _TransportFailure as failure:
                 if not failure.reached_server:
                     self._pause(attempt, None, "regenerate", key_uuid)
@@ -436,6 +430,10 @@ class ModelKeys:
         )
 
     # -- plumbing -----------------------------------------------------------------------------
+    def _genai(self, method: str, *args: Any, **kwargs: Any) -> _Reply:
+        """Call a pydo `client.genai` method, capturing status and headers through `cls=`."""
+        return cast(_Reply, getattr(self._client.genai, method)(*args, cls=_capture, **kwargs))
+
     def _raw(self, method: str, path: str, body: Any) -> _Reply:
         response = self._client.send_request(HttpRequest(method, path, json=body))
         try:
@@ -452,12 +450,12 @@ class ModelKeys:
         try:
             reply = call()
         except HttpResponseError as exc:
-            response = exc.response
+            response: Any = exc.response
             body: Any = None
             if response is not None:
                 try:
                     body = response.json()
-                except Exception:  # noqa: BLE001 - any undecodable body is simply not used
+                except Exception:
                     body = None
             error_id, request_id = _safe_error_fields(body)
             reply = _Reply(
@@ -542,7 +540,8 @@ class ModelKeys:
         }
         if status == 401:
             raise AuthenticationError(
-                "the token was refused; check DIGITALOCEAN_TOKEN (is it current, for this account?)", **context
+                "the token was refused; check DIGITALOCEAN_TOKEN (is it current, for this account?)",
+                **context,
             )
         if status == 403:
             scope = {"list": "read", "create": "create", "delete": "delete"}.get(operation, "update")

@@ -118,4 +118,4 @@ class Backoff:
                 return state.retry_after
             if state.remaining == 0 and state.reset is not None:
                 return max(0.0, state.reset - self.clock())
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))

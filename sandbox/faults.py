@@ -70,10 +70,15 @@ class Fault:
         return asdict(self)
 
 
-def _int_field(body: dict[str, Any], name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int_field(
+    body: dict[str, Any], name: str, default: int, minimum: int, maximum: int | None = None
+) -> int:
     value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
-        maximum is not None and value > maximum
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
     ):
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
         raise FaultSpecError(f"{name} must be an integer {bounds}")

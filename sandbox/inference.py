@@ -28,8 +28,7 @@ def models_listing() -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
-            {"id": m, "object": "model", "created": 1735689600, "owned_by": "digitalocean"}
-            for m in MODELS
+            {"id": m, "object": "model", "created": 1735689600, "owned_by": "digitalocean"} for m in MODELS
         ],
     }
 
@@ -41,16 +40,24 @@ def _count_tokens(text: str) -> int:
 
 def chat_completion(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise InferenceError(400, "request body must be a JSON object", "invalid_request_error", "invalid_body")
+        raise InferenceError(
+            400, "request body must be a JSON object", "invalid_request_error", "invalid_body"
+        )
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InferenceError(400, "model is required", "invalid_request_error", "missing_model")
     if model not in MODELS:
-        raise InferenceError(404, f"model {model!r} does not exist", "invalid_request_error", "model_not_found")
+        raise InferenceError(
+            404, f"model {model!r} does not exist", "invalid_request_error", "model_not_found"
+        )
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(
-        isinstance(m, dict) and isinstance(m.get("content"), str) and isinstance(m.get("role"), str)
-        for m in messages
+    if (
+        not isinstance(messages, list)
+        or not messages
+        or not all(
+            isinstance(m, dict) and isinstance(m.get("content"), str) and isinstance(m.get("role"), str)
+            for m in messages
+        )
     ):
         raise InferenceError(
             400,

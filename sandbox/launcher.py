@@ -7,6 +7,8 @@ hashes only), so keys survive `down` and `up`.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import shlex
@@ -146,7 +148,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
 
 def _tokens_from(args: list[str]) -> tuple[str, str]:
     token, admin = DEFAULT_TOKEN, DEFAULT_ADMIN_TOKEN
-    for flag, value in zip(args, args[1:], strict=False):
+    for flag, value in itertools.pairwise(args):
         if flag == "--token":
             token = value
         elif flag == "--admin-token":
@@ -179,10 +181,8 @@ def down(directory: Path, timeout: float = 10.0) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def console(directory: Path, method: str, path: str, body: Any = None) -> Any:

@@ -23,6 +23,7 @@ Routes (all JSON, `application/json; charset=utf-8`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from sandbox.faults import FaultBook, Fault, FaultSpecError
+from sandbox.faults import Fault, FaultBook, FaultSpecError
 from sandbox.inference import InferenceError, chat_completion, models_listing
 from sandbox.ratelimit import Decision, RateLimiter
 from sandbox.store import KeyStore, StoredKey
@@ -49,8 +50,8 @@ __all__ = [
     "EmulatorConfig",
 ]
 
-DEFAULT_TOKEN = "dop_v1_gradient_keys_sandbox"
-DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"
+DEFAULT_TOKEN = "dop_v1_gradient_keys_sandbox"  # noqa: S105 - the documented sandbox token
+DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"  # noqa: S105 - documented sandbox value
 CREATE_MODES = ("retired", "legacy")
 API_PREFIX = "/v2/gen-ai/models/api_keys"
 MAX_PER_PAGE = 200
@@ -95,7 +96,9 @@ class EmulatorConfig:
 
     def validate(self) -> None:
         if self.create_mode not in CREATE_MODES:
-            raise ValueError(f"create_mode must be one of {', '.join(CREATE_MODES)}, not {self.create_mode!r}")
+            raise ValueError(
+                f"create_mode must be one of {', '.join(CREATE_MODES)}, not {self.create_mode!r}"
+            )
         if not self.tokens and not self.read_only_tokens:
             raise ValueError("at least one API token is needed")
         overlap = set(self.tokens) | set(self.read_only_tokens)
@@ -159,7 +162,7 @@ class Emulator:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> str:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox", daemon=True)
@@ -183,7 +186,7 @@ class Emulator:
         self.stop()
 
     # -- control panel, in-process ------------------------------------------------------------
-    def console_create(self, name: str) -> dict[str, str]:
+    def console_create(self, name: object) -> dict[str, str]:
         """Make a key as the control panel does; the result holds its secret, shown this once."""
         key, secret = self.store.create(_valid_name(name))
         return {**key.info(), "secret_key": secret}
@@ -238,10 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def finish(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the connection was dropped on purpose
             super().finish()
-        except OSError:
-            pass  # the connection was dropped on purpose
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -305,10 +306,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     # -- routing ------------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
@@ -330,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, None, None)
 
     def _route_api(self, method: str, path: str) -> tuple[str, str | None]:
-        rest = path[len(API_PREFIX):].strip("/")
+        rest = path[len(API_PREFIX) :].strip("/")
         segments = rest.split("/") if rest else []
         if not segments:
             routes = {"GET": "list", "POST": "create"}
@@ -364,7 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _ApiError(429)
             if operation in WRITE_OPERATIONS and not scopes_write:
                 raise _ApiError(403, f"this token lacks the genai:{_scope(operation)} scope")
-            status, body = self._with_faults(operation, decision, lambda: self._api_op(operation, key_uuid, query, raw))
+            status, body = self._with_faults(
+                operation, decision, lambda: self._api_op(operation, key_uuid, query, raw)
+            )
         except _Drop:
             emulator.stats.record(operation, "dropped")
             self._drop()
@@ -399,7 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         raise _ApiError(fault.status)
 
-    def _api_op(self, operation: str, key_uuid: str | None, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+    def _api_op(
+        self, operation: str, key_uuid: str | None, query: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, Any]:
         store = self.emulator.store
         if operation == "list":
             return 200, self._list(query)
@@ -421,10 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _ApiError(400, "api_key_uuid in the body does not match the path")
             name = body.get("name")
             existing: StoredKey | None
-            if name is None:
-                existing = store.get(key_uuid)
-            else:
-                existing = store.rename(key_uuid, _valid_name(name))
+            existing = store.get(key_uuid) if name is None else store.rename(key_uuid, _valid_name(name))
             if existing is None:
                 raise _ApiError(404)
             return 200, {"api_key_info": existing.info()}
@@ -476,8 +476,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise InferenceError(405, "method not allowed", "invalid_request_error", "method_not_allowed")
             token = self._bearer()
             if not token or emulator.store.find_by_secret(token) is None:
-                raise InferenceError(401, "invalid or revoked model access key", "authentication_error", "invalid_api_key")
-            status, body = self._with_faults(operation, emulator.limiter.peek(""), lambda: self._inference_op(operation, raw))
+                raise InferenceError(
+                    401, "invalid or revoked model access key", "authentication_error", "invalid_api_key"
+                )
+            status, body = self._with_faults(
+                operation, emulator.limiter.peek(""), lambda: self._inference_op(operation, raw)
+            )
         except InferenceError as err:
             emulator.stats.record(operation, err.status)
             self._send(err.status, err.body)
@@ -489,7 +493,9 @@ class _Handler(BaseHTTPRequestHandler):
         except _ApiError as err:
             emulator.stats.record(operation, err.status)
             kind = "rate_limit_error" if err.status == 429 else "server_error"
-            self._send(err.status, {"error": {"message": err.message, "type": kind, "code": kind}}, err.extra_headers)
+            self._send(
+                err.status, {"error": {"message": err.message, "type": kind, "code": kind}}, err.extra_headers
+            )
             return
         emulator.stats.record(operation, status)
         self._send(status, body)
@@ -500,7 +506,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw) if raw.strip() else None
         except (ValueError, UnicodeDecodeError):
-            raise InferenceError(400, "request body is not valid JSON", "invalid_request_error", "invalid_json") from None
+            raise InferenceError(
+                400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
+            ) from None
         return 200, chat_completion(body)
 
     # -- control panel ------------------------------------------------------------------------

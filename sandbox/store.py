@@ -15,12 +15,12 @@ import threading
 import time
 import uuid as uuidlib
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = ["KeyStore", "StoredKey", "new_secret", "secret_digest"]
 
-SECRET_PREFIX = "sk-do-"
+SECRET_PREFIX = "sk-do-"  # noqa: S105 - a prefix, not a secret
 
 
 def new_secret() -> str:
@@ -33,7 +33,7 @@ def secret_digest(secret: str) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _uuid_lock = threading.Lock()
@@ -45,7 +45,7 @@ def _time_ordered_uuid() -> str:
 
     The layout is RFC 9562 version 6 (time-ordered Gregorian time), which is what those ids are.
     """
-    global _uuid_last
+    global _uuid_last  # noqa: PLW0603 - one process-wide monotonic counter
     with _uuid_lock:
         # 100 ns ticks since 1582-10-15, kept strictly increasing so ids never collide or reorder.
         ticks = time.time_ns() // 100 + 0x01B21DD213814000
@@ -170,8 +170,7 @@ class KeyStore:
             keys = [StoredKey(**k) for k in document["keys"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(
-                f"sandbox state file {path} is unreadable ({type(exc).__name__}); "
-                "move it away to start empty"
+                f"sandbox state file {path} is unreadable ({type(exc).__name__}); move it away to start empty"
             ) from None
         for key in keys:
             self._keys[key.uuid] = key

@@ -36,7 +36,11 @@ def sandbox_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def exports_of(stdout: str) -> dict[str, str]:
-    pairs = [line.removeprefix("export ").split("=", 1) for line in stdout.splitlines() if line.startswith("export ")]
+    pairs = [
+        line.removeprefix("export ").split("=", 1)
+        for line in stdout.splitlines()
+        if line.startswith("export ")
+    ]
     return {k: v.strip("'") for k, v in pairs}
 
 

@@ -25,7 +25,9 @@ MakeClient = Callable[..., ModelKeys]
 
 
 def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10)
+    reply = requests.get(
+        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+    )
     return reply.status_code == 200
 
 
@@ -76,7 +78,9 @@ def test_rename(emulator: Emulator, make_client: MakeClient) -> None:
     assert [k.name for k in emulator.store.list()] == ["new"]
 
 
-def test_regenerate_returns_a_working_secret_and_kills_the_old(emulator: Emulator, make_client: MakeClient) -> None:
+def test_regenerate_returns_a_working_secret_and_kills_the_old(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
     key = emulator.console_create("k")
     issued = make_client().regenerate(key["uuid"])
     assert issued.key.uuid == key["uuid"]
@@ -112,13 +116,15 @@ def test_401_names_the_variable(emulator: Emulator, make_client: MakeClient) -> 
 def test_403_names_the_missing_scope(emulator: Emulator, make_client: MakeClient, operation: str) -> None:
     key = emulator.console_create("k")
     client = make_client(token=READ_ONLY_TOKEN)
-    with pytest.raises(PermissionDeniedError, match="genai:(update|delete)") as caught:
+    with pytest.raises(PermissionDeniedError, match=r"genai:(update|delete)") as caught:
         getattr(client, operation)(*([key["uuid"], "x"] if operation == "rename" else [key["uuid"]]))
     assert caught.value.status == 403
     assert works(emulator, key["secret_key"])
 
 
-def test_create_where_retired_tells_the_user_what_to_make(emulator: Emulator, make_client: MakeClient) -> None:
+def test_create_where_retired_tells_the_user_what_to_make(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
     with pytest.raises(CreateRetiredError) as caught:
         make_client().create("chatbot-prod")
     message = str(caught.value)
@@ -193,7 +199,9 @@ def test_delete_whose_answer_was_lost_still_succeeds(emulator: Emulator, make_cl
     assert len(emulator.store) == 0
 
 
-def test_regenerate_whose_answer_was_lost_is_resolved_by_looking(emulator: Emulator, make_client: MakeClient) -> None:
+def test_regenerate_whose_answer_was_lost_is_resolved_by_looking(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
     """The change was made but the secret never arrived: look, then mint a secret we know."""
     key = emulator.console_create("k")
     emulator.inject(operation="regenerate", kind="drop_after_commit")
@@ -204,7 +212,9 @@ def test_regenerate_whose_answer_was_lost_is_resolved_by_looking(emulator: Emula
     assert requests_for(emulator, "list") == {"200": 1}  # it looked before regenerating again
 
 
-def test_regenerate_500_is_looked_into_not_blindly_retried(emulator: Emulator, make_client: MakeClient) -> None:
+def test_regenerate_500_is_looked_into_not_blindly_retried(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
     key = emulator.console_create("k")
     emulator.inject(operation="regenerate", kind="error", status=500)
     issued = make_client().regenerate(key["uuid"])

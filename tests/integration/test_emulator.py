@@ -18,15 +18,27 @@ from tests.conftest import READ_ONLY_TOKEN
 REPO = Path(__file__).resolve().parents[2]
 
 
-def api(emulator: Emulator, method: str, path: str = "", token: str = DEFAULT_TOKEN, **kw: Any) -> requests.Response:
+def api(
+    emulator: Emulator, method: str, path: str = "", token: str = DEFAULT_TOKEN, **kw: Any
+) -> requests.Response:
     return requests.request(
-        method, f"{emulator.base_url}{API_PREFIX}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10, **kw
+        method,
+        f"{emulator.base_url}{API_PREFIX}{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+        **kw,
     )
 
 
-def admin(emulator: Emulator, method: str, path: str, token: str = DEFAULT_ADMIN_TOKEN, **kw: Any) -> requests.Response:
+def admin(
+    emulator: Emulator, method: str, path: str, token: str = DEFAULT_ADMIN_TOKEN, **kw: Any
+) -> requests.Response:
     return requests.request(
-        method, f"{emulator.base_url}/_sandbox{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10, **kw
+        method,
+        f"{emulator.base_url}/_sandbox{path}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+        **kw,
     )
 
 
@@ -39,7 +51,9 @@ def chat(emulator: Emulator, secret: str) -> requests.Response:
     )
 
 
-@pytest.mark.parametrize("token", ["", "dop_v1_wrong", DEFAULT_ADMIN_TOKEN], ids=["none", "wrong", "admin-token"])
+@pytest.mark.parametrize(
+    "token", ["", "dop_v1_wrong", DEFAULT_ADMIN_TOKEN], ids=["none", "wrong", "admin-token"]
+)
 def test_api_refuses_anything_but_an_api_token(emulator: Emulator, token: str) -> None:
     reply = api(emulator, "GET", token=token)
     assert reply.status_code == 401
@@ -52,7 +66,9 @@ def test_api_refuses_anything_but_an_api_token(emulator: Emulator, token: str) -
     [("PUT", "", {"name": "x"}), ("PUT", "/regenerate", None), ("DELETE", "", None)],
     ids=["rename", "regenerate", "delete"],
 )
-def test_read_only_token_reads_but_cannot_write(emulator: Emulator, method: str, suffix: str, body: Any) -> None:
+def test_read_only_token_reads_but_cannot_write(
+    emulator: Emulator, method: str, suffix: str, body: Any
+) -> None:
     key = emulator.console_create("k")
     assert api(emulator, "GET", token=READ_ONLY_TOKEN).status_code == 200
     reply = api(emulator, method, f"/{key['uuid']}{suffix}", token=READ_ONLY_TOKEN, json=body)
@@ -61,7 +77,9 @@ def test_read_only_token_reads_but_cannot_write(emulator: Emulator, method: str,
     assert chat(emulator, key["secret_key"]).status_code == 200  # nothing changed
 
 
-@pytest.mark.parametrize("token", [DEFAULT_TOKEN, READ_ONLY_TOKEN, "", "junk"], ids=["api", "read-only", "none", "junk"])
+@pytest.mark.parametrize(
+    "token", [DEFAULT_TOKEN, READ_ONLY_TOKEN, "", "junk"], ids=["api", "read-only", "none", "junk"]
+)
 def test_control_panel_needs_the_admin_token(emulator: Emulator, token: str) -> None:
     reply = admin(emulator, "POST", "/console/keys", token=token, json={"name": "x"})
     assert reply.status_code in (401, 403)
@@ -159,7 +177,11 @@ def test_rate_limit_headers_and_429(emulator: Emulator) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "status"),
-    [({"kind": "error"}, 500), ({"kind": "error", "status": 503}, 503), ({"kind": "rate_limit", "retry_after": 7}, 429)],
+    [
+        ({"kind": "error"}, 500),
+        ({"kind": "error", "status": 503}, 503),
+        ({"kind": "rate_limit", "retry_after": 7}, 429),
+    ],
     ids=["500", "503", "429"],
 )
 def test_injected_error_faults(emulator: Emulator, fault: dict[str, Any], status: int) -> None:
@@ -235,8 +257,19 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
 
 def test_command_line_prints_its_url_first_and_honours_options(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.emulator", "--port", "0", "--token", "dop_v1_custom",
-         "--create-mode", "legacy", "--rate-limit-per-minute", "2"],
+        [
+            sys.executable,
+            "-m",
+            "sandbox.emulator",
+            "--port",
+            "0",
+            "--token",
+            "dop_v1_custom",
+            "--create-mode",
+            "legacy",
+            "--rate-limit-per-minute",
+            "2",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -49,7 +49,9 @@ def debug_logs() -> Iterator[io.StringIO]:
 def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
     secrets: list[str] = []
     texts: list[str] = []
-    config = EmulatorConfig(tokens=(PLANTED_TOKEN,), read_only_tokens=(PLANTED_READ_ONLY,), create_mode="legacy")
+    config = EmulatorConfig(
+        tokens=(PLANTED_TOKEN,), read_only_tokens=(PLANTED_READ_ONLY,), create_mode="legacy"
+    )
     with Emulator(config) as emulator:
         settings = ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN), max_attempts=3)
         client = ModelKeys(settings)
@@ -102,7 +104,12 @@ def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest
 
     assert len(secrets) >= 7, "the scenario should have handed out secrets"
     captured = capfd.readouterr()
-    haystacks = {"logs": debug_logs.getvalue(), "stdout": captured.out, "stderr": captured.err, "texts": "\n".join(texts)}
+    haystacks = {
+        "logs": debug_logs.getvalue(),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "texts": "\n".join(texts),
+    }
     assert "regenerate" in haystacks["logs"], "the DEBUG capture should have seen the client's own records"
     for where, text in haystacks.items():
         for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *secrets]:

@@ -26,7 +26,12 @@ def state(remaining: int | None, reset: float | None, retry_after: float | None 
 
 def test_parse_headers_reads_numbers_and_ignores_garbage() -> None:
     parsed = parse_rate_headers(
-        {"ratelimit-limit": "5000", "ratelimit-remaining": "12", "ratelimit-reset": "1700000000", "retry-after": "x"}
+        {
+            "ratelimit-limit": "5000",
+            "ratelimit-remaining": "12",
+            "ratelimit-reset": "1700000000",
+            "retry-after": "x",
+        }
     )
     assert parsed == RateLimitState(limit=5000, remaining=12, reset=1_700_000_000.0, retry_after=None)
     assert parse_rate_headers({}) == RateLimitState(None, None, None, None)
