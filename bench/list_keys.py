@@ -59,13 +59,14 @@ def server_requests(url: str) -> int:
     return int(reply.json()["requests"].get("list", {}).get("200", 0))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "keys.json"
@@ -111,7 +112,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
         "date": time.strftime("%Y-%m-%d"),
     }
-    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"listing {args.keys} keys, {args.runs} runs, request floor {document['request_floor']}")
     print("| client | requests | median s | min s | max s |")
     print("|---|---|---|---|---|")
