@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit-per-minute", type=int, default=250, metavar="N", help="0 disables")
     parser.add_argument("--rate-limit-per-hour", type=int, default=5000, metavar="N", help="0 disables")
     parser.add_argument("--state", type=Path, metavar="FILE", help="keep keys in FILE across restarts")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve https with this certificate")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
     parser.add_argument("--access-log", action="store_true", help="log each request line to stderr")
 
 
@@ -64,6 +66,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         rate_limit_per_hour=args.rate_limit_per_hour,
         state_file=args.state,
         access_log=args.access_log,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 

@@ -133,7 +133,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
         if process.poll() is not None:
             raise SandboxError(f"the sandbox exited at start (code {process.returncode}); see {log_path}")
         first = log_path.read_text().splitlines()
-        if first and first[0].startswith("http://"):
+        if first and first[0].startswith(("http://", "https://")):
             url = first[0].strip()
             break
         time.sleep(0.05)

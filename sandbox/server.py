@@ -28,6 +28,7 @@ import json
 import math
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid as uuidlib
@@ -93,6 +94,9 @@ class EmulatorConfig:
     state_file: Path | None = None
     created_by: str = "1000001"
     access_log: bool = False
+    # PEM files to serve https instead of http (pydo's default bearer auth insists on TLS).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def validate(self) -> None:
         if self.create_mode not in CREATE_MODES:
@@ -104,6 +108,8 @@ class EmulatorConfig:
         overlap = set(self.tokens) | set(self.read_only_tokens)
         if self.admin_token in overlap:
             raise ValueError("the admin token must differ from every API token")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and its key")
         if self.rate_limit_per_minute < 0 or self.rate_limit_per_hour < 0:
             raise ValueError("rate limits must be 0 (off) or positive")
 
@@ -157,12 +163,18 @@ class Emulator:
         )
         self._httpd = _Server((self.config.host, self.config.port), _Handler)
         self._httpd.emulator = self
+        self.scheme = "http"
+        if self.config.tls_cert is not None and self.config.tls_key is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def start(self) -> str:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="sandbox", daemon=True)
@@ -452,7 +464,8 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
 
         def link(number: int) -> str:
-            return f"http://{host}{API_PREFIX}?{urlencode({'page': number, 'per_page': per_page})}"
+            query = urlencode({"page": number, "per_page": per_page})
+            return f"{self.emulator.scheme}://{host}{API_PREFIX}?{query}"
 
         # Only the links that make sense, as the API documents: none back from page 1, none on.
         links: dict[str, str] = {}
