@@ -304,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-request-id", self._request_id)
+        if self.close_connection:  # say so, or a keep-alive client reuses a socket we are closing
+            self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -328,12 +330,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._request_id = str(uuidlib.uuid4())
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
+        is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
         try:
             raw = self._read_raw_body()
         except _ApiError as err:
-            self._send_error(err.status, err.message, None)
+            # Every DigitalOcean API response carries the ratelimit-* headers (description.yml, "Rate
+            # Limit"; the spec's `default` response declares them), a refused body included.
+            headers = self.emulator.limiter.peek(self._bearer()).headers() if is_api else None
+            self._send_error(err.status, err.message, headers)
             return
-        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        if is_api:
             self._api(method, path, parse_qs(parts.query, keep_blank_values=True), raw)
         elif path in ("/v1/models", "/v1/chat/completions"):
             self._inference(method, path, raw)
