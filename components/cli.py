@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from components.do_keys import ModelKeys
-from components.errors import ConfigurationError, GradientKeysError, UnavailableError
+from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
 from sandbox import emulator, launcher
 
 __all__ = ["main"]
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UnavailableError as exc:
+    except ServiceUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except GradientKeysError as exc:

@@ -15,6 +15,13 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
         +-- RateLimitedError          429 that outlasted the retry budget
         +-- UnavailableError          5xx or network failure that outlasted the retry budget (exit 3)
         +-- UnknownOutcomeError       a secret-minting call whose result could not be established
+    +-- VaultError                    a Vault call failed (operation, path)
+        +-- VaultAuthError            login refused, or the token is invalid or expired
+        +-- VaultPermissionError      the token lacks a capability on a path (named)
+        +-- VaultConflictError        check-and-set lost: someone wrote a newer version first
+        +-- VaultUnavailableError     sealed, down or 5xx beyond the retry budget (exit 3)
+
+`ServiceUnavailable` is mixed into both "unavailable" errors so callers can map them to exit 3.
 """
 
 from __future__ import annotations
@@ -29,8 +36,14 @@ __all__ = [
     "KeyNotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ServiceUnavailable",
     "UnavailableError",
     "UnknownOutcomeError",
+    "VaultAuthError",
+    "VaultConflictError",
+    "VaultError",
+    "VaultPermissionError",
+    "VaultUnavailableError",
 ]
 
 
@@ -40,6 +53,10 @@ class GradientKeysError(Exception):
 
 class ConfigurationError(GradientKeysError):
     """Settings or environment are wrong; nothing was changed."""
+
+
+class ServiceUnavailable(GradientKeysError):
+    """DigitalOcean or Vault could not be reached (or is sealed) beyond the retry budget."""
 
 
 class DigitalOceanError(GradientKeysError):
@@ -94,9 +111,34 @@ class RateLimitedError(DigitalOceanError):
     pass
 
 
-class UnavailableError(DigitalOceanError):
+class UnavailableError(DigitalOceanError, ServiceUnavailable):
     pass
 
 
 class UnknownOutcomeError(DigitalOceanError):
+    pass
+
+
+class VaultError(GradientKeysError):
+    def __init__(self, message: str, *, operation: str | None = None, path: str | None = None) -> None:
+        where = f" {path}" if path else ""
+        prefix = f"Vault {operation}{where}: " if operation else ""
+        super().__init__(f"{prefix}{message}")
+        self.operation = operation
+        self.path = path
+
+
+class VaultAuthError(VaultError):
+    pass
+
+
+class VaultPermissionError(VaultError):
+    pass
+
+
+class VaultConflictError(VaultError):
+    pass
+
+
+class VaultUnavailableError(VaultError, ServiceUnavailable):
     pass

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import hvac
 import pytest
 
 from components.do_keys import ClientSettings, ModelKeys
 from components.secret import Secret
+from sandbox.openbao import OpenBaoError, OpenBaoServer, bao_binary, start_dev_server
 from sandbox.server import DEFAULT_TOKEN, Emulator, EmulatorConfig
 
 READ_ONLY_TOKEN = "dop_v1_read_only_test_token"
@@ -58,3 +63,60 @@ def make_client(emulator: Emulator) -> Iterator[Callable[..., ModelKeys]]:
     yield factory
     for client in made:
         client.close()
+
+
+# -- OpenBao (a real Vault-compatible server) -----------------------------------------------------
+VAULT_ENV_VARS = (
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_NAMESPACE",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "VAULT_APPROLE_MOUNT",
+    "VAULT_JWT_ROLE",
+    "VAULT_JWT",
+    "VAULT_JWT_FILE",
+    "VAULT_JWT_MOUNT",
+    "VAULT_AUTH_METHOD",
+    "VAULT_CACERT",
+)
+
+
+def start_openbao(log_dir: Path) -> OpenBaoServer:
+    try:
+        bao_binary()
+    except OpenBaoError as exc:
+        if os.environ.get("CI"):
+            raise  # CI installs OpenBao: its absence there is a failure, not a skip
+        pytest.skip(f"OpenBao is not installed here ({exc})")
+    return start_dev_server(log_path=log_dir / "bao.log")
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
+    server = start_openbao(tmp_path_factory.mktemp("openbao"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def root_vault(openbao: OpenBaoServer) -> hvac.Client:
+    return hvac.Client(url=openbao.address, token=openbao.root_token)
+
+
+@pytest.fixture
+def vault_env(openbao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A clean Vault environment (root token) and a HOME without ~/.vault-token."""
+    for name in VAULT_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def key_path() -> str:
+    """A fresh Vault path per test, so tests sharing the server never see each other's data."""
+    return f"tests/{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,107 @@
+"""The rotation ledger: what gradient-keys knows about one logical key, stored beside its secret.
+
+It is written twice per Vault version, on purpose:
+- inside the version's data, as the JSON field `gradient_keys_ledger`, so the secret and the
+  facts about it are committed together by one check-and-set write (the source of truth);
+- as KV v2 `custom_metadata` (a mirror, plus the `version` it describes), so the ledger can be
+  read without reading the secret. A mirror whose `version` is not the current version is stale
+  (a writer died between the two writes, or lost a race) and is rebuilt from the data.
+
+Nothing in it is secret: key uuids, the active slot, times, the rotation token, a 12-hex
+fingerprint of the secret, the stack name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["LEDGER_DATA_FIELD", "MANAGED_BY", "SLOTS", "Ledger", "LedgerFormatError"]
+
+MANAGED_BY = "gradient-keys"
+LEDGER_DATA_FIELD = "gradient_keys_ledger"
+SECRET_DATA_FIELD = "api_key"  # noqa: S105 - a field name
+SLOTS = ("a", "b")
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
+# KV v2 caps custom_metadata values at 512 bytes; keep every field well inside it.
+MAX_FIELD_LENGTH = 256
+
+
+class LedgerFormatError(ValueError):
+    """A ledger in Vault that gradient-keys did not write, or that was edited by hand."""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    fingerprint: str  # first 12 hex of SHA-256 of the secret this version holds
+    rotated_at: str  # ISO 8601 UTC, when that secret was minted
+    slot_a: str | None = None  # DigitalOcean key uuid of slot a
+    slot_b: str | None = None  # slot b (dual-slot keys only)
+    active_slot: str = "a"  # the slot whose secret this version holds
+    rotation_token: str | None = None  # the last `rotation_token` applied
+    stack: str | None = None
+    managed_by: str = MANAGED_BY
+
+    def __post_init__(self) -> None:
+        if not _FINGERPRINT.fullmatch(self.fingerprint):
+            raise LedgerFormatError("fingerprint must be 12 lowercase hex characters")
+        if self.active_slot not in SLOTS:
+            raise LedgerFormatError(f"active_slot must be one of {', '.join(SLOTS)}")
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LENGTH):
+                raise LedgerFormatError(
+                    f"{item.name} must be a string of at most {MAX_FIELD_LENGTH} characters"
+                )
+
+    @property
+    def active_uuid(self) -> str | None:
+        return self.slot_a if self.active_slot == "a" else self.slot_b
+
+    # -- custom_metadata (string -> string) ---------------------------------------------------
+    def to_metadata(self, version: int) -> dict[str, str]:
+        values = {k: v for k, v in asdict(self).items() if v is not None}
+        values["managed-by"] = values.pop("managed_by")
+        values["version"] = str(version)
+        return values
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any] | None) -> tuple[Ledger, int] | None:
+        """The mirrored ledger and the version it describes; None when there is none."""
+        if not metadata or metadata.get("managed-by") != MANAGED_BY:
+            return None
+        values = dict(metadata)
+        values["managed_by"] = values.pop("managed-by")
+        raw_version = values.pop("version", None)
+        if not isinstance(raw_version, str) or not raw_version.isdigit():
+            raise LedgerFormatError("the ledger's version field is missing or not a number")
+        return cls._build(values), int(raw_version)
+
+    # -- the copy inside the secret's data ----------------------------------------------------
+    def to_data_field(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_data_field(cls, raw: Any) -> Ledger | None:
+        if raw is None:
+            return None
+        try:
+            values = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            values = None
+        if not isinstance(values, dict):
+            raise LedgerFormatError(f"the {LEDGER_DATA_FIELD} field is not a JSON object")
+        return cls._build(values)
+
+    @classmethod
+    def _build(cls, values: dict[str, Any]) -> Ledger:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise LedgerFormatError(f"unknown ledger field(s): {', '.join(sorted(unknown))}")
+        try:
+            return cls(**values)
+        except TypeError:
+            raise LedgerFormatError("the ledger lacks fingerprint or rotated_at") from None

@@ -1,0 +1,186 @@
+"""Vault connection settings and login, from the environment, at call time.
+
+Login order (the first that is configured wins; `VAULT_AUTH_METHOD` or the stack's `vault.auth`
+picks one explicitly):
+
+1. token   `VAULT_TOKEN`, else the file `~/.vault-token` (what `vault login` / `bao login` write)
+2. approle `VAULT_ROLE_ID` + `VAULT_SECRET_ID` (mount `VAULT_APPROLE_MOUNT`, default `approle`)
+3. jwt     `VAULT_JWT_ROLE` + a JWT from `VAULT_JWT` or the file `VAULT_JWT_FILE`, as CI systems
+           provide it (mount `VAULT_JWT_MOUNT`, default `jwt`)
+
+Also read: `VAULT_ADDR` (required), `VAULT_NAMESPACE` (sent as `X-Vault-Namespace`),
+`VAULT_CACERT` (CA bundle for https). Tokens and JWTs travel as `Secret` and never appear in a
+message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import hvac
+import requests
+from hvac import exceptions as hvac_errors
+
+from components.errors import ConfigurationError, VaultAuthError, VaultUnavailableError
+from components.secret import Secret
+
+__all__ = ["AUTH_METHODS", "VaultConnection", "VaultLogin", "login", "resolve_login"]
+
+AUTH_METHODS = ("token", "approle", "jwt")
+
+
+@dataclass(frozen=True)
+class VaultConnection:
+    addr: str
+    namespace: str | None = None
+    ca_cert: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> VaultConnection:
+        env = os.environ if environ is None else environ
+        addr = env.get("VAULT_ADDR", "").strip().rstrip("/")
+        if not addr:
+            raise ConfigurationError(
+                "VAULT_ADDR is not set: export the Vault address, e.g. https://vault.example.com:8200 "
+                '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
+            )
+        parts = urlsplit(addr)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"VAULT_ADDR {addr!r} is not an http(s) URL such as https://vault:8200")
+        namespace = env.get("VAULT_NAMESPACE", "").strip().strip("/") or None
+        return cls(addr=addr, namespace=namespace, ca_cert=env.get("VAULT_CACERT") or None)
+
+    def client(self, token: Secret | None = None) -> hvac.Client:
+        # token="" (not None) stops hvac from reading VAULT_TOKEN / ~/.vault-token by itself.
+        return hvac.Client(
+            url=self.addr,
+            token=token.reveal() if token is not None else "",
+            namespace=self.namespace,
+            verify=self.ca_cert if self.ca_cert else True,
+            timeout=int(self.timeout),
+        )
+
+
+@dataclass(frozen=True)
+class VaultLogin:
+    """How to log in, resolved from the environment; credentials are `Secret`s."""
+
+    method: str
+    token: Secret | None = None
+    role: str | None = None
+    credential: Secret | None = None  # AppRole secret_id or the JWT
+    mount: str | None = None
+    source: str = ""  # where the credential came from, for messages (never the value)
+
+
+def _read_file(path: Path) -> str | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    return text or None
+
+
+def resolve_login(
+    environ: Mapping[str, str] | None = None, method: str | None = None, home: Path | None = None
+) -> VaultLogin:
+    """Pick the login method by the documented order, or the one asked for."""
+    env = os.environ if environ is None else environ
+    wanted = (method or env.get("VAULT_AUTH_METHOD", "")).strip().lower() or None
+    if wanted is not None and wanted not in AUTH_METHODS:
+        raise ConfigurationError(
+            f"Vault auth method {wanted!r} is not supported; use one of {', '.join(AUTH_METHODS)}"
+        )
+    candidates = [wanted] if wanted else list(AUTH_METHODS)
+    for candidate in candidates:
+        found = _try_method(candidate, env, home or Path.home(), explicit=wanted is not None)
+        if found is not None:
+            return found
+    raise ConfigurationError(
+        "no Vault credentials found: set VAULT_TOKEN (or log in so ~/.vault-token exists), or "
+        "VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), "
+        "or VAULT_JWT_ROLE with VAULT_JWT or VAULT_JWT_FILE (JWT/OIDC)"
+    )
+
+
+def _try_method(method: str, env: Mapping[str, str], home: Path, explicit: bool) -> VaultLogin | None:
+    if method == "token":
+        token = env.get("VAULT_TOKEN", "").strip()
+        if token:
+            return VaultLogin("token", token=Secret(token), source="VAULT_TOKEN")
+        file_token = _read_file(home / ".vault-token")
+        if file_token:
+            return VaultLogin("token", token=Secret(file_token), source="~/.vault-token")
+        if explicit:
+            raise ConfigurationError("Vault auth is token but neither VAULT_TOKEN nor ~/.vault-token is set")
+        return None
+    if method == "approle":
+        role_id, secret_id = env.get("VAULT_ROLE_ID", "").strip(), env.get("VAULT_SECRET_ID", "").strip()
+        if role_id and secret_id:
+            mount = env.get("VAULT_APPROLE_MOUNT", "").strip() or "approle"
+            return VaultLogin(
+                "approle", role=role_id, credential=Secret(secret_id), mount=mount, source="AppRole"
+            )
+        if role_id or secret_id or explicit:
+            missing = "VAULT_SECRET_ID" if role_id else "VAULT_ROLE_ID"
+            raise ConfigurationError(f"Vault AppRole login needs {missing} as well (set both, or neither)")
+        return None
+    role = env.get("VAULT_JWT_ROLE", "").strip()
+    jwt_value = env.get("VAULT_JWT", "").strip()
+    jwt_file = env.get("VAULT_JWT_FILE", "").strip()
+    if jwt_file and not jwt_value:
+        jwt_value = _read_file(Path(jwt_file)) or ""
+        if not jwt_value:
+            raise ConfigurationError(f"VAULT_JWT_FILE {jwt_file} is missing or empty")
+    if role and jwt_value:
+        mount = env.get("VAULT_JWT_MOUNT", "").strip() or "jwt"
+        source = "VAULT_JWT_FILE" if jwt_file else "VAULT_JWT"
+        return VaultLogin("jwt", role=role, credential=Secret(jwt_value), mount=mount, source=source)
+    if role or jwt_value or explicit:
+        missing = "VAULT_JWT or VAULT_JWT_FILE" if role else "VAULT_JWT_ROLE"
+        raise ConfigurationError(f"Vault JWT login needs {missing} as well")
+    return None
+
+
+def login(connection: VaultConnection, how: VaultLogin) -> hvac.Client:
+    """An authenticated client. Login failures name the method and the variables, never values."""
+    if how.method == "token":
+        return connection.client(how.token)
+    client = connection.client()
+    assert how.credential is not None and how.role is not None
+    problem: str | None = None
+    try:
+        if how.method == "approle":
+            client.auth.approle.login(
+                role_id=how.role, secret_id=how.credential.reveal(), mount_point=how.mount
+            )
+        else:
+            client.auth.jwt.jwt_login(role=how.role, jwt=how.credential.reveal(), path=how.mount)
+    except (hvac_errors.InvalidRequest, hvac_errors.Forbidden, hvac_errors.Unauthorized):
+        problem = "refused"
+    except hvac_errors.InvalidPath:
+        problem = "no such auth mount"
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        hvac_errors.VaultDown,
+        hvac_errors.InternalServerError,
+    ):
+        problem = "unreachable"
+    if problem == "unreachable":
+        raise VaultUnavailableError(f"Vault at {connection.addr} did not answer the {how.method} login")
+    if problem is not None:
+        hint = (
+            "check VAULT_ROLE_ID / VAULT_SECRET_ID and VAULT_APPROLE_MOUNT"
+            if how.method == "approle"
+            else "check VAULT_JWT_ROLE, the JWT's audience/issuer/expiry and VAULT_JWT_MOUNT"
+        )
+        raise VaultAuthError(f"Vault {how.method} login at mount {how.mount!r} was {problem}: {hint}")
+    return client

@@ -1,0 +1,380 @@
+"""Vault KV v2: where every secret goes, and the ledger both front ends share. Over `hvac`.
+
+Routes used (mount `M`, path `P` = `<path_prefix>/<key path>`):
+    POST /v1/sys/capabilities-self           preflight: may this token do what the tool needs?
+    GET  /v1/M/metadata/P                     ledger mirror (custom_metadata), current version
+    POST /v1/M/data/P {options.cas}           write a version: api_key + the ledger, check-and-set
+    POST /v1/M/metadata/P {custom_metadata}   mirror the ledger
+    GET  /v1/M/data/P                         read a version (verify, repair a stale mirror)
+    POST /v1/M/delete/P, DELETE /v1/M/metadata/P   soft-delete / destroy
+
+Reliability: each call retries with backoff on 5xx, sealed (503) and connection errors; a
+check-and-set loss is never retried here (`VaultConflictError`: the caller re-reads and decides).
+A version is complete on its own (secret + ledger in one write), so a failure between the data
+write and the mirror leaves nothing half-written: the mirror is rebuilt on the next read.
+No message, repr or log line carries the secret, the token or a Vault response body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import hvac
+import requests
+from hvac import exceptions as hvac_errors
+
+from components.errors import (
+    ConfigurationError,
+    VaultAuthError,
+    VaultConflictError,
+    VaultError,
+    VaultPermissionError,
+    VaultUnavailableError,
+)
+from components.ledger import LEDGER_DATA_FIELD, SECRET_DATA_FIELD, Ledger, LedgerFormatError
+from components.pacing import Backoff
+from components.secret import Secret
+from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
+
+__all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink"]
+
+log = logging.getLogger("gradient_keys.vault")
+
+DELETE_MODES = ("keep", "soft-delete", "destroy")
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+T = TypeVar("T")
+
+# What the tool needs on each path it manages. policies/gradient-keys.hcl is generated from these
+# tables (components/vault_policy.py), so the preflight and the policy cannot drift apart.
+# Reading data is part of writing: a stale ledger mirror is rebuilt from the current version.
+WRITE_NEEDS = {"data": ("create", "update", "read"), "metadata": ("create", "update", "read")}
+DELETE_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "keep": {},
+    "soft-delete": {"delete": ("update",)},
+    "destroy": {"metadata": ("delete",)},
+}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What Vault says about one key path, without its secret."""
+
+    path: str  # relative to the prefix
+    version: int  # current KV version
+    ledger: Ledger | None  # the ledger of the current version (None: not written by gradient-keys)
+    mirror_in_sync: bool  # False: the metadata mirror described another version and was rebuilt
+    deleted: bool  # the current version is soft-deleted or destroyed
+
+
+def check_path(relative: str, what: str = "Vault path") -> str:
+    segments = relative.strip("/").split("/")
+    if not relative.strip("/") or any(s in (".", "..") or not _SEGMENT.fullmatch(s) for s in segments):
+        raise ConfigurationError(
+            f"{what} {relative!r} is not valid: use segments of letters, digits, '.', '_' or '-' "
+            "separated by '/', for example apps/chatbot"
+        )
+    return "/".join(segments)
+
+
+class VaultSink:
+    """KV v2 at `mount`, under `path_prefix`. Logs in from the environment when built."""
+
+    def __init__(
+        self,
+        mount: str = "secret",
+        path_prefix: str = "gradient-keys",
+        *,
+        connection: VaultConnection | None = None,
+        credentials: VaultLogin | None = None,
+        environ: Mapping[str, str] | None = None,
+        auth_method: str | None = None,
+        max_attempts: int = 4,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.mount = check_path(mount, "Vault mount")
+        self.prefix = check_path(path_prefix, "Vault path_prefix")
+        self.connection = connection or VaultConnection.from_env(environ)
+        self.max_attempts = max_attempts
+        self.backoff = backoff or Backoff(base=0.25, cap=5.0)
+        self._sleep = sleep
+        self.requests_made = 0
+        how = credentials or resolve_login(environ, auth_method)
+        self._client: hvac.Client = self._call("login", None, lambda: login(self.connection, how))
+        self._kv = self._client.secrets.kv.v2
+
+    def __repr__(self) -> str:
+        return f"VaultSink(addr={self.connection.addr!r}, mount={self.mount!r}, prefix={self.prefix!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("VaultSink holds a Vault token and cannot be serialized; build one per call")
+
+    def full_path(self, relative: str) -> str:
+        return f"{self.prefix}/{check_path(relative)}"
+
+    def api_path(self, relative: str, kind: str) -> str:
+        """e.g. `secret/data/gradient-keys/apps/chatbot` (what policies and capabilities name)."""
+        return f"{self.mount}/{kind}/{self.full_path(relative)}"
+
+    # -- preflight ----------------------------------------------------------------------------
+    def preflight(self, paths: list[str], *, delete_mode: str | None = None) -> None:
+        """Prove, before anything mints a secret, that this token may do what the tool will do.
+
+        One `sys/capabilities-self` call for every path; raises `VaultPermissionError` naming
+        the first missing capability and the path, having changed nothing.
+        """
+        needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS)
+        if delete_mode is not None:
+            if delete_mode not in DELETE_MODES:
+                raise ConfigurationError(f"on_delete {delete_mode!r} is not one of {', '.join(DELETE_MODES)}")
+            for kind, caps in DELETE_NEEDS[delete_mode].items():
+                needs[kind] = (*needs.get(kind, ()), *caps)
+        wanted = {self.api_path(p, kind): caps for p in paths for kind, caps in needs.items()}
+        if not wanted:
+            return
+        reply = self._call("preflight", None, lambda: self._client.sys.get_capabilities(paths=list(wanted)))
+        granted = reply.get("data", reply) if isinstance(reply, dict) else {}
+        for api_path, caps in wanted.items():
+            have = set(granted.get(api_path) or [])
+            if "root" in have:
+                continue
+            missing = [c for c in caps if c not in have or "deny" in have]
+            if missing:
+                raise VaultPermissionError(
+                    f"the Vault token may not {missing[0]} {api_path} "
+                    f"(it has: {', '.join(sorted(have)) or 'nothing'}); "
+                    "grant the capabilities in policies/gradient-keys.hcl. Nothing was changed",
+                    operation="preflight",
+                    path=api_path,
+                )
+
+    # -- reads --------------------------------------------------------------------------------
+    def read_ledger(self, relative: str, *, repair: bool = True) -> LedgerEntry | None:
+        """The ledger of the current version, from the metadata mirror (no secret is read).
+
+        Only when the mirror describes another version (a writer died between its two writes)
+        is the current version read to rebuild it. None when nothing is stored at the path.
+        """
+        full = self.full_path(relative)
+        metadata = self._call(
+            "read ledger", full, lambda: self._kv.read_secret_metadata(full, mount_point=self.mount)
+        )
+        if metadata is None:
+            return None
+        data = metadata.get("data") or {}
+        version = int(data.get("current_version") or 0)
+        if version == 0:
+            return None
+        deleted = _version_deleted(data, version)
+        try:
+            mirrored = Ledger.from_metadata(data.get("custom_metadata"))
+        except LedgerFormatError as exc:
+            raise VaultError(
+                f"the ledger mirror is malformed ({exc})", operation="read ledger", path=full
+            ) from None
+        if mirrored is not None and mirrored[1] == version:
+            return LedgerEntry(relative, version, mirrored[0], True, deleted)
+        if deleted or not repair:
+            return LedgerEntry(relative, version, mirrored[0] if mirrored else None, False, deleted)
+        _secret, ledger = self._read_version(full, version)
+        if ledger is not None:
+            log.info("ledger mirror of %s described another version; rebuilt for version %d", full, version)
+            self._mirror(full, ledger, version)
+        return LedgerEntry(relative, version, ledger, False, deleted)
+
+    def read_secret(self, relative: str) -> tuple[Secret, LedgerEntry]:
+        """The current secret (for verification and consumers), with its ledger."""
+        full = self.full_path(relative)
+        entry = self.read_ledger(relative)
+        if entry is None or entry.deleted:
+            raise VaultError("no current secret is stored here", operation="read secret", path=full)
+        secret, _ledger = self._read_version(full, entry.version)
+        return secret, entry
+
+    def verify(self, relative: str) -> bool:
+        """Does the stored secret still match the ledger's fingerprint (not changed outside the tool)?"""
+        secret, entry = self.read_secret(relative)
+        return entry.ledger is not None and secret.fingerprint == entry.ledger.fingerprint
+
+    # -- writes -------------------------------------------------------------------------------
+    def write(self, relative: str, secret: Secret, ledger: Ledger, expected_version: int) -> LedgerEntry:
+        """Store `secret` as a new version with check-and-set on `expected_version` (0: new path).
+
+        Writing the secret the current version already holds, with the same ledger, makes no new
+        version. Raises `VaultConflictError` when someone else wrote first: the caller re-reads.
+        """
+        full = self.full_path(relative)
+        if ledger.fingerprint != secret.fingerprint:
+            raise ValueError("the ledger's fingerprint must be the secret's")
+        current = self.read_ledger(relative)
+        current_version = current.version if current else 0
+        if current is not None and current.ledger == ledger and not current.deleted:
+            log.debug("%s already holds this secret and ledger at version %d", full, current_version)
+            return current
+        if current_version != expected_version:
+            raise VaultConflictError(
+                f"expected version {expected_version} but Vault holds {current_version}: "
+                "another writer got there first; re-read the ledger and decide again",
+                operation="write",
+                path=full,
+            )
+        payload = {SECRET_DATA_FIELD: secret.reveal(), LEDGER_DATA_FIELD: ledger.to_data_field()}
+        reply = self._call(
+            "write",
+            full,
+            lambda: self._kv.create_or_update_secret(
+                full, payload, cas=expected_version, mount_point=self.mount
+            ),
+        )
+        version = int(reply["data"]["version"])
+        try:
+            self._mirror(full, ledger, version)
+        except VaultError as exc:
+            # The version is complete (secret and ledger were one write); the mirror catches up on
+            # the next read. Do not fail a write that consumers can already use.
+            log.warning(
+                "%s: version %d written, ledger mirror not updated (%s)", full, version, type(exc).__name__
+            )
+            return LedgerEntry(relative, version, ledger, False, False)
+        return LedgerEntry(relative, version, ledger, True, False)
+
+    def remove(self, relative: str, mode: str) -> None:
+        """Apply `on_delete`: keep, soft-delete every version (recoverable), or destroy all."""
+        full = self.full_path(relative)
+        if mode == "keep":
+            return
+        if mode == "destroy":
+            self._call(
+                "destroy",
+                full,
+                lambda: self._kv.delete_metadata_and_all_versions(full, mount_point=self.mount),
+                missing_ok=True,
+            )
+            return
+        if mode != "soft-delete":
+            raise ConfigurationError(f"on_delete {mode!r} is not one of {', '.join(DELETE_MODES)}")
+        metadata = self._call(
+            "soft-delete", full, lambda: self._kv.read_secret_metadata(full, mount_point=self.mount)
+        )
+        if metadata is None:
+            return
+        versions = [
+            int(v)
+            for v, info in (metadata["data"].get("versions") or {}).items()
+            if not info.get("deletion_time")
+        ]
+        if versions:
+            self._call(
+                "soft-delete",
+                full,
+                lambda: self._kv.delete_secret_versions(full, versions=versions, mount_point=self.mount),
+            )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _mirror(self, full: str, ledger: Ledger, version: int) -> None:
+        self._call(
+            "mirror ledger",
+            full,
+            lambda: self._kv.update_metadata(
+                full, custom_metadata=ledger.to_metadata(version), mount_point=self.mount
+            ),
+        )
+
+    def _read_version(self, full: str, version: int) -> tuple[Secret, Ledger | None]:
+        reply = self._call(
+            "read",
+            full,
+            lambda: self._kv.read_secret_version(
+                full, version=version, mount_point=self.mount, raise_on_deleted_version=True
+            ),
+        )
+        if reply is None:
+            raise VaultError(f"version {version} is gone", operation="read", path=full)
+        data = reply["data"]["data"] or {}
+        value = data.get(SECRET_DATA_FIELD)
+        if not isinstance(value, str) or not value:
+            raise VaultError(
+                f"version {version} has no {SECRET_DATA_FIELD} field", operation="read", path=full
+            )
+        try:
+            ledger = Ledger.from_data_field(data.get(LEDGER_DATA_FIELD))
+        except LedgerFormatError as exc:
+            raise VaultError(
+                f"version {version} holds a malformed ledger ({exc})", operation="read", path=full
+            ) from None
+        return Secret(value), ledger
+
+    def _call(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool = True) -> T:
+        """Run one Vault call with retries; map hvac's exceptions to ours, never chaining them."""
+        for attempt in range(1, self.max_attempts + 1):
+            outcome = "retry"
+            detail = ""
+            try:
+                self.requests_made += 1
+                return call()
+            except hvac_errors.InvalidPath:
+                outcome = "missing"
+            except hvac_errors.Forbidden:
+                outcome = "forbidden"
+            except hvac_errors.Unauthorized:
+                outcome = "unauthorized"
+            except hvac_errors.InvalidRequest as exc:
+                outcome = "conflict" if "check-and-set" in str(exc) else "invalid"
+            except hvac_errors.VaultDown:
+                detail = "sealed or in maintenance (503)"
+            except (
+                hvac_errors.InternalServerError,
+                hvac_errors.BadGateway,
+                hvac_errors.RateLimitExceeded,
+            ) as exc:
+                detail = type(exc).__name__
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                detail = f"no answer ({type(exc).__name__})"
+            except VaultError:
+                raise
+            if outcome == "missing" and missing_ok:
+                return None  # type: ignore[return-value]
+            if outcome != "retry":
+                self._raise(outcome, operation, path)
+            if attempt < self.max_attempts:
+                wait = self.backoff.delay(attempt)
+                log.debug("vault %s %s: %s, retry %d in %.2fs", operation, path or "", detail, attempt, wait)
+                self._sleep(wait)
+        raise VaultUnavailableError(
+            f"Vault at {self.connection.addr} is {detail} after {self.max_attempts} attempts; "
+            "nothing was changed by the failed call. Retry when Vault is unsealed and reachable",
+            operation=operation,
+            path=path,
+        )
+
+    def _raise(self, outcome: str, operation: str, path: str | None) -> NoReturn:
+        if outcome == "conflict":
+            raise VaultConflictError(
+                "check-and-set lost: another writer stored a newer version first; re-read and decide again",
+                operation=operation,
+                path=path,
+            )
+        if outcome in ("forbidden", "unauthorized"):
+            if operation == "login":
+                raise VaultAuthError("login refused", operation=operation)
+            raise VaultPermissionError(
+                "permission denied: the token is invalid or expired, or lacks a capability on this path "
+                "(see policies/gradient-keys.hcl)",
+                operation=operation,
+                path=path,
+            )
+        if outcome == "missing":
+            raise VaultError(
+                "no such path or mount (is KV v2 enabled at this mount?)", operation=operation, path=path
+            )
+        raise VaultError("Vault rejected the request as invalid", operation=operation, path=path)
+
+
+def _version_deleted(metadata: dict[str, Any], version: int) -> bool:
+    info = (metadata.get("versions") or {}).get(str(version)) or {}
+    return bool(info.get("deletion_time")) or bool(info.get("destroyed"))

