@@ -14,12 +14,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import hvac
 import pytest
 from azure.core.pipeline.policies import NetworkTraceLoggingPolicy
 
 from components.do_keys import ClientSettings, ModelKeys
 from components.errors import GradientKeysError
+from components.ledger import Ledger
 from components.secret import Secret
+from components.vault_sink import VaultSink
 from sandbox.server import Emulator, EmulatorConfig
 
 PLANTED_TOKEN = "dop_v1_PLANTED_TOKEN_a41f09c3e7d2b5"
@@ -35,7 +38,7 @@ def debug_logs() -> Iterator[io.StringIO]:
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    named = [logging.getLogger(n) for n in ("azure", "azure.core", "urllib3", "gradient_keys")]
+    named = [logging.getLogger(n) for n in ("azure", "azure.core", "urllib3", "gradient_keys", "hvac")]
     old = [n.level for n in named]
     for logger in named:
         logger.setLevel(logging.DEBUG)
@@ -114,3 +117,79 @@ def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest
     for where, text in haystacks.items():
         for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *secrets]:
             assert needle not in text, f"a token or secret leaked into {where}"
+
+
+PLANTED_SECRET = "sk-do-PLANTED-VAULT-SECRET-9f3b2c71d0e4"
+PLANTED_SECRET_ID = "PLANTED-approle-secret-id-5e21"
+PLANTED_JWT = "eyJPLANTED.jwt-for-leak-test.c0ffee"
+
+
+def test_vault_paths_leak_nothing(
+    debug_logs: io.StringIO,
+    capfd: pytest.CaptureFixture[str],
+    vault_env: dict[str, str],
+    root_vault: hvac.Client,
+    key_path: str,
+) -> None:
+    logging.getLogger("hvac").setLevel(logging.DEBUG)
+    texts: list[str] = []
+    secret = Secret(PLANTED_SECRET)
+    ledger = Ledger(secret.fingerprint, "2026-11-25T00:00:00Z", slot_a="uuid-a")
+    restricted = root_vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
+
+    def attempt(call: Callable[[], Any]) -> None:
+        try:
+            texts.append(repr(call()))
+        except GradientKeysError as exc:
+            texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+
+    sink = VaultSink()
+    attempt(lambda: sink.preflight([key_path], delete_mode="destroy"))
+    attempt(lambda: sink.write(key_path, secret, ledger, 0))
+    attempt(lambda: sink.write(key_path, secret, ledger, 1))
+    attempt(lambda: sink.read_ledger(key_path))
+    attempt(lambda: sink.read_secret(key_path))
+    attempt(lambda: sink.verify(key_path))
+    attempt(
+        lambda: sink.write(
+            key_path, Secret(PLANTED_SECRET + "2"), Ledger(Secret(PLANTED_SECRET + "2").fingerprint, "x"), 0
+        )
+    )
+    limited = VaultSink(environ={**vault_env, "VAULT_TOKEN": restricted})
+    attempt(lambda: limited.preflight([key_path]))
+    attempt(lambda: limited.write(key_path, secret, ledger, 1))
+    approle = {
+        "VAULT_ADDR": vault_env["VAULT_ADDR"],
+        "VAULT_ROLE_ID": "r",
+        "VAULT_SECRET_ID": PLANTED_SECRET_ID,
+    }
+    attempt(lambda: VaultSink(environ=approle))
+    jwt_env = {"VAULT_ADDR": vault_env["VAULT_ADDR"], "VAULT_JWT_ROLE": "ci", "VAULT_JWT": PLANTED_JWT}
+    attempt(lambda: VaultSink(environ=jwt_env))
+    down = VaultSink(
+        environ={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": restricted}, sleep=lambda _s: None
+    )
+    attempt(lambda: down.write(key_path, secret, ledger, 0))
+    texts += [repr(sink), repr(limited), repr(secret), str(secret)]
+    with pytest.raises(TypeError):
+        pickle.dumps(sink)
+
+    captured = capfd.readouterr()
+    haystacks = {
+        "logs": debug_logs.getvalue(),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "texts": "\n".join(texts),
+    }
+    assert "Vault" in haystacks["texts"], "the scenario should have produced errors to search"
+    needles = [
+        PLANTED_SECRET,
+        PLANTED_SECRET + "2",
+        PLANTED_SECRET_ID,
+        PLANTED_JWT,
+        vault_env["VAULT_TOKEN"],
+        restricted,
+    ]
+    for where, text in haystacks.items():
+        for needle in needles:
+            assert needle not in text, f"a secret or token leaked into {where}"
