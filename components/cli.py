@@ -6,6 +6,8 @@
     gradient-keys sandbox status|down [--dir DIR]
     gradient-keys sandbox console create NAME [--show-secret]
     gradient-keys sandbox console list
+    gradient-keys vault policy [--mount M] [--prefix P]    the least-privilege Vault policy
+    gradient-keys vault check PATH... [--on-delete MODE]   preflight this Vault login on key paths
 
 Exit codes: 0 ok, 1 failed work, 2 bad usage or configuration, 3 DigitalOcean unreachable.
 Nothing this command prints contains a token or a key secret, except `console create
@@ -25,6 +27,8 @@ from typing import Any
 
 from components.do_keys import ModelKeys
 from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
+from components.vault_policy import render_policy
+from components.vault_sink import DELETE_MODES, VaultSink
 from sandbox import emulator, launcher
 
 __all__ = ["main"]
@@ -74,10 +78,11 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     extra += ["--admin-token", args.admin_token]
     extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
     extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
-    info = launcher.up(directory, extra, port=args.port)
+    info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)
     sys.stdout.write(info.exports(directory))
+    vault = f", Vault (OpenBao dev) at {info.vault_addr}" if info.vault_addr else ""
     print(
-        f"sandbox running at {info.api_url} (pid {info.pid}); stop it with `gradient-keys sandbox down`",
+        f"sandbox running: DigitalOcean at {info.api_url}{vault}; stop it with `gradient-keys sandbox down`",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -95,6 +100,19 @@ def _sandbox_status(args: argparse.Namespace) -> int:
         print("no sandbox is running", file=sys.stderr)
         return EXIT_FAILED
     print(f"sandbox running at {info.api_url} (pid {info.pid})")
+    return EXIT_OK
+
+
+def _vault_policy(args: argparse.Namespace) -> int:
+    sys.stdout.write(render_policy(args.mount, args.prefix))
+    return EXIT_OK
+
+
+def _vault_check(args: argparse.Namespace) -> int:
+    sink = VaultSink(args.mount, args.prefix)
+    sink.preflight(args.paths, delete_mode=args.on_delete)
+    for path in args.paths:
+        print(f"ok  {sink.api_path(path, 'data')}  (write, ledger, on_delete {args.on_delete})")
     return EXIT_OK
 
 
@@ -138,7 +156,25 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_arguments(up)
     up.set_defaults(port=0)
     up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
     up.set_defaults(func=_sandbox_up)
+
+    vault = commands.add_parser("vault", help="Vault settings the tool needs")
+    vault_cmds = vault.add_subparsers(dest="vault_command", required=True)
+    policy = vault_cmds.add_parser("policy", help="print the least-privilege policy for a mount and prefix")
+    policy.add_argument("--mount", default="secret", help="KV v2 mount (default secret)")
+    policy.add_argument("--prefix", default="gradient-keys", help="path prefix (default gradient-keys)")
+    policy.set_defaults(func=_vault_policy)
+    check = vault_cmds.add_parser("check", help="preflight: may this Vault login write these key paths?")
+    check.add_argument(
+        "paths", nargs="+", metavar="PATH", help="key paths under the prefix, e.g. apps/chatbot"
+    )
+    check.add_argument("--mount", default="secret", help="KV v2 mount (default secret)")
+    check.add_argument("--prefix", default="gradient-keys", help="path prefix (default gradient-keys)")
+    check.add_argument(
+        "--on-delete", choices=DELETE_MODES, default="soft-delete", help="delete mode to check for"
+    )
+    check.set_defaults(func=_vault_check)
     for name, func, text in (
         ("down", _sandbox_down, "stop the background sandbox"),
         ("status", _sandbox_status, "is a sandbox running here?"),

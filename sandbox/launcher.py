@@ -1,8 +1,10 @@
 """Run the sandbox in the background for `gradient-keys sandbox up/down/console`.
 
-The state directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pid, URL, tokens:
-sandbox credentials only, never a key secret), `emulator.log` and `keys.json` (the key table,
-hashes only), so keys survive `down` and `up`.
+Two processes: the DigitalOcean emulator and a real OpenBao dev server (a local Vault). The state
+directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pids, URLs and the sandbox's
+own throwaway tokens, never a key secret), `emulator.log`, `openbao.log` and `keys.json` (the key
+table, hashes only). Keys survive `down` and `up`; the dev Vault keeps its data in memory, so
+what was written to it is gone after `down`.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from sandbox.openbao import OpenBaoError, OpenBaoServer, start_dev_server
 from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 
 __all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
@@ -40,14 +43,23 @@ class SandboxInfo:
     api_url: str
     token: str
     admin_token: str
+    vault_pid: int | None = None
+    vault_addr: str | None = None
+    vault_token: str | None = None
 
     def exports(self, directory: Path) -> str:
-        """Shell lines that point gradient-keys (and pydo users) at this sandbox."""
-        return (
-            f"export DIGITALOCEAN_API_URL={shlex.quote(self.api_url)}\n"
-            f"export DIGITALOCEAN_TOKEN={shlex.quote(self.token)}\n"
-            f"export GRADIENT_KEYS_SANDBOX_DIR={shlex.quote(str(directory.resolve()))}\n"
-        )
+        """Shell lines that point gradient-keys (and pydo and Vault users) at this sandbox."""
+        lines = [
+            f"export DIGITALOCEAN_API_URL={shlex.quote(self.api_url)}",
+            f"export DIGITALOCEAN_TOKEN={shlex.quote(self.token)}",
+        ]
+        if self.vault_addr and self.vault_token:
+            lines += [
+                f"export VAULT_ADDR={shlex.quote(self.vault_addr)}",
+                f"export VAULT_TOKEN={shlex.quote(self.vault_token)}",
+            ]
+        lines.append(f"export GRADIENT_KEYS_SANDBOX_DIR={shlex.quote(str(directory.resolve()))}")
+        return "\n".join(lines) + "\n"
 
 
 def _info_file(directory: Path) -> Path:
@@ -84,13 +96,50 @@ def running(directory: Path) -> SandboxInfo | None:
     return None
 
 
-def up(directory: Path, extra_args: list[str] | None = None, port: int = 0) -> SandboxInfo:
-    """Start the emulator in the background (or find the one already running)."""
+def up(
+    directory: Path, extra_args: list[str] | None = None, port: int = 0, vault: bool = True
+) -> SandboxInfo:
+    """Start the emulator and OpenBao in the background (or find the ones already running)."""
     directory = directory.resolve()
     existing = running(directory)
     if existing is not None:
         return existing
     directory.mkdir(parents=True, exist_ok=True)
+    info = _start_emulator(directory, extra_args, port)
+    if not vault:
+        return info
+    try:
+        server = _start_vault(directory)
+    except OpenBaoError as exc:
+        _stop_pid(info.pid, 10.0)
+        _info_file(directory).unlink(missing_ok=True)
+        raise SandboxError(f"{exc} (or start the sandbox without Vault: --no-vault)") from None
+    info = replace(info, vault_pid=server.pid, vault_addr=server.address, vault_token=server.root_token)
+    _info_file(directory).write_text(json.dumps(asdict(info)))
+    return info
+
+
+def _start_vault(directory: Path) -> OpenBaoServer:
+    """OpenBao on its last port with its last root token when possible, so exports stay valid."""
+    remembered = directory / "vault.json"
+    last: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        last = json.loads(remembered.read_text())
+    token = last.get("root_token") if isinstance(last.get("root_token"), str) else None
+    server: OpenBaoServer | None = None
+    if isinstance(last.get("port"), int):
+        with contextlib.suppress(OpenBaoError):
+            server = start_dev_server(last["port"], token, directory / "openbao.log", detach=True)
+    if server is None:
+        server = start_dev_server(0, token, directory / "openbao.log", detach=True)
+    remembered.write_text(
+        json.dumps({"port": int(server.address.rsplit(":", 1)[1]), "root_token": server.root_token})
+    )
+    remembered.chmod(0o600)
+    return server
+
+
+def _start_emulator(directory: Path, extra_args: list[str] | None, port: int) -> SandboxInfo:
     port_file = directory / "last-port"
     if port == 0 and port_file.exists():
         # Same port as last time when it is free, so exported URLs stay valid across down/up.
@@ -157,27 +206,39 @@ def _tokens_from(args: list[str]) -> tuple[str, str]:
 
 
 def down(directory: Path, timeout: float = 10.0) -> bool:
-    """Stop the background sandbox by its PID. False when none was running."""
+    """Stop the background sandbox (emulator and OpenBao) by PID. False when none was running."""
     path = _info_file(directory.resolve())
     if not path.exists():
         return False
     try:
-        pid = int(json.loads(path.read_text())["pid"])
+        recorded = json.loads(path.read_text())
+        pids = [int(recorded["pid"])] + ([int(recorded["vault_pid"])] if recorded.get("vault_pid") else [])
     except (ValueError, KeyError, TypeError):
         path.unlink()
         return False
-    stopped = False
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            _reap(pid)
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        stopped = True
+    stopped = _stop_pids(pids, timeout)
     path.unlink()
     return stopped
+
+
+def _stop_pid(pid: int, timeout: float) -> bool:
+    return _stop_pids([pid], timeout)
+
+
+def _stop_pids(pids: list[int], timeout: float) -> bool:
+    """SIGTERM them all, wait for all together, SIGKILL what outlives `timeout`."""
+    live = [pid for pid in pids if _alive(pid)]
+    for pid in live:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in live) and time.monotonic() < deadline:
+        for pid in live:
+            _reap(pid)
+        time.sleep(0.05)
+    for pid in live:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return bool(live)
 
 
 def _reap(pid: int) -> None:

@@ -131,7 +131,6 @@ def start_dev_server(
             str(binary),
             "server",
             "-dev",
-            f"-dev-root-token-id={token}",
             f"-dev-listen-address=127.0.0.1:{chosen}",
             "-dev-no-store-token",  # never touch the user's ~/.vault-token
         ]
@@ -143,7 +142,8 @@ def start_dev_server(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=detach,
-                env={**os.environ, "BAO_ADDR": address, "VAULT_ADDR": address},
+                # The root token goes by environment, not argv, so `ps` does not show it.
+                env={**os.environ, "BAO_ADDR": address, "VAULT_ADDR": address, "BAO_DEV_ROOT_TOKEN_ID": token},
             )
         finally:
             if log_path and not isinstance(log, int):

@@ -215,6 +215,7 @@ class Emulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # keep-alive connections must not hold up a stop
     allow_reuse_address = True
     emulator: Emulator
 

@@ -15,3 +15,13 @@ def test_list_benchmark_counts_requests(tmp_path: Path) -> None:
     assert results["request_floor"] == 3
     assert results["results"]["gradient-keys (per_page 200)"]["requests"] == 3
     assert results["results"]["naive (default per_page 20)"]["requests"] == 23
+
+
+def test_vault_benchmark_counts_requests(tmp_path: Path) -> None:
+    from bench import vault_ops
+
+    out = tmp_path / "vault.json"
+    vault_ops.main(["--ops", "5", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert results["ledger read (metadata only)"]["requests_per_op"] == 1
+    assert results["secret write (new version, check-and-set)"]["requests_per_op"] == 3

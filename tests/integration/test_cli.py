@@ -10,7 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import hvac
 import pytest
+
+from sandbox.openbao import OpenBaoServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,3 +100,38 @@ def test_console_without_a_sandbox_says_how_to_start_one(tmp_path: Path) -> None
     result = gk("sandbox", "console", "create", "x", "--dir", str(tmp_path / "none"))
     assert result.returncode == 1
     assert "gradient-keys sandbox up" in result.stderr
+
+
+def test_sandbox_up_gives_a_working_vault(sandbox_dir: Path) -> None:
+    env = exports_of(gk("sandbox", "up", "--dir", str(sandbox_dir)).stdout)
+    assert env["VAULT_ADDR"].startswith("http://127.0.0.1:") and env["VAULT_TOKEN"]
+    checked = gk("vault", "check", "apps/chatbot", "--on-delete", "destroy", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "ok  secret/data/gradient-keys/apps/chatbot" in checked.stdout
+    assert env["VAULT_TOKEN"] not in checked.stdout + checked.stderr
+    gk("sandbox", "down", "--dir", str(sandbox_dir))
+    again = exports_of(gk("sandbox", "up", "--dir", str(sandbox_dir)).stdout)
+    assert (again["VAULT_ADDR"], again["VAULT_TOKEN"]) == (env["VAULT_ADDR"], env["VAULT_TOKEN"])
+
+
+def test_sandbox_without_vault(sandbox_dir: Path) -> None:
+    env = exports_of(gk("sandbox", "up", "--no-vault", "--dir", str(sandbox_dir)).stdout)
+    assert "VAULT_ADDR" not in env and "DIGITALOCEAN_API_URL" in env
+
+
+def test_vault_policy_prints_the_shipped_policy() -> None:
+    printed = gk("vault", "policy")
+    assert printed.returncode == 0
+    assert printed.stdout == (REPO / "policies" / "gradient-keys.hcl").read_text()
+
+
+def test_vault_check_exit_codes(openbao: OpenBaoServer, root_vault: hvac.Client) -> None:
+    base = {"VAULT_ADDR": openbao.address, "HOME": "/nonexistent"}
+    weak = root_vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
+    denied = gk("vault", "check", "apps/x", env={**base, "VAULT_TOKEN": weak})
+    assert denied.returncode == 1 and "may not create secret/data/gradient-keys/apps/x" in denied.stderr
+    assert weak not in denied.stderr
+    assert gk("vault", "check", "apps/x", env={"VAULT_ADDR": "", "VAULT_TOKEN": "t"}).returncode == 2
+    assert gk("vault", "check", "../x", env={**base, "VAULT_TOKEN": weak}).returncode == 2
+    down = gk("vault", "check", "apps/x", env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"})
+    assert down.returncode == 3 and "no answer" in down.stderr
