@@ -143,7 +143,7 @@ def start_dev_server(
                 stdin=subprocess.DEVNULL,
                 start_new_session=detach,
                 # The root token goes by environment, not argv, so `ps` does not show it.
-                env={**os.environ, "BAO_ADDR": address, "VAULT_ADDR": address, "BAO_DEV_ROOT_TOKEN_ID": token},
+                env={**os.environ, "BAO_ADDR": address, "BAO_DEV_ROOT_TOKEN_ID": token},
             )
         finally:
             if log_path and not isinstance(log, int):
