@@ -49,6 +49,17 @@ def debug_logs() -> Iterator[io.StringIO]:
         logger.setLevel(level)
 
 
+def collect_outputs(logs: io.StringIO, capfd: pytest.CaptureFixture[str], texts: list[str]) -> dict[str, str]:
+    """Everything a user or a log shipper could see: log records, stdout/stderr, error texts."""
+    captured = capfd.readouterr()
+    return {
+        "logs": logs.getvalue(),
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "texts": "\n".join(texts),
+    }
+
+
 def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
     secrets: list[str] = []
     texts: list[str] = []
@@ -106,13 +117,7 @@ def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest
                 pickle.dumps(obj)
 
     assert len(secrets) >= 7, "the scenario should have handed out secrets"
-    captured = capfd.readouterr()
-    haystacks = {
-        "logs": debug_logs.getvalue(),
-        "stdout": captured.out,
-        "stderr": captured.err,
-        "texts": "\n".join(texts),
-    }
+    haystacks = collect_outputs(debug_logs, capfd, texts)
     assert "regenerate" in haystacks["logs"], "the DEBUG capture should have seen the client's own records"
     for where, text in haystacks.items():
         for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *secrets]:
@@ -174,13 +179,7 @@ def test_vault_paths_leak_nothing(
     with pytest.raises(TypeError):
         pickle.dumps(sink)
 
-    captured = capfd.readouterr()
-    haystacks = {
-        "logs": debug_logs.getvalue(),
-        "stdout": captured.out,
-        "stderr": captured.err,
-        "texts": "\n".join(texts),
-    }
+    haystacks = collect_outputs(debug_logs, capfd, texts)
     assert "Vault" in haystacks["texts"], "the scenario should have produced errors to search"
     needles = [
         PLANTED_SECRET,
