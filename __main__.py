@@ -1,18 +1,39 @@
-"""The gradient-keys Pulumi program: stays thin, the work lives in `components/`.
-
-This version ships the DigitalOcean client and the sandbox; declaring keys in stack config needs
-the key resource, which is not in this version. Rather than silently deploying nothing, a stack
-that declares keys is refused with a message saying so.
-"""
+"""The gradient-keys Pulumi program: load and validate the stack config, declare one resource
+per key, export what consumers and audits need (never a secret: those are in Vault only)."""
 
 import pulumi
 
-from components import __version__
+from components.config import parse_settings
+from components.keys import KeyContext
+from components.resources import ModelAccessKey
 
 config = pulumi.Config("gradient-keys")
-if config.get_object("keys"):
-    raise pulumi.RunError(
-        f"gradient-keys {__version__} cannot manage keys from Pulumi yet: "
-        "`gradient-keys:keys` must stay empty until the key resource ships"
+settings = parse_settings(
+    {
+        name: value
+        for name in ("vault", "defaults", "keys", "digitalocean")
+        if (value := config.get_object(name)) is not None
+    },
+    pulumi.get_stack(),
+)
+context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+
+keys = {}
+for spec in settings.keys:
+    key = ModelAccessKey(spec.name, spec, context)
+    keys[spec.name] = key
+    pulumi.export(
+        spec.name,
+        {
+            "vault_mount": settings.vault.mount,
+            "vault_path": f"{settings.vault.path_prefix}/{spec.vault_path}",
+            "vault_field": "api_key",
+            "strategy": spec.strategy,
+            "active_slot": key.active_slot,
+            "slot_a_uuid": key.slot_a_uuid,
+            "slot_b_uuid": key.slot_b_uuid,
+            "rotated_at": key.rotated_at,
+            "rotate_every": spec.rotate_every,
+            "fingerprint": key.fingerprint,
+        },
     )
-pulumi.export("gradient_keys_version", __version__)

@@ -1,0 +1,414 @@
+"""The stack config schema: validated before anything else, into typed declarations.
+
+The same file is read two ways: by Pulumi (`pulumi.Config`) for `pulumi up`, and by the
+`gradient-keys` command with PyYAML (`stacks/Pulumi.<stack>.yaml`). Both hand this module the
+`gradient-keys:*` values as plain data. Every error names the field path, the bad value and the
+fix, and all errors are reported at once.
+
+    gradient-keys:digitalocean: {api_url, inference_url}                 (optional)
+    gradient-keys:vault: {mount, path_prefix, auth, role, auth_mount, namespace, addr}
+    gradient-keys:defaults: {rotate_every, strategy, on_delete}
+    gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete}]
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.errors import ConfigurationError
+from components.vault_auth import AUTH_METHODS
+from components.vault_sink import DELETE_MODES, check_path
+
+__all__ = [
+    "NAMESPACE",
+    "STRATEGIES",
+    "DigitalOceanConfig",
+    "KeySpec",
+    "StackSettings",
+    "VaultConfig",
+    "load_stack_file",
+    "parse_duration",
+    "parse_settings",
+    "slot_names",
+]
+
+NAMESPACE = "gradient-keys"
+STRATEGIES = ("dual-slot", "in-place")
+SLOT_SUFFIXES = ("-slot-a", "-slot-b")
+DEFAULT_ROTATE_EVERY = "30d"
+MAX_NAME = 120
+MAX_TOKEN = 64
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean"}
+VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
+DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete"}
+KEY_FIELDS = {"name", "vault_path", "strategy", "rotate_every", "rotation_token", "adopt", "on_delete"}
+ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
+DO_FIELDS = {"api_url", "inference_url"}
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds in `30d`, `12h`, `90m` or `2w`; None for `never`. Raises ValueError otherwise."""
+    if text == "never":
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def slot_names(name: str, strategy: str) -> tuple[str, ...]:
+    """The DigitalOcean key names a declared key owns: `NAME-slot-a`/`-slot-b`, or `NAME` in place."""
+    if strategy == "in-place":
+        return (name,)
+    return tuple(f"{name}{suffix}" for suffix in SLOT_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class VaultConfig:
+    mount: str = "secret"
+    path_prefix: str = NAMESPACE
+    auth: str | None = None
+    role: str | None = None
+    auth_mount: str | None = None
+    namespace: str | None = None
+    addr: str | None = None
+
+
+@dataclass(frozen=True)
+class DigitalOceanConfig:
+    api_url: str | None = None
+    inference_url: str | None = None
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    name: str
+    vault_path: str
+    strategy: str = "dual-slot"
+    rotate_every: str = DEFAULT_ROTATE_EVERY
+    rotation_token: str | None = None
+    adopt_uuids: tuple[str, ...] = ()
+    adopt_names: tuple[str, ...] = ()
+    on_delete: str = "soft-delete"
+
+    @property
+    def slot_names(self) -> tuple[str, ...]:
+        return slot_names(self.name, self.strategy)
+
+    @property
+    def rotate_every_seconds(self) -> int | None:
+        return parse_duration(self.rotate_every)
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    vault: VaultConfig = field(default_factory=VaultConfig)
+    digitalocean: DigitalOceanConfig = field(default_factory=DigitalOceanConfig)
+    keys: tuple[KeySpec, ...] = ()
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, value: Any, problem: str) -> None:
+        shown = f" {_show(value)}" if value is not _MISSING else ""
+        self.items.append(f"{where}:{shown} {problem}")
+
+    def raise_if_any(self, source: str) -> None:
+        if self.items:
+            lines = "\n".join(f"  - {item}" for item in self.items)
+            raise ConfigurationError(
+                f"{source} has {len(self.items)} problem(s); nothing was changed:\n{lines}"
+            )
+
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:57] + '..."'
+
+
+def _reject_secure(value: Any, where: str, errors: _Errors) -> bool:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        errors.add(
+            where,
+            _MISSING,
+            "is a `secure:` value, but the stack config holds no credentials: put tokens in the "
+            "environment (DIGITALOCEAN_TOKEN, VAULT_TOKEN or AppRole/JWT settings) and remove this value",
+        )
+        return True
+    return False
+
+
+def _object(value: Any, where: str, allowed: set[str], errors: _Errors) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if _reject_secure(value, where, errors):
+        return {}
+    if not isinstance(value, dict):
+        errors.add(where, value, f"must be a mapping with fields {', '.join(sorted(allowed))}")
+        return {}
+    for name in sorted(set(value) - allowed):
+        errors.add(
+            f"{where}.{name}", _MISSING, f"is not a known field; use one of {', '.join(sorted(allowed))}"
+        )
+    for name, item in value.items():
+        _reject_secure(item, f"{where}.{name}", errors)
+    return {
+        k: v for k, v in value.items() if k in allowed and not (isinstance(v, dict) and set(v) == {"secure"})
+    }
+
+
+def _text(
+    value: Any, where: str, errors: _Errors, *, choices: tuple[str, ...] = (), max_len: int = 256
+) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (datetime.date, int, float)) and not isinstance(value, bool):
+        value = value.isoformat() if isinstance(value, datetime.date) else str(value)
+    if not isinstance(value, str) or not value.strip():
+        errors.add(where, value, "must be a non-empty string")
+        return None
+    if choices and value not in choices:
+        errors.add(where, value, f"is not one of {', '.join(choices)}")
+        return None
+    if len(value) > max_len or any(ord(c) < 32 for c in value):
+        errors.add(where, value, f"must be at most {max_len} printable characters")
+        return None
+    return value
+
+
+def _duration(value: Any, where: str, errors: _Errors) -> str | None:
+    text = _text(value, where, errors)
+    if text is None:
+        return None
+    try:
+        parse_duration(text)
+    except ValueError:
+        errors.add(where, text, "is not a duration; use 30d, 12h, 90m, 2w or never")
+        return None
+    return text
+
+
+def _url(value: Any, where: str, errors: _Errors) -> str | None:
+    text = _text(value, where, errors)
+    if text is not None and not re.fullmatch(r"https?://[^\s/]+/?", text):
+        errors.add(
+            where, text, "is not a base URL; use e.g. https://api.digitalocean.com or http://127.0.0.1:8087"
+        )
+        return None
+    return text.rstrip("/") if text else None
+
+
+def _vault_path(value: Any, where: str, errors: _Errors) -> str | None:
+    text = _text(value, where, errors)
+    if text is None:
+        return None
+    try:
+        return check_path(text)
+    except ConfigurationError:
+        errors.add(
+            where,
+            text,
+            "is not a Vault path; use segments of letters, digits, '.', '_', '-' like apps/chatbot",
+        )
+        return None
+
+
+def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack config") -> StackSettings:
+    """Validate the `gradient-keys:*` values (keys without the namespace) into settings."""
+    errors = _Errors()
+    for name in sorted(set(values) - TOP_FIELDS):
+        errors.add(
+            f"{NAMESPACE}:{name}",
+            _MISSING,
+            f"is not a known setting; use one of {', '.join(sorted(TOP_FIELDS))}",
+        )
+
+    raw_vault = _object(values.get("vault"), "vault", VAULT_FIELDS, errors)
+    vault = VaultConfig(
+        mount=_vault_path(raw_vault.get("mount", "secret"), "vault.mount", errors) or "secret",
+        path_prefix=_vault_path(raw_vault.get("path_prefix", NAMESPACE), "vault.path_prefix", errors)
+        or NAMESPACE,
+        auth=_text(raw_vault.get("auth"), "vault.auth", errors, choices=AUTH_METHODS),
+        role=_text(raw_vault.get("role"), "vault.role", errors),
+        auth_mount=_text(raw_vault.get("auth_mount"), "vault.auth_mount", errors),
+        namespace=_text(raw_vault.get("namespace"), "vault.namespace", errors),
+        addr=_url(raw_vault.get("addr"), "vault.addr", errors),
+    )
+    if vault.role and vault.auth not in ("jwt", None):
+        errors.add(
+            "vault.role",
+            vault.role,
+            f"only applies to auth: jwt (auth is {vault.auth}); remove it or use jwt",
+        )
+
+    raw_do = _object(values.get("digitalocean"), "digitalocean", DO_FIELDS, errors)
+    digitalocean = DigitalOceanConfig(
+        api_url=_url(raw_do.get("api_url"), "digitalocean.api_url", errors),
+        inference_url=_url(raw_do.get("inference_url"), "digitalocean.inference_url", errors),
+    )
+
+    defaults = _object(values.get("defaults"), "defaults", DEFAULT_FIELDS, errors)
+    default_every = _duration(
+        defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), "defaults.rotate_every", errors
+    )
+    default_strategy = _text(
+        defaults.get("strategy", "dual-slot"), "defaults.strategy", errors, choices=STRATEGIES
+    )
+    default_delete = _text(
+        defaults.get("on_delete", "soft-delete"), "defaults.on_delete", errors, choices=DELETE_MODES
+    )
+
+    raw_keys = values.get("keys", [])
+    if raw_keys is None:
+        raw_keys = []
+    if not isinstance(raw_keys, list):
+        errors.add("keys", raw_keys, "must be a list of keys, each with at least name and vault_path")
+        raw_keys = []
+    indexed = [
+        (index, spec)
+        for index, raw in enumerate(raw_keys)
+        if (spec := _key(raw, f"keys[{index}]", errors, default_every, default_strategy, default_delete))
+        is not None
+    ]
+    _check_unique(indexed, errors)
+    errors.raise_if_any(source)
+    keys = tuple(spec for _index, spec in indexed)
+    return StackSettings(stack=stack, vault=vault, digitalocean=digitalocean, keys=keys)
+
+
+def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
+    raw: Any,
+    where: str,
+    errors: _Errors,
+    default_every: str | None,
+    default_strategy: str | None,
+    default_delete: str | None,
+) -> KeySpec | None:
+    before = len(errors.items)
+    values = _object(raw, where, KEY_FIELDS, errors)
+    if raw is not None and not isinstance(raw, dict):
+        return None
+    for required in ("name", "vault_path"):
+        if required not in values:
+            errors.add(f"{where}.{required}", _MISSING, f"is required (e.g. {required}: chatbot-prod)")
+    name = _text(values.get("name"), f"{where}.name", errors, max_len=MAX_NAME)
+    vault_path = _vault_path(values.get("vault_path"), f"{where}.vault_path", errors)
+    strategy = _text(
+        values.get("strategy", default_strategy), f"{where}.strategy", errors, choices=STRATEGIES
+    )
+    every = _duration(values.get("rotate_every", default_every), f"{where}.rotate_every", errors)
+    token = _text(values.get("rotation_token"), f"{where}.rotation_token", errors, max_len=MAX_TOKEN)
+    on_delete = _text(
+        values.get("on_delete", default_delete), f"{where}.on_delete", errors, choices=DELETE_MODES
+    )
+    uuids, names = _adopt(values.get("adopt"), f"{where}.adopt", errors, strategy)
+    if len(errors.items) > before or not (name and vault_path and strategy and every and on_delete):
+        return None
+    return KeySpec(name, vault_path, strategy, every, token, uuids, names, on_delete)
+
+
+def _adopt(
+    raw: Any, where: str, errors: _Errors, strategy: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    values = _object(raw, where, ADOPT_FIELDS, errors)
+    if not values:
+        return (), ()
+    if len(values) != 1:
+        errors.add(where, raw, "takes exactly one of uuid, name, uuids or names")
+        return (), ()
+    ((kind, value),) = values.items()
+    items = value if isinstance(value, list) else [value]
+    texts = [_text(v, f"{where}.{kind}", errors) for v in items]
+    if any(t is None for t in texts):
+        return (), ()
+    wanted = 1 if strategy == "in-place" else 2
+    if len(texts) != wanted:
+        if strategy == "in-place":
+            fix = "an in-place key owns one DigitalOcean key: adopt: {uuid: ...} or {name: ...}"
+        else:
+            fix = "a dual-slot key owns two DigitalOcean keys: adopt: {uuids: [A, B]} or {names: [A, B]}"
+        errors.add(where, raw, f"names {len(texts)} key(s); {fix}")
+        return (), ()
+    if len(set(texts)) != len(texts):
+        errors.add(where, raw, "names the same key twice; the two slots need two different keys")
+        return (), ()
+    found = tuple(t for t in texts if t is not None)
+    return (found, ()) if kind in ("uuid", "uuids") else ((), found)
+
+
+def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
+    """One owner per DigitalOcean key name and uuid, one key per Vault path, unique names."""
+    owners: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    names: dict[str, int] = {}
+    adopted: dict[str, str] = {}
+    for index, spec in keys:
+        where = f"keys[{index}]"
+        if spec.name in names:
+            errors.add(
+                f"{where}.name",
+                spec.name,
+                f"is already declared by keys[{names[spec.name]}]; names must be unique",
+            )
+            continue
+        names[spec.name] = index
+        for do_name in (*spec.slot_names, *spec.adopt_names):
+            if do_name in owners:
+                errors.add(
+                    where,
+                    do_name,
+                    f"is a DigitalOcean key name also claimed by key {owners[do_name]!r}; "
+                    "each DigitalOcean key can belong to one declared key (rename one of them)",
+                )
+            owners.setdefault(do_name, spec.name)
+        if spec.vault_path in paths:
+            errors.add(
+                f"{where}.vault_path",
+                spec.vault_path,
+                f"is already used by key {paths[spec.vault_path]!r}; give each key its own Vault path",
+            )
+        paths.setdefault(spec.vault_path, spec.name)
+        for uuid in spec.adopt_uuids:
+            if uuid in adopted:
+                errors.add(f"{where}.adopt", uuid, f"is also adopted by key {adopted[uuid]!r}")
+            adopted.setdefault(uuid, spec.name)
+
+
+def load_stack_file(path: Path, stack: str | None = None) -> StackSettings:
+    """Read `stacks/Pulumi.<stack>.yaml` without the Pulumi engine."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"stack config {path} does not exist; pass --stack NAME or --config FILE"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigurationError(f"stack config {path} is not valid YAML{at}") from None
+    config = (document or {}).get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"{path}: `config` must be a mapping of settings")
+    values = {
+        k.split(":", 1)[1]: v
+        for k, v in config.items()
+        if isinstance(k, str) and k.startswith(NAMESPACE + ":")
+    }
+    name = stack or path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    return parse_settings(values, name, source=str(path))

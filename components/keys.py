@@ -1,0 +1,437 @@
+"""The core operations on a declared key: create or adopt, rename, rotate, delete, inspect.
+
+Knows nothing of Pulumi: the dynamic provider and the `gradient-keys` command both call it.
+Composed from the DigitalOcean client, the Vault sink and the pure rotation policy, in the
+failure order DESIGN.md gives: preflight Vault before anything mints a secret; hold secrets only
+in memory; write Vault with check-and-set; if Vault cannot be written, delete keys just created
+(no orphan) and leave a dual-slot key's active slot untouched (no outage).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from components.config import DigitalOceanConfig, KeySpec, VaultConfig
+from components.do_keys import ClientSettings, IssuedKey, ModelKey, ModelKeys
+from components.errors import (
+    CreateRetiredError,
+    DigitalOceanError,
+    GradientKeysError,
+    KeyNotFoundError,
+    VaultConflictError,
+    VaultError,
+)
+from components.inference_check import inference_url, key_works
+from components.ledger import Ledger
+from components.rotation import format_time, next_ledger, plan_step, rotation_reason
+from components.secret import Secret
+from components.vault_sink import LedgerEntry, VaultSink
+
+__all__ = ["KeyContext", "KeyOperations", "KeyState", "RotationFailedError", "cached_listing"]
+
+log = logging.getLogger("gradient_keys.keys")
+
+LISTING_TTL_SECONDS = 30.0
+
+
+class RotationFailedError(GradientKeysError):
+    """A rotation could not finish; the message says what consumers see and what to do."""
+
+
+@dataclass(frozen=True)
+class KeyContext:
+    """Where a key lives, beyond its own declaration: never a credential."""
+
+    stack: str
+    vault: VaultConfig
+    digitalocean: DigitalOceanConfig
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """What gradient-keys records about a key (Pulumi state, command output): no secrets."""
+
+    slot_a_uuid: str
+    slot_b_uuid: str  # "" for in-place keys
+    slot_a_name: str
+    slot_b_name: str
+    active_slot: str
+    rotated_at: str
+    rotation_token_applied: str
+    vault_version: int
+    fingerprint: str
+
+    @property
+    def uuids(self) -> tuple[str, ...]:
+        return tuple(u for u in (self.slot_a_uuid, self.slot_b_uuid) if u)
+
+    def slot_uuid(self, slot: str) -> str:
+        return self.slot_a_uuid if slot == "a" else self.slot_b_uuid
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> KeyState:
+        return cls(
+            slot_a_uuid=str(values.get("slot_a_uuid") or ""),
+            slot_b_uuid=str(values.get("slot_b_uuid") or ""),
+            slot_a_name=str(values.get("slot_a_name") or ""),
+            slot_b_name=str(values.get("slot_b_name") or ""),
+            active_slot=str(values.get("active_slot") or "a"),
+            rotated_at=str(values.get("rotated_at") or ""),
+            rotation_token_applied=str(values.get("rotation_token_applied") or ""),
+            vault_version=int(values.get("vault_version") or 0),  # Struct numbers arrive as floats
+            fingerprint=str(values.get("fingerprint") or ""),
+        )
+
+
+# -- one DigitalOcean listing shared by every key in a run ---------------------------------------
+_listing_lock = threading.Lock()
+_listing_cache: dict[tuple[str, str], tuple[float, dict[str, ModelKey]]] = {}
+
+
+def cached_listing(client: ModelKeys, max_age: float = LISTING_TTL_SECONDS) -> dict[str, ModelKey]:
+    """All keys by uuid, listed at most once per `max_age` per account: a refresh of N keys costs
+    about N/200 list requests, not N. Changes made through `KeyOperations` update the cache."""
+    cache_key = (client.settings.api_url, client.settings.token.fingerprint)
+    with _listing_lock:
+        cached = _listing_cache.get(cache_key)
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        keys = {k.uuid: k for k in client.list_all()}
+        _listing_cache[cache_key] = (time.monotonic(), keys)
+        return keys
+
+
+def _update_cache(client: ModelKeys, key: ModelKey | None, removed: str | None = None) -> None:
+    cache_key = (client.settings.api_url, client.settings.token.fingerprint)
+    with _listing_lock:
+        cached = _listing_cache.get(cache_key)
+        if cached is None:
+            return
+        if key is not None:
+            cached[1][key.uuid] = key
+        if removed is not None:
+            cached[1].pop(removed, None)
+
+
+def _environ_with(defaults: Mapping[str, str | None]) -> dict[str, str]:
+    """The process environment, with stack-config values filling only what it leaves unset."""
+    env = dict(os.environ)
+    for name, value in defaults.items():
+        if value and not env.get(name):
+            env[name] = value
+    return env
+
+
+class KeyOperations:
+    """The operations for one stack's keys. Clients are opened from the environment on first use."""
+
+    def __init__(
+        self,
+        context: KeyContext,
+        *,
+        do: ModelKeys | None = None,
+        vault: VaultSink | None = None,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        verify: Callable[[Secret], bool] | None = None,
+    ) -> None:
+        self.context = context
+        self._do = do
+        self._vault = vault
+        self.clock = clock
+        self._verify = verify
+
+    # -- clients ------------------------------------------------------------------------------
+    @property
+    def do(self) -> ModelKeys:
+        if self._do is None:
+            env = _environ_with({"DIGITALOCEAN_API_URL": self.context.digitalocean.api_url})
+            self._do = ModelKeys(ClientSettings.from_env(env))
+        return self._do
+
+    @property
+    def vault(self) -> VaultSink:
+        if self._vault is None:
+            cfg = self.context.vault
+            mount_var = {"jwt": "VAULT_JWT_MOUNT", "approle": "VAULT_APPROLE_MOUNT"}.get(cfg.auth or "", "")
+            env = _environ_with(
+                {
+                    "VAULT_ADDR": cfg.addr,
+                    "VAULT_NAMESPACE": cfg.namespace,
+                    "VAULT_JWT_ROLE": cfg.role,
+                    **({mount_var: cfg.auth_mount} if mount_var else {}),
+                }
+            )
+            self._vault = VaultSink(cfg.mount, cfg.path_prefix, environ=env, auth_method=cfg.auth)
+        return self._vault
+
+    def verify(self, secret: Secret) -> bool:
+        if self._verify is not None:
+            return self._verify(secret)
+        return key_works(inference_url(self.context.digitalocean.inference_url), secret)
+
+    # -- planning (read-only) -----------------------------------------------------------------
+    def plan_create(self, spec: KeySpec) -> str:
+        """What creating this key will do, in words the preview shows. Reads; changes nothing."""
+        listing = cached_listing(self.do)
+        found, missing = self._resolve(spec, listing)
+        if missing:
+            names = ", ".join(missing)
+            return f"create {names} at DigitalOcean (where the API allows it), store the secret in Vault"
+        regenerated = ", ".join(f"{k.name} ({k.uuid})" for k in found)
+        return f"adopt {regenerated}: regenerate once each so no one else holds a secret, store it in Vault"
+
+    def pending_rotation(self, spec: KeySpec) -> str:
+        """Why the key must rotate now, from the Vault ledger shared with the command ("" if not)."""
+        entry = self.vault.read_ledger(spec.vault_path)
+        if entry is None or entry.deleted or entry.ledger is None:
+            return "Vault holds no current secret for this key"
+        return rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.clock())
+
+    # -- create or adopt ----------------------------------------------------------------------
+    def create_or_adopt(self, spec: KeySpec) -> KeyState:
+        self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
+        listing = cached_listing(self.do, max_age=0)
+        found, missing = self._resolve(spec, listing)
+        created: list[IssuedKey] = []
+        try:
+            for name in missing:
+                issued = self.do.create(name)
+                created.append(issued)
+                _update_cache(self.do, issued.key)
+        except CreateRetiredError:
+            self._undo_creates(created)
+            raise CreateRetiredError(
+                "DigitalOcean retired key creation through the API. In the control panel "
+                f"(INFERENCE > Manage), create {_quoted(missing)} with the model scope and VPC you need; "
+                f"gradient-keys then adopts {'it' if len(missing) == 1 else 'them'} by name",
+                operation="create",
+                key=spec.name,
+                status=410,
+                error_id="gone",
+            ) from None
+        by_name = {i.key.name: i for i in created}
+        ordered = self._in_slot_order(spec, [*found, *(i.key for i in created)])
+        try:
+            ordered = [
+                self._ensure_name(key, wanted) for key, wanted in zip(ordered, spec.slot_names, strict=True)
+            ]
+            secrets: list[Secret] = []
+            for key in ordered:
+                issued_now = by_name.get(key.name)
+                # Adopted keys are regenerated so that no secret shown in the control panel stays valid.
+                secrets.append(issued_now.secret if issued_now else self.do.regenerate(key.uuid).secret)
+            active = secrets[0]
+            ledger = Ledger(
+                fingerprint=active.fingerprint,
+                rotated_at=format_time(self.clock()),
+                slot_a=ordered[0].uuid,
+                slot_b=ordered[1].uuid if len(ordered) > 1 else None,
+                active_slot="a",
+                rotation_token=spec.rotation_token,
+                stack=self.context.stack,
+            )
+            entry = self._write(spec, active, ledger)
+        except (VaultError, DigitalOceanError) as exc:
+            if not created:
+                raise
+            self._undo_creates(created)
+            if isinstance(exc, VaultError):
+                raise VaultError(f"{exc}; the keys just created were deleted again (no orphans)") from None
+            raise
+        return self._state(ordered, entry)
+
+    def _resolve(self, spec: KeySpec, listing: Mapping[str, ModelKey]) -> tuple[list[ModelKey], list[str]]:
+        """The keys this declaration owns that exist, and the slot names still to create."""
+        if spec.adopt_uuids:
+            absent = [u for u in spec.adopt_uuids if u not in listing]
+            if absent:
+                raise KeyNotFoundError(
+                    f"adopt.uuid {_quoted(absent)} does not exist at DigitalOcean; check it with "
+                    "`gradient-keys keys list`",
+                    operation="adopt",
+                    key=spec.name,
+                )
+            return [listing[u] for u in spec.adopt_uuids], []
+        wanted = spec.adopt_names or spec.slot_names
+        found: list[ModelKey] = []
+        missing: list[str] = []
+        for name in wanted:
+            matches = [k for k in listing.values() if k.name == name]
+            if len(matches) > 1:
+                raise DigitalOceanError(
+                    f"{len(matches)} keys are named {name!r}; adopt by uuid instead "
+                    f"({', '.join(k.uuid for k in matches)})",
+                    operation="adopt",
+                    key=spec.name,
+                )
+            if matches:
+                found.append(matches[0])
+            elif spec.adopt_names:
+                raise KeyNotFoundError(
+                    f"adopt.name {name!r} does not exist at DigitalOcean; create it in the control panel "
+                    "(INFERENCE > Manage) or fix the name",
+                    operation="adopt",
+                    key=spec.name,
+                )
+            else:
+                missing.append(name)
+        return found, missing
+
+    def _in_slot_order(self, spec: KeySpec, keys: list[ModelKey]) -> list[ModelKey]:
+        if spec.adopt_uuids:
+            order = {u: i for i, u in enumerate(spec.adopt_uuids)}
+            return sorted(keys, key=lambda k: order.get(k.uuid, 99))
+        names = spec.adopt_names or spec.slot_names
+        order = {n: i for i, n in enumerate(names)}
+        return sorted(keys, key=lambda k: order.get(k.name, 99))
+
+    def _ensure_name(self, key: ModelKey, wanted: str) -> ModelKey:
+        if key.name == wanted:
+            return key
+        renamed = self.do.rename(key.uuid, wanted)
+        _update_cache(self.do, renamed)
+        return renamed
+
+    def _undo_creates(self, created: list[IssuedKey]) -> None:
+        for issued in created:
+            try:
+                self.do.delete(issued.key.uuid)
+                _update_cache(self.do, None, removed=issued.key.uuid)
+            except DigitalOceanError as exc:
+                log.error("could not delete key %s made by a failed create: %s", issued.key.uuid, exc)
+
+    # -- rename -------------------------------------------------------------------------------
+    def rename(self, spec: KeySpec, state: KeyState) -> KeyState:
+        listing = cached_listing(self.do)
+        renamed: list[ModelKey] = []
+        for uuid, wanted in zip(state.uuids, spec.slot_names, strict=True):
+            current = listing.get(uuid) or ModelKey(uuid, "")
+            renamed.append(self._ensure_name(current, wanted))
+        names = [k.name for k in renamed] + [""]
+        return replace(state, slot_a_name=names[0], slot_b_name=names[1] if state.slot_b_uuid else "")
+
+    # -- rotate -------------------------------------------------------------------------------
+    def rotate(self, spec: KeySpec, state: KeyState, *, verify: bool = True) -> KeyState:
+        """Regenerate one slot and store its secret (see components/rotation.py for which)."""
+        self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
+        entry = self.vault.read_ledger(spec.vault_path)
+        ledger = entry.ledger if entry is not None and not entry.deleted else None
+        if ledger is None:
+            # Nothing usable in Vault (deleted outside the tool): mint the active slot's secret again.
+            ledger = Ledger(
+                fingerprint="0" * 12,
+                rotated_at=format_time(self.clock()),
+                slot_a=state.slot_a_uuid,
+                slot_b=state.slot_b_uuid or None,
+                active_slot=state.active_slot,
+                stack=self.context.stack,
+            )
+            step = plan_step("in-place", ledger)
+        else:
+            step = plan_step(spec.strategy, ledger)
+        uuid = state.slot_uuid(step.regenerate_slot)
+        issued = self.do.regenerate(uuid)
+        if spec.strategy == "dual-slot" and verify and not self.verify(issued.secret):
+            raise RotationFailedError(
+                f"key {spec.name}: the new secret of slot {step.regenerate_slot} ({uuid}) was not accepted "
+                "by the inference endpoint; Vault was not changed, consumers keep the active slot. Retry later"
+            )
+        new_ledger = next_ledger(ledger, step, issued.secret.fingerprint, self.clock(), spec.rotation_token)
+        new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)
+        entry = self._write(
+            spec, issued.secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot
+        )
+        listing = cached_listing(self.do)
+        keys = [listing.get(u) or ModelKey(u, n) for u, n in zip(state.uuids, spec.slot_names, strict=False)]
+        return self._state(keys, entry)
+
+    def _write(
+        self,
+        spec: KeySpec,
+        secret: Secret,
+        ledger: Ledger,
+        expected: LedgerEntry | None = None,
+        regenerated_slot: str | None = None,
+    ) -> LedgerEntry:
+        """Check-and-set write. If another writer got in first and made the slot we just
+        regenerated its active slot, its secret is already dead (ours replaced it): ours wins."""
+        current = expected if expected is not None else self.vault.read_ledger(spec.vault_path)
+        for _attempt in range(3):
+            version = current.version if current is not None else 0
+            try:
+                return self.vault.write(spec.vault_path, secret, ledger, version)
+            except VaultConflictError:
+                current = self.vault.read_ledger(spec.vault_path)
+                theirs = current.ledger if current is not None else None
+                if regenerated_slot is None or theirs is None or theirs.active_slot != regenerated_slot:
+                    raise
+                log.warning(
+                    "%s: a concurrent rotation stored a secret our regenerate replaced; storing ours",
+                    spec.name,
+                )
+                ledger = replace(theirs, fingerprint=secret.fingerprint, rotated_at=format_time(self.clock()))
+        raise VaultConflictError(
+            "kept losing check-and-set to other writers", operation="write", path=spec.vault_path
+        )
+
+    # -- delete -------------------------------------------------------------------------------
+    def delete(self, spec: KeySpec, state: KeyState) -> None:
+        """Delete the DigitalOcean keys (already gone is fine), then apply on_delete in Vault."""
+        self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
+        for uuid in state.uuids:
+            self.do.delete(uuid)
+            _update_cache(self.do, None, removed=uuid)
+        entry = self.vault.read_ledger(spec.vault_path, repair=False)
+        owner = entry.ledger if entry is not None else None
+        if owner is not None and {owner.slot_a, owner.slot_b} - {None} != set(state.uuids):
+            # The path now belongs to other keys (a replacement wrote it): leave it to them.
+            log.info("%s: Vault path now holds other keys; on_delete not applied", spec.name)
+            return
+        self.vault.remove(spec.vault_path, spec.on_delete)
+
+    # -- inspect ------------------------------------------------------------------------------
+    def inspect(self, spec: KeySpec, state: KeyState) -> KeyState | None:
+        """The key as it is now (one shared listing plus the Vault ledger); None when its
+        DigitalOcean keys are gone (deleted outside the tool)."""
+        listing = cached_listing(self.do)
+        keys = [listing.get(u) for u in state.uuids]
+        if any(k is None for k in keys):
+            return None
+        entry = self.vault.read_ledger(spec.vault_path, repair=False)
+        present = [k for k in keys if k is not None]
+        if entry is None or entry.ledger is None or entry.deleted:
+            return replace(
+                self._state(present, None),
+                active_slot=state.active_slot,
+                rotated_at=state.rotated_at,
+            )
+        return self._state(present, entry)
+
+    def _state(self, keys: list[ModelKey], entry: LedgerEntry | None) -> KeyState:
+        ledger = entry.ledger if entry is not None else None
+        names = [k.name for k in keys] + ["", ""]
+        return KeyState(
+            slot_a_uuid=keys[0].uuid,
+            slot_b_uuid=keys[1].uuid if len(keys) > 1 else "",
+            slot_a_name=names[0],
+            slot_b_name=names[1],
+            active_slot=ledger.active_slot if ledger else "a",
+            rotated_at=ledger.rotated_at if ledger else "",
+            rotation_token_applied=(ledger.rotation_token or "") if ledger else "",
+            vault_version=entry.version if entry is not None else 0,
+            fingerprint=ledger.fingerprint if ledger else "",
+        )
+
+
+def _quoted(names: list[str] | tuple[str, ...]) -> str:
+    return " and ".join(repr(n) for n in names)

@@ -1,0 +1,179 @@
+"""The Pulumi dynamic provider: a thin map of check/diff/create/read/update/delete onto keys.py.
+
+The provider object holds nothing: no credentials, no clients, no settings. Pulumi pickles it
+into the state (`__provider`), so everything is read from the environment inside each method,
+and the declaration travels as plain, non-secret inputs. State holds only uuids, names, times,
+the active slot, the Vault path and version, and the secret's fingerprint.
+
+Inputs computed by `check`, so that `pulumi preview` shows them as changes:
+- `plan`: what creating the key will do (create, or adopt and regenerate once, which keys);
+- `pending_rotation`: why the key rotates on this update (due by age, new rotation_token, ...)
+  or "" when it does not. Read from the Vault ledger, which the command shares: a rotation done
+  by `gradient-keys rotate` is not repeated here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from components.config import KeySpec, parse_settings
+from components.errors import ConfigurationError, GradientKeysError
+from components.keys import KeyContext, KeyOperations, KeyState
+
+__all__ = ["REPLACE_ON", "ModelKeyProvider", "inputs_for"]
+
+log = logging.getLogger("gradient_keys.provider")
+
+# A new Vault location or strategy is a different key: replaced, the old one deleted first so the
+# new one never shares (and then loses) the old one's DigitalOcean keys.
+REPLACE_ON = ("vault_path", "strategy", "vault_mount", "vault_prefix")
+UPDATE_ON = (
+    "name",
+    "rotate_every",
+    "rotation_token",
+    "on_delete",
+    "adopt_uuids",
+    "adopt_names",
+    "stack",
+    "vault",
+    "digitalocean",
+)
+STATE_FIELDS = tuple(KeyState.__dataclass_fields__)
+
+
+def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
+    """The resource inputs for a declared key: plain, non-secret values only."""
+    vault = {k: v for k, v in vars(context.vault).items() if v is not None}
+    digitalocean = {k: v for k, v in vars(context.digitalocean).items() if v is not None}
+    return {
+        "name": spec.name,
+        "vault_path": spec.vault_path,
+        "vault_mount": context.vault.mount,
+        "vault_prefix": context.vault.path_prefix,
+        "strategy": spec.strategy,
+        "rotate_every": spec.rotate_every,
+        "rotation_token": spec.rotation_token or "",
+        "adopt_uuids": list(spec.adopt_uuids),
+        "adopt_names": list(spec.adopt_names),
+        "on_delete": spec.on_delete,
+        "stack": context.stack,
+        "vault": vault,
+        "digitalocean": digitalocean,
+    }
+
+
+def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
+    """Validate the inputs with the stack-config schema (the same errors, the same fixes)."""
+    key: dict[str, Any] = {
+        field: props.get(field)
+        for field in ("name", "vault_path", "strategy", "rotate_every", "on_delete")
+        if props.get(field) is not None
+    }
+    if props.get("rotation_token"):
+        key["rotation_token"] = props["rotation_token"]
+    if props.get("adopt_uuids"):
+        key["adopt"] = {"uuids": list(props["adopt_uuids"])}
+    elif props.get("adopt_names"):
+        key["adopt"] = {"names": list(props["adopt_names"])}
+    vault = dict(props.get("vault") or {})
+    settings = parse_settings(
+        {"keys": [key], "vault": vault, "digitalocean": dict(props.get("digitalocean") or {})},
+        str(props.get("stack") or ""),
+        source="ModelAccessKey inputs",
+    )
+    if not settings.keys:
+        raise ConfigurationError("ModelAccessKey inputs declare no key")
+    return settings.keys[0], KeyContext(settings.stack, settings.vault, settings.digitalocean)
+
+
+def _failures(error: ConfigurationError) -> list[CheckFailure]:
+    lines = [line.strip()[2:] for line in str(error).splitlines() if line.strip().startswith("- ")]
+    failures = []
+    for line in lines or [str(error)]:
+        where = line.split(":", 1)[0]
+        prop = where.split(".", 1)[1] if where.startswith("keys[") and "." in where else where
+        failures.append(CheckFailure(prop.split(".")[0], line))
+    return failures
+
+
+def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
+    return {**inputs, **state.as_dict(), "pending_rotation": ""}
+
+
+class ModelKeyProvider(ResourceProvider):
+    """Stateless by design; see the module docstring."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        try:
+            spec, context = _declaration(news)
+        except ConfigurationError as exc:
+            return CheckResult(news, _failures(exc))
+        inputs = inputs_for(spec, context)
+        ops = KeyOperations(context)
+        if olds.get("name"):
+            inputs["plan"] = olds.get("plan", "")
+            try:
+                inputs["pending_rotation"] = ops.pending_rotation(spec)
+            except GradientKeysError as exc:
+                return CheckResult(
+                    inputs, [CheckFailure("vault_path", f"cannot read the Vault ledger: {exc}")]
+                )
+        else:
+            inputs["pending_rotation"] = ""
+            try:
+                inputs["plan"] = ops.plan_create(spec)
+            except GradientKeysError as exc:
+                return CheckResult(inputs, [CheckFailure("name", f"cannot plan the key: {exc}")])
+        return CheckResult(inputs, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [f for f in REPLACE_ON if olds.get(f) != news.get(f)]
+        changed = [f for f in UPDATE_ON if olds.get(f) != news.get(f)]
+        rotating = bool(news.get("pending_rotation"))
+        return DiffResult(
+            changes=bool(replaces or changed or rotating),
+            replaces=replaces,
+            stables=[],
+            delete_before_replace=True,
+        )
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        spec, context = _declaration(props)
+        state = KeyOperations(context).create_or_adopt(spec)
+        return CreateResult(
+            state.slot_a_uuid, _outputs({**inputs_for(spec, context), "plan": props.get("plan", "")}, state)
+        )
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        spec, context = _declaration(props)
+        state = KeyOperations(context).inspect(spec, KeyState.from_dict(props))
+        if state is None:
+            log.info("key %s: its DigitalOcean keys are gone; dropping it from state", spec.name)
+            return ReadResult(None, {})
+        return ReadResult(id_, {**props, **state.as_dict()})
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        spec, context = _declaration(news)
+        ops = KeyOperations(context)
+        state = KeyState.from_dict(olds)
+        if olds.get("name") != news.get("name"):
+            state = ops.rename(spec, state)
+        if news.get("pending_rotation"):
+            log.info("key %s: rotating (%s)", spec.name, news["pending_rotation"])
+            state = ops.rotate(spec, state)
+        return UpdateResult(_outputs({**inputs_for(spec, context), "plan": olds.get("plan", "")}, state))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        spec, context = _declaration(props)
+        KeyOperations(context).delete(spec, KeyState.from_dict(props))

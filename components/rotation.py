@@ -1,0 +1,76 @@
+"""Rotation policy as pure functions: is a rotation due, which slot, what the ledger becomes.
+
+No I/O: clocks, ledgers and declarations come in as plain values.
+
+Dual-slot: a key owns slots a and b. Vault's current version holds the *active* slot's secret.
+A rotation regenerates the *inactive* slot (the older secret, no longer handed to consumers),
+writes its new secret to Vault and makes it active. The previous secret stays valid until the
+next rotation, a full period later, so consumers that re-read Vault in that window never fail.
+In-place: one key, regenerated and written; consumers holding the old secret fail until they
+re-read Vault (a brief outage, by choice).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, replace
+
+from components.ledger import Ledger
+
+__all__ = ["RotationStep", "format_time", "next_ledger", "parse_time", "plan_step", "rotation_reason"]
+
+
+def format_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def rotation_reason(
+    ledger: Ledger | None,
+    rotate_every_seconds: int | None,
+    rotation_token: str | None,
+    now: datetime.datetime,
+) -> str:
+    """Why this key must rotate now, or "" when it need not. The ledger is the shared truth:
+    a rotation the command already did is seen here and not repeated."""
+    if ledger is None:
+        return ""
+    if rotation_token and ledger.rotation_token != rotation_token:
+        return f"rotation_token changed to {rotation_token!r}"
+    if rotate_every_seconds is not None:
+        try:
+            last = parse_time(ledger.rotated_at)
+        except ValueError:
+            return f"ledger rotated_at {ledger.rotated_at!r} is unreadable"
+        due = last + datetime.timedelta(seconds=rotate_every_seconds)
+        if now >= due:
+            return f"due since {format_time(due)} (last rotated {ledger.rotated_at})"
+    return ""
+
+
+@dataclass(frozen=True)
+class RotationStep:
+    regenerate_slot: str  # the slot whose DigitalOcean key gets a new secret
+    new_active_slot: str  # the slot Vault's new version will hold
+
+
+def plan_step(strategy: str, ledger: Ledger) -> RotationStep:
+    if strategy == "in-place":
+        return RotationStep(regenerate_slot=ledger.active_slot, new_active_slot=ledger.active_slot)
+    inactive = "b" if ledger.active_slot == "a" else "a"
+    return RotationStep(regenerate_slot=inactive, new_active_slot=inactive)
+
+
+def next_ledger(
+    ledger: Ledger, step: RotationStep, fingerprint: str, now: datetime.datetime, rotation_token: str | None
+) -> Ledger:
+    return replace(
+        ledger,
+        fingerprint=fingerprint,
+        active_slot=step.new_active_slot,
+        rotated_at=format_time(now),
+        rotation_token=rotation_token if rotation_token is not None else ledger.rotation_token,
+    )
