@@ -20,7 +20,9 @@ context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
 
 keys = {}
 for spec in settings.keys:
-    key = ModelAccessKey(spec.name, spec, context)
+    # Named by Vault path, which identifies a key for its whole life: a new `name` is then an
+    # update (rename at DigitalOcean), a new `vault_path` a different key (a replacement).
+    key = ModelAccessKey(spec.vault_path, spec, context)
     keys[spec.name] = key
     pulumi.export(
         spec.name,

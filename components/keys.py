@@ -344,7 +344,7 @@ class KeyOperations:
         if spec.strategy == "dual-slot" and verify and not self.verify(issued.secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} ({uuid}) was not accepted "
-                "by the inference endpoint; Vault was not changed, consumers keep the active slot. Retry later"
+                "by the inference endpoint; Vault is unchanged, consumers keep the active slot. Retry later"
             )
         new_ledger = next_ledger(ledger, step, issued.secret.fingerprint, self.clock(), spec.rotation_token)
         new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)

@@ -1,38 +1,46 @@
-"""The Pulumi program under Pulumi's mocks (the engine itself cannot run here)."""
+"""The Pulumi program under Pulumi's mocks (the engine cannot run here)."""
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
+from pulumi.runtime import rpc
 
-from components import __version__
+from components.errors import ConfigurationError
+from tests.program.harness import run_program
 
-PROGRAM = Path(__file__).resolve().parents[2] / "__main__.py"
-
-
-class Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-def run_program(config: dict[str, str]) -> dict[str, Any]:
-    pulumi.runtime.set_mocks(Mocks(), project="gradient-keys", stack="test", preview=False)
-    pulumi.runtime.set_all_config(config)
-    return runpy.run_path(str(PROGRAM), run_name="__main__")
+CONFIG: dict[str, Any] = {
+    "vault": {"mount": "secret", "path_prefix": "gradient-keys/test"},
+    "defaults": {"rotate_every": "30d"},
+    "keys": [
+        {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d", "rotation_token": "t1"},
+        {"name": "batch", "vault_path": "apps/batch", "strategy": "in-place", "adopt": {"uuid": "11ef-uuid"}},
+    ],
+}
 
 
-def test_empty_stack_runs() -> None:
-    namespace = run_program({"gradient-keys:keys": "[]"})
-    assert namespace["__version__"] == __version__
+def test_one_resource_per_key_with_plain_inputs() -> None:
+    _monitor, mocks = run_program(CONFIG)
+    by_name = {r.inputs["name"]: r for r in mocks.registered}
+    assert sorted(by_name) == ["batch", "chatbot"]
+    chatbot = by_name["chatbot"]
+    assert chatbot.name == "apps/chatbot"  # resources are named by their Vault path
+    assert chatbot.typ == "pulumi-python:dynamic/gradient-keys:ModelAccessKey"
+    assert chatbot.inputs["strategy"] == "dual-slot" and chatbot.inputs["rotate_every"] == "7d"
+    assert chatbot.inputs["rotation_token"] == "t1" and chatbot.inputs["vault_prefix"] == "gradient-keys/test"
+    assert by_name["batch"].inputs["adopt_uuids"] == ["11ef-uuid"]
+    # The serialized provider is the only secret-wrapped input, and it carries no credentials.
+    secret_inputs = [k for k, v in chatbot.inputs.items() if rpc.is_rpc_secret(v)]
+    assert secret_inputs == ["__provider"]
 
 
-def test_declared_keys_are_refused_with_a_reason() -> None:
-    with pytest.raises(pulumi.RunError, match="cannot manage keys from Pulumi yet"):
-        run_program({"gradient-keys:keys": '[{"name": "chatbot"}]'})
+def test_bad_config_stops_the_program_naming_the_field() -> None:
+    bad = {"keys": [{"name": "x", "vault_path": "apps/x", "rotate_every": "30x"}]}
+    with pytest.raises(ConfigurationError, match=r'keys\[0\]\.rotate_every: "30x" is not a duration'):
+        run_program(bad)
+
+
+def test_empty_stack_declares_nothing() -> None:
+    _monitor, mocks = run_program({"keys": []})
+    assert [r for r in mocks.registered if r.typ.startswith("pulumi-python:dynamic")] == []

@@ -100,6 +100,7 @@ def test_create_in_legacy_mode(provider: ProviderProcess, emulator: Emulator, en
     emulator.config.create_mode = "legacy"
     _id, inputs, outs = create(provider, declare())
     assert inputs["plan"].startswith("create chatbot-slot-a, chatbot-slot-b")
+    assert outs["fingerprint"] == vault_secret(env)[0].fingerprint
     assert sorted(k.name for k in emulator.store.list()) == ["chatbot-slot-a", "chatbot-slot-b"]
     assert works(emulator, vault_secret(env)[0].reveal())
 
