@@ -30,7 +30,7 @@ from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import pydo
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
@@ -96,7 +96,13 @@ class ClientSettings:
 
 
 def _check_api_url(url: str, allow_http: bool) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ConfigurationError(
+            f"DIGITALOCEAN_API_URL {url!r} is not a valid URL (check the host and the port)"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"DIGITALOCEAN_API_URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL} "
@@ -272,8 +278,19 @@ class ModelKeys:
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
             body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
-            infos = body.get("api_key_infos") or []
-            yield [ModelKey.from_info(info) for info in infos]
+            infos = body.get("api_key_infos")
+            if infos is None and "meta" in body:
+                infos = []  # an empty account
+            if not isinstance(infos, list):
+                raise DigitalOceanError(
+                    "the key listing is not the documented shape", operation="list", status=200
+                )
+            try:
+                yield [ModelKey.from_info(info) for info in infos]
+            except ValueError:
+                raise DigitalOceanError(
+                    "the key listing holds an entry without a uuid", operation="list", status=200
+                ) from None
             meta = body.get("meta")
             pages = meta.get("pages") if isinstance(meta, dict) else None
             links = body.get("links")
@@ -318,7 +335,12 @@ class ModelKeys:
         )
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
-        return ModelKey.from_info(reply.body.get("api_key_info"))
+        info = reply.body.get("api_key_info") if isinstance(reply.body, dict) else None
+        if not isinstance(info, dict) or not isinstance(info.get("uuid"), str):
+            raise DigitalOceanError(
+                "the answer carried no api_key_info", operation="rename", key=key_uuid, status=200
+            )
+        return ModelKey.from_info(info)
 
     def delete(self, key_uuid: str) -> DeleteOutcome:
         """Delete; a key that is already gone is success, reported as `already_gone`."""
@@ -375,7 +397,19 @@ class ModelKeys:
         log.warning(
             "regenerate %s: outcome unknown (%s); looking the key up before trying again", key_uuid, why
         )
-        if self.find(uuid=key_uuid) is None:
+        try:
+            still_there = self.find(uuid=key_uuid) is not None
+        except DigitalOceanError:
+            still_there = None
+        if still_there is None:
+            # The old secret may already be dead: say so, rather than "unreachable, nothing changed".
+            raise UnknownOutcomeError(
+                f"the regenerate answer was lost ({why}) and the key could not be looked up afterwards; "
+                "its current secret is unknown to gradient-keys. Rotate again once DigitalOcean answers",
+                operation="regenerate",
+                key=key_uuid,
+            )
+        if not still_there:
             raise KeyNotFoundError(
                 "the key disappeared while it was being regenerated (deleted outside gradient-keys?)",
                 operation="regenerate",
@@ -449,6 +483,10 @@ class ModelKeys:
         failure: _TransportFailure | None = None
         try:
             reply = call()
+        except DecodeError:
+            # A 200 whose body is not JSON (a proxy's page, a cut-off answer). azure-core's
+            # DecodeError quotes the body, which may hold a secret: it is dropped, not chained.
+            failure = _TransportFailure(reached_server=True, kind="unreadable response")
         except HttpResponseError as exc:
             response: Any = exc.response
             body: Any = None
@@ -467,6 +505,10 @@ class ModelKeys:
             failure = _TransportFailure(reached_server=False, kind=type(exc).__name__)
         except ServiceResponseError as exc:
             failure = _TransportFailure(reached_server=True, kind=type(exc).__name__)
+        except (ValueError, AttributeError, TypeError):
+            # An answer that is not the JSON the API documents (a proxy's HTML page, a cut-off
+            # body): treated like a lost answer. The parse error, which quotes the body, is dropped.
+            failure = _TransportFailure(reached_server=True, kind="unreadable response")
         # Raised outside the except blocks so no azure exception (which holds bodies) is chained.
         if failure is not None:
             raise failure
@@ -547,6 +589,10 @@ class ModelKeys:
             scope = {"list": "read", "create": "create", "delete": "delete"}.get(operation, "update")
             raise PermissionDeniedError(
                 f"the token lacks permission; give it the genai:{scope} scope", **context
+            )
+        if status == 404 and operation == "list":
+            raise DigitalOceanError(
+                "the key listing answered 404: is DIGITALOCEAN_API_URL the API's base URL?", **context
             )
         if status == 404:
             raise KeyNotFoundError("no such key at DigitalOcean (deleted outside gradient-keys?)", **context)

@@ -61,8 +61,10 @@ class Ledger:
         return self.slot_a if self.active_slot == "a" else self.slot_b
 
     # -- custom_metadata (string -> string) ---------------------------------------------------
-    def to_metadata(self, version: int) -> dict[str, str]:
-        values = {k: v for k, v in asdict(self).items() if v is not None}
+    def to_metadata(self, version: int) -> dict[str, str | None]:
+        """custom_metadata for a JSON merge patch: None removes a key this ledger no longer has,
+        and keys that are not the ledger's (an operator's `owner: team-x`) are left alone."""
+        values: dict[str, str | None] = dict(asdict(self))
         values["managed-by"] = values.pop("managed_by")
         values["version"] = str(version)
         return values
@@ -72,9 +74,11 @@ class Ledger:
         """The mirrored ledger and the version it describes; None when there is none."""
         if not metadata or metadata.get("managed-by") != MANAGED_BY:
             return None
-        values = dict(metadata)
-        values["managed_by"] = values.pop("managed-by")
-        raw_version = values.pop("version", None)
+        known = {f.name for f in fields(cls)}
+        # Keys that are not the ledger's (added by an operator, or by a newer gradient-keys) are ignored.
+        values = {k: v for k, v in metadata.items() if k in known}
+        values["managed_by"] = metadata["managed-by"]
+        raw_version = metadata.get("version")
         if not isinstance(raw_version, str) or not raw_version.isdigit():
             raise LedgerFormatError("the ledger's version field is missing or not a number")
         return cls._build(values), int(raw_version)

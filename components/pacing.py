@@ -8,6 +8,7 @@ bulk work slows down before it is refused instead of bouncing off 429s.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -33,7 +34,7 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
         value = float(raw)
     except ValueError:
         return None
-    return value if value >= 0 else None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def parse_rate_headers(headers: Mapping[str, str]) -> RateLimitState:
@@ -77,6 +78,9 @@ class RateLimitPacer:
                 self._remaining = state.remaining
             if state.reset is not None:
                 self._reset = state.reset
+            if state.retry_after is not None:
+                # A burst refusal: the budget is back after retry-after, not at the hourly reset.
+                self._reset = self._clock() + state.retry_after
 
     def delay(self) -> float:
         """Seconds to wait before the next request, and book that request against the budget."""

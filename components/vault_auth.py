@@ -49,11 +49,22 @@ class VaultConnection:
                 "VAULT_ADDR is not set: export the Vault address, e.g. https://vault.example.com:8200 "
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
-        parts = urlsplit(addr)
+        try:
+            parts = urlsplit(addr)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise ConfigurationError(
+                f"VAULT_ADDR {addr!r} is not a valid URL (check the host and the port)"
+            ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"VAULT_ADDR {addr!r} is not an http(s) URL such as https://vault:8200")
+        ca_cert = env.get("VAULT_CACERT") or None
+        if ca_cert and not Path(ca_cert).is_file():
+            raise ConfigurationError(
+                f"VAULT_CACERT {ca_cert} is not a readable file; point it at a PEM CA bundle"
+            )
         namespace = env.get("VAULT_NAMESPACE", "").strip().strip("/") or None
-        return cls(addr=addr, namespace=namespace, ca_cert=env.get("VAULT_CACERT") or None)
+        return cls(addr=addr, namespace=namespace, ca_cert=ca_cert)
 
     def client(self, token: Secret | None = None) -> hvac.Client:
         # token="" (not None) stops hvac from reading VAULT_TOKEN / ~/.vault-token by itself.

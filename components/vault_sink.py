@@ -162,7 +162,10 @@ class VaultSink:
         """
         full = self.full_path(relative)
         metadata = self._call(
-            "read ledger", full, lambda: self._kv.read_secret_metadata(full, mount_point=self.mount)
+            "read ledger",
+            full,
+            lambda: self._kv.read_secret_metadata(full, mount_point=self.mount),
+            missing_ok=True,
         )
         if metadata is None:
             return None
@@ -174,9 +177,9 @@ class VaultSink:
         try:
             mirrored = Ledger.from_metadata(data.get("custom_metadata"))
         except LedgerFormatError as exc:
-            raise VaultError(
-                f"the ledger mirror is malformed ({exc})", operation="read ledger", path=full
-            ) from None
+            # An edited or damaged mirror is treated as stale: the version's own copy is the truth.
+            log.warning("ledger mirror of %s is malformed (%s); rebuilding it from the version", full, exc)
+            mirrored = None
         if mirrored is not None and mirrored[1] == version:
             return LedgerEntry(relative, version, mirrored[0], True, deleted)
         if deleted or not repair:
@@ -184,7 +187,12 @@ class VaultSink:
         _secret, ledger = self._read_version(full, version)
         if ledger is not None:
             log.info("ledger mirror of %s described another version; rebuilt for version %d", full, version)
-            self._mirror(full, ledger, version)
+            try:
+                self._mirror(full, ledger, version)
+            except VaultError as exc:
+                log.warning(
+                    "%s: ledger mirror not rebuilt (%s); the next read retries", full, type(exc).__name__
+                )
         return LedgerEntry(relative, version, ledger, False, deleted)
 
     def read_secret(self, relative: str) -> tuple[Secret, LedgerEntry]:
@@ -224,13 +232,21 @@ class VaultSink:
                 path=full,
             )
         payload = {SECRET_DATA_FIELD: secret.reveal(), LEDGER_DATA_FIELD: ledger.to_data_field()}
-        reply = self._call(
-            "write",
-            full,
-            lambda: self._kv.create_or_update_secret(
-                full, payload, cas=expected_version, mount_point=self.mount
-            ),
-        )
+        try:
+            reply = self._call(
+                "write",
+                full,
+                lambda: self._kv.create_or_update_secret(
+                    full, payload, cas=expected_version, mount_point=self.mount
+                ),
+            )
+        except VaultConflictError:
+            # A retried write whose first attempt committed (its answer was lost) loses
+            # check-and-set to itself: if the next version holds exactly our ledger, it succeeded.
+            landed = self.read_ledger(relative)
+            if landed is None or landed.version != expected_version + 1 or landed.ledger != ledger:
+                raise
+            return landed
         version = int(reply["data"]["version"])
         try:
             self._mirror(full, ledger, version)
@@ -259,7 +275,10 @@ class VaultSink:
         if mode != "soft-delete":
             raise ConfigurationError(f"on_delete {mode!r} is not one of {', '.join(DELETE_MODES)}")
         metadata = self._call(
-            "soft-delete", full, lambda: self._kv.read_secret_metadata(full, mount_point=self.mount)
+            "soft-delete",
+            full,
+            lambda: self._kv.read_secret_metadata(full, mount_point=self.mount),
+            missing_ok=True,
         )
         if metadata is None:
             return
@@ -277,11 +296,17 @@ class VaultSink:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _mirror(self, full: str, ledger: Ledger, version: int) -> None:
+        # A JSON merge patch of custom_metadata alone: hvac's update_metadata would also reset the
+        # path's delete_version_after and replace every custom_metadata key, an operator's included.
+        body = {"custom_metadata": ledger.to_metadata(version)}
         self._call(
             "mirror ledger",
             full,
-            lambda: self._kv.update_metadata(
-                full, custom_metadata=ledger.to_metadata(version), mount_point=self.mount
+            lambda: self._client.adapter.request(
+                "PATCH",
+                f"/v1/{self.mount}/metadata/{full}",
+                json=body,
+                headers={"Content-Type": "application/merge-patch+json"},
             ),
         )
 
@@ -292,6 +317,7 @@ class VaultSink:
             lambda: self._kv.read_secret_version(
                 full, version=version, mount_point=self.mount, raise_on_deleted_version=True
             ),
+            missing_ok=True,
         )
         if reply is None:
             raise VaultError(f"version {version} is gone", operation="read", path=full)
@@ -309,7 +335,7 @@ class VaultSink:
             ) from None
         return Secret(value), ledger
 
-    def _call(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool = True) -> T:
+    def _call(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool = False) -> T:
         """Run one Vault call with retries; map hvac's exceptions to ours, never chaining them."""
         for attempt in range(1, self.max_attempts + 1):
             outcome = "retry"

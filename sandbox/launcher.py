@@ -52,6 +52,8 @@ class SandboxInfo:
         lines = [
             f"export DIGITALOCEAN_API_URL={shlex.quote(self.api_url)}",
             f"export DIGITALOCEAN_TOKEN={shlex.quote(self.token)}",
+            # The sandbox serves the inference surface too: rotations verify new keys against it.
+            f"export DIGITALOCEAN_INFERENCE_URL={shlex.quote(self.api_url)}",
         ]
         if self.vault_addr and self.vault_token:
             lines += [
@@ -60,6 +62,13 @@ class SandboxInfo:
             ]
         lines.append(f"export GRADIENT_KEYS_SANDBOX_DIR={shlex.quote(str(directory.resolve()))}")
         return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    path.chmod(0o600)
 
 
 def _info_file(directory: Path) -> Path:
@@ -104,7 +113,9 @@ def up(
     existing = running(directory)
     if existing is not None:
         return existing
-    directory.mkdir(parents=True, exist_ok=True)
+    # Private: the files hold the sandbox's tokens (and OpenBao's log prints its root token).
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
     info = _start_emulator(directory, extra_args, port)
     if not vault:
         return info
@@ -115,7 +126,7 @@ def up(
         _info_file(directory).unlink(missing_ok=True)
         raise SandboxError(f"{exc} (or start the sandbox without Vault: --no-vault)") from None
     info = replace(info, vault_pid=server.pid, vault_addr=server.address, vault_token=server.root_token)
-    _info_file(directory).write_text(json.dumps(asdict(info)))
+    _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
 
 
@@ -132,10 +143,8 @@ def _start_vault(directory: Path) -> OpenBaoServer:
             server = start_dev_server(last["port"], token, directory / "openbao.log", detach=True)
     if server is None:
         server = start_dev_server(0, token, directory / "openbao.log", detach=True)
-    remembered.write_text(
-        json.dumps({"port": int(server.address.rsplit(":", 1)[1]), "root_token": server.root_token})
-    )
-    remembered.chmod(0o600)
+    port = int(server.address.rsplit(":", 1)[1])
+    _write_private(remembered, json.dumps({"port": port, "root_token": server.root_token}))
     return server
 
 
@@ -191,7 +200,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
         raise SandboxError(f"the sandbox did not start within {START_DEADLINE_SECONDS:.0f}s; see {log_path}")
     token, admin_token = _tokens_from(extra_args or [])
     info = SandboxInfo(pid=process.pid, api_url=url, token=token, admin_token=admin_token)
-    _info_file(directory).write_text(json.dumps(asdict(info)))
+    _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
 
 
@@ -225,9 +234,18 @@ def _stop_pid(pid: int, timeout: float) -> bool:
     return _stop_pids([pid], timeout)
 
 
+def _ours(pid: int) -> bool:
+    """Is this PID still a sandbox process? After a reboot a recorded PID may be anything."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"sandbox.emulator" in command or b"bao server" in command or b"openbao" in command
+
+
 def _stop_pids(pids: list[int], timeout: float) -> bool:
     """SIGTERM them all, wait for all together, SIGKILL what outlives `timeout`."""
-    live = [pid for pid in pids if _alive(pid)]
+    live = [pid for pid in pids if _alive(pid) and _ours(pid)]
     for pid in live:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -135,3 +135,20 @@ def test_vault_check_exit_codes(openbao: OpenBaoServer, root_vault: hvac.Client)
     assert gk("vault", "check", "../x", env={**base, "VAULT_TOKEN": weak}).returncode == 2
     down = gk("vault", "check", "apps/x", env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"})
     assert down.returncode == 3 and "no answer" in down.stderr
+
+
+def test_sandbox_files_are_private_and_down_spares_strangers(sandbox_dir: Path) -> None:
+    gk("sandbox", "up", "--dir", str(sandbox_dir))
+    assert sandbox_dir.stat().st_mode & 0o777 == 0o700
+    assert (sandbox_dir / "sandbox.json").stat().st_mode & 0o777 == 0o600
+    gk("sandbox", "down", "--dir", str(sandbox_dir))
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        (sandbox_dir / "sandbox.json").write_text(
+            json.dumps({"pid": stranger.pid, "api_url": "http://x", "token": "t", "admin_token": "a"})
+        )
+        gk("sandbox", "down", "--dir", str(sandbox_dir))
+        assert stranger.poll() is None  # a recorded PID that is not a sandbox process is left alone
+    finally:
+        stranger.kill()
+        stranger.wait()

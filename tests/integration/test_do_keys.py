@@ -259,3 +259,69 @@ def test_bulk_work_paces_itself_under_the_limit(emulator: Emulator, make_client:
         client.rename(key, f"renamed-{i}")
     assert requests_for(emulator, "rename") == {"200": 30}
     assert client.pacer.waited_seconds > 0
+
+
+def test_lost_regenerate_then_failed_lookup_is_an_unknown_outcome(
+    emulator: Emulator, make_client: MakeClient
+) -> None:
+    """Not "unreachable, nothing changed": the old secret is already dead, and the error says so."""
+    from components.errors import UnknownOutcomeError
+
+    key = emulator.console_create("k")
+    emulator.inject(operation="regenerate", kind="drop_after_commit")
+    emulator.inject(operation="list", kind="error", status=503, times=10)
+    with pytest.raises(UnknownOutcomeError, match="current secret is unknown"):
+        make_client(max_attempts=2).regenerate(key["uuid"])
+    assert not works(emulator, key["secret_key"])
+
+
+@pytest.mark.parametrize("operation", ["list", "rename", "regenerate"])
+def test_answers_that_are_not_json_are_clear_errors(operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+
+    from components.do_keys import ClientSettings
+    from components.errors import DigitalOceanError
+    from components.secret import Secret
+
+    planted = "sk-do-PLANTED-in-a-broken-body"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            body = f'<html>proxy error {{"secret_key": "{planted}"'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = ModelKeys(ClientSettings(url, Secret("t"), max_attempts=2))
+        client.backoff.base = 0.01
+        with pytest.raises(DigitalOceanError) as caught:
+            if operation == "list":
+                client.list_all()
+            elif operation == "rename":
+                client.rename("u", "n")
+            else:
+                client.regenerate("u")
+        text = (
+            str(caught.value)
+            + repr(caught.value)
+            + repr(caught.value.__context__)
+            + repr(caught.value.__cause__)
+        )
+        assert planted not in text
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import hvac
 import pytest
+import requests
 
 from components.errors import (
     ConfigurationError,
@@ -252,16 +253,52 @@ def test_server_stopped_mid_run(tmp_path: Path) -> None:
     assert server.address in str(caught.value)
 
 
-def test_a_ledger_edited_by_hand_is_reported(
+def test_a_mirror_edited_by_hand_is_rebuilt_and_operator_keys_kept(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
     sink = VaultSink()
     secret = Secret("sk-do-x")
     sink.write(key_path, secret, ledger_for(secret), 0)
-    root_vault.secrets.kv.v2.update_metadata(
-        f"{PREFIX}/{key_path}",
-        custom_metadata={"managed-by": "gradient-keys", "version": "one"},
+    full = f"{PREFIX}/{key_path}"
+    kv = root_vault.secrets.kv.v2
+    kv.update_metadata(
+        full,
+        custom_metadata={"managed-by": "gradient-keys", "version": "one", "owner": "team-x"},
+        delete_version_after="720h",
         mount_point="secret",
     )
-    with pytest.raises(VaultError, match="malformed"):
-        sink.read_ledger(key_path)
+    entry = sink.read_ledger(key_path)
+    assert entry is not None and entry.ledger == ledger_for(secret)  # rebuilt from the version
+    second = Secret("sk-do-y")
+    sink.write(key_path, second, ledger_for(second, slot="b"), 1)
+    metadata = kv.read_secret_metadata(full, mount_point="secret")["data"]
+    assert metadata["custom_metadata"]["owner"] == "team-x"  # an operator's key survives the mirror
+    assert metadata["custom_metadata"]["version"] == "2"
+    assert metadata["delete_version_after"] == "720h0m0s"  # and so does their retention setting
+
+
+def test_a_write_whose_answer_was_lost_is_not_a_conflict(vault_env: dict[str, str], key_path: str) -> None:
+    """The write commits, the answer is lost, the retry loses check-and-set to itself: success."""
+    sink = VaultSink(sleep=lambda _s: None)
+    real = sink._kv.create_or_update_secret
+    calls: list[int] = []
+
+    def commit_then_drop(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise requests.ConnectionError("answer lost")
+        return result
+
+    sink._kv.create_or_update_secret = commit_then_drop
+    secret = Secret("sk-do-lost-answer")
+    entry = sink.write(key_path, secret, ledger_for(secret), 0)
+    assert entry.version == 1 and entry.ledger == ledger_for(secret)
+
+
+def test_a_misspelled_mount_is_a_clear_error(vault_env: dict[str, str], key_path: str) -> None:
+    sink = VaultSink(mount="secrt")
+    assert sink.read_ledger(key_path) is None
+    secret = Secret("sk-do-nowhere")
+    with pytest.raises(VaultError, match="is KV v2 enabled at this mount"):
+        sink.write(key_path, secret, ledger_for(secret), 0)

@@ -35,7 +35,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-class Monitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
+class Monitor(pulumi_mocks.MockMonitor):
     """Records stack outputs; with a provider process, drives it like the engine would."""
 
     def __init__(
@@ -48,17 +48,17 @@ class Monitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
         self.outputs: dict[str, Any] = {}
         self.operations: list[tuple[str, str]] = []
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         if (
             request.urn.endswith("pulumi:pulumi:Stack::gradient-keys-test")
             or "pulumi:pulumi:Stack" in request.urn
         ):
             self.outputs = dict(rpc.deserialize_properties(request.outputs))
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         if self.provider is None or not request.type.startswith(DYNAMIC_PREFIX):
-            return super().RegisterResource(request)
+            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs = {k: rpc.unwrap_rpc_secret(v) for k, v in rpc.deserialize_properties(request.object).items()}
         record = self._apply(request.name, urn, inputs)
@@ -66,7 +66,9 @@ class Monitor(pulumi_mocks.MockMonitor):  # type: ignore[misc]
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, record["id"], outputs)
         self.seen.add(urn)
         return resource_pb2.RegisterResourceResponse(
-            urn=urn, id=record["id"], object=pulumi_mocks._sync_await(rpc.serialize_properties(outputs, {}))
+            urn=urn,
+            id=record["id"],
+            object=pulumi_mocks._sync_await(rpc.serialize_properties(outputs, {})),  # type: ignore[attr-defined]
         )
 
     def _apply(self, name: str, urn: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +120,7 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project="gradient-keys", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({f"gradient-keys:{k}": json.dumps(v) for k, v in config.items()})
 
-    @pulumi.runtime.test  # type: ignore[misc]
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def execute() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")
 

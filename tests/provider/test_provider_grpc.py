@@ -162,7 +162,8 @@ def test_lifecycle_rotate_rename_refresh_delete(
     assert read.id == id_ and from_struct(read.properties)["fingerprint"] == outs["fingerprint"]
     provider.delete("chatbot", id_, outs)
     assert len(emulator.store) == 0
-    assert VaultSink(environ=env).read_ledger("apps/chatbot").deleted  # on_delete: soft-delete
+    entry = VaultSink(environ=env).read_ledger("apps/chatbot")
+    assert entry is not None and entry.deleted  # on_delete: soft-delete
 
 
 def test_refresh_drops_a_key_deleted_outside(
@@ -187,6 +188,7 @@ def test_rotation_due_by_age_shows_in_check(
     _id, _inputs, outs = create(provider, declare(rotate_every="1h"))
     sink = VaultSink(environ=env)
     secret, entry = sink.read_secret("apps/chatbot")
+    assert entry.ledger is not None
     aged = replace(entry.ledger, rotated_at="2026-01-01T00:00:00Z")
     sink.write("apps/chatbot", secret, aged, entry.version)
     news = from_struct(provider.check("chatbot", outs, declare(rotate_every="1h")).inputs)
