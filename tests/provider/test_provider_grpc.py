@@ -202,3 +202,51 @@ def test_check_reports_bad_inputs_by_field(provider: ProviderProcess) -> None:
     assert [(f.property, f.reason) for f in checked.failures] == [
         ("rotate_every", 'keys[0].rotate_every: "30x" is not a duration; use 30d, 12h, 90m, 2w or never')
     ]
+
+
+def test_refresh_of_many_keys_lists_once(
+    emulator: Emulator, env: dict[str, str], root_vault: hvac.Client
+) -> None:
+    emulator.config.create_mode = "legacy"
+    for i in range(3):
+        emulator.console_create(f"filler-{i}")
+    creator = ProviderProcess(env)
+    records = []
+    try:
+        for i in range(6):
+            path = f"apps/many-{i}"
+            root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
+                f"gradient-keys/{path}", mount_point="secret"
+            )
+            news = declare(name=f"many-{i}", vault_path=path, strategy="in-place")
+            checked = creator.check(f"many-{i}", {}, news)
+            made = creator.create(f"many-{i}", from_struct(checked.inputs))
+            records.append((f"many-{i}", made.id, from_struct(made.properties)))
+    finally:
+        creator.close()
+    emulator.stats.reset()
+    refresher = ProviderProcess(env)  # a refresh runs in a provider process of its own
+    try:
+        for name, id_, outs in records:
+            assert refresher.read(name, id_, outs).id == id_
+    finally:
+        refresher.close()
+    assert emulator.stats.view()["requests"].get("list") == {"200": 1}  # 6 keys, one listing
+
+
+def test_vault_preflight_fails_before_anything_changes(
+    emulator: Emulator, env: dict[str, str], root_vault: hvac.Client
+) -> None:
+    a = emulator.console_create("chatbot-slot-a")
+    b = emulator.console_create("chatbot-slot-b")
+    weak = root_vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
+    process = ProviderProcess({**env, "VAULT_TOKEN": weak})
+    try:
+        checked = process.check("chatbot", {}, declare())
+        with pytest.raises(grpc.RpcError) as caught:
+            process.create("chatbot", from_struct(checked.inputs))
+    finally:
+        process.close()
+    assert "may not create secret/data/gradient-keys/apps/chatbot" in caught.value.details()
+    assert works(emulator, a["secret_key"]) and works(emulator, b["secret_key"])  # nothing regenerated
+    assert emulator.stats.view()["requests"].get("regenerate") is None
