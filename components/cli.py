@@ -1,5 +1,6 @@
 """The `gradient-keys` command.
 
+    gradient-keys rotate --stack NAME [--due | --all | KEY...] [--emergency] [--dry-run] [--format json]
     gradient-keys keys list [--format table|json]        the account's model access keys
     gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
     gradient-keys sandbox up [--dir DIR] [options]        start it in the background, print exports
@@ -23,10 +24,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from components.bulk_rotation import RotationRunner
+from components.config import StackSettings, load_stack_file
 from components.do_keys import ModelKeys
 from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
+from components.keys import KeyContext, KeyOperations
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
 from sandbox import emulator, launcher
@@ -42,11 +46,11 @@ def _sandbox_dir(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("GRADIENT_KEYS_SANDBOX_DIR") or launcher.DEFAULT_DIR)
 
 
-def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], stream: TextIO = sys.stdout) -> None:
     widths = {c: max([len(c), *(len(str(r.get(c) or "")) for r in rows)]) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip(), file=stream)
     for row in rows:
-        print("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns).rstrip())
+        print("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns).rstrip(), file=stream)
 
 
 def _keys_list(args: argparse.Namespace) -> int:
@@ -101,6 +105,60 @@ def _sandbox_status(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"sandbox running at {info.api_url} (pid {info.pid})")
     return EXIT_OK
+
+
+def _load_settings(args: argparse.Namespace) -> StackSettings:
+    if args.config:
+        return load_stack_file(Path(args.config), args.stack)
+    if not args.stack:
+        raise ConfigurationError(
+            "say which stack: --stack NAME (reads stacks/Pulumi.NAME.yaml) or --config FILE"
+        )
+    return load_stack_file(Path("stacks") / f"Pulumi.{args.stack}.yaml", args.stack)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    settings = _load_settings(args)
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
+    runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
+    specs = runner.select(due=args.due, every=args.all, names=args.keys)
+    outcomes = runner.plan(specs)
+    planned = [o for o in outcomes if o.status == "planned"]
+    if args.format == "table":
+        verb = "would rotate" if args.dry_run else "will rotate"
+        print(
+            f"plan for stack {settings.stack} (run {runner.run_id}): "
+            f"{verb} {len(planned)} of {len(outcomes)} key(s)",
+            file=sys.stderr,
+        )
+        _print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"), stream=sys.stderr)
+    summary = runner.summarize_plan(outcomes) if args.dry_run else runner.run(outcomes)
+    document = {
+        "stack": settings.stack,
+        "run_id": runner.run_id,
+        "resumed": runner.resumed,
+        "dry_run": args.dry_run,
+        "emergency": args.emergency,
+        "selection": runner.selection,
+        "keys": [o.public() for o in outcomes],
+        "summary": vars(summary),
+    }
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+    else:
+        if not args.dry_run:
+            _print_table(
+                [o.public() for o in outcomes], ("key", "status", "active_slot", "vault_version", "detail")
+            )
+        print(
+            f"rotated {summary.rotated}, already done {summary.already_done}, not due {summary.not_due}, "
+            f"failed {summary.failed} in {summary.seconds:.1f}s "
+            f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
+        )
+    if summary.unreachable:
+        return EXIT_UNREACHABLE
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 def _vault_policy(args: argparse.Namespace) -> int:
@@ -158,6 +216,23 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
     up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
     up.set_defaults(func=_sandbox_up)
+
+    rotate = commands.add_parser("rotate", help="rotate keys now: due, all or named; emergency; resumable")
+    rotate.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
+    rotate.add_argument("--config", help="stack config file (instead of --stack)")
+    which = rotate.add_mutually_exclusive_group()
+    which.add_argument(
+        "--due", action="store_true", help="keys whose rotation is due (age or rotation_token)"
+    )
+    which.add_argument("--all", action="store_true", help="every declared key")
+    rotate.add_argument("keys", nargs="*", metavar="KEY", help="declared key names")
+    rotate.add_argument("--emergency", action="store_true", help="a leaked key: regenerate every slot now")
+    rotate.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rotate.add_argument(
+        "--fresh", action="store_true", help="start a new run even if an unfinished one exists"
+    )
+    rotate.add_argument("--format", choices=("table", "json"), default="table")
+    rotate.set_defaults(func=_rotate)
 
     vault = commands.add_parser("vault", help="Vault settings the tool needs")
     vault_cmds = vault.add_subparsers(dest="vault_command", required=True)

@@ -30,7 +30,14 @@ from components.errors import (
 )
 from components.inference_check import inference_url, key_works
 from components.ledger import Ledger
-from components.rotation import format_time, next_ledger, plan_step, rotation_reason
+from components.rotation import (
+    RotationStep,
+    emergency_steps,
+    format_time,
+    next_ledger,
+    plan_step,
+    rotation_reason,
+)
 from components.secret import Secret
 from components.vault_sink import LedgerEntry, VaultSink
 
@@ -321,9 +328,25 @@ class KeyOperations:
         return replace(state, slot_a_name=names[0], slot_b_name=names[1] if state.slot_b_uuid else "")
 
     # -- rotate -------------------------------------------------------------------------------
-    def rotate(self, spec: KeySpec, state: KeyState, *, verify: bool = True) -> KeyState:
-        """Regenerate one slot and store its secret (see components/rotation.py for which)."""
-        self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
+    def rotate(
+        self,
+        spec: KeySpec,
+        state: KeyState,
+        *,
+        verify: bool = True,
+        emergency: bool = False,
+        run_id: str | None = None,
+        preflight: bool = True,
+    ) -> KeyState:
+        """Regenerate and store (see components/rotation.py for which slots, and why).
+
+        Normal dual-slot rotations verify the new secret against the inference endpoint before
+        Vault changes (consumers keep the active slot if it fails). An emergency regenerates
+        every slot, stores the active one's new secret at once, and verifies nothing first:
+        the leaked secrets must die now.
+        """
+        if preflight:
+            self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
         entry = self.vault.read_ledger(spec.vault_path)
         ledger = entry.ledger if entry is not None and not entry.deleted else None
         if ledger is None:
@@ -336,24 +359,51 @@ class KeyOperations:
                 active_slot=state.active_slot,
                 stack=self.context.stack,
             )
-            step = plan_step("in-place", ledger)
+            steps: tuple[RotationStep, ...] = (plan_step("in-place", ledger),)
+        elif emergency:
+            steps = emergency_steps(spec.strategy, ledger)
         else:
-            step = plan_step(spec.strategy, ledger)
-        uuid = state.slot_uuid(step.regenerate_slot)
-        issued = self.do.regenerate(uuid)
-        if spec.strategy == "dual-slot" and verify and not self.verify(issued.secret):
+            steps = (plan_step(spec.strategy, ledger),)
+        stored: tuple[RotationStep, Secret] | None = None
+        for step in steps:
+            issued = self.do.regenerate(state.slot_uuid(step.regenerate_slot))
+            if step.regenerate_slot == step.new_active_slot or stored is None:
+                stored = (step, issued.secret)
+        assert stored is not None
+        step, secret = stored
+        if spec.strategy == "dual-slot" and verify and not emergency and not self.verify(secret):
             raise RotationFailedError(
-                f"key {spec.name}: the new secret of slot {step.regenerate_slot} ({uuid}) was not accepted "
-                "by the inference endpoint; Vault is unchanged, consumers keep the active slot. Retry later"
+                f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
+                f"({state.slot_uuid(step.regenerate_slot)}) was not accepted by the inference endpoint; "
+                "Vault is unchanged, consumers keep the active slot. Retry later"
             )
-        new_ledger = next_ledger(ledger, step, issued.secret.fingerprint, self.clock(), spec.rotation_token)
-        new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)
-        entry = self._write(
-            spec, issued.secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot
+        new_ledger = next_ledger(
+            ledger, step, secret.fingerprint, self.clock(), spec.rotation_token, run_id=run_id
         )
-        listing = cached_listing(self.do)
-        keys = [listing.get(u) or ModelKey(u, n) for u, n in zip(state.uuids, spec.slot_names, strict=False)]
-        return self._state(keys, entry)
+        new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)
+        written = self._write(spec, secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot)
+        keys = [
+            ModelKey(u, n) for u, n in zip(state.uuids, (state.slot_a_name, state.slot_b_name), strict=False)
+        ]
+        return self._state(keys, written)
+
+    @staticmethod
+    def state_from_ledger(spec: KeySpec, entry: LedgerEntry | None) -> KeyState | None:
+        """The key's state as the Vault ledger records it (what the command works from)."""
+        if entry is None or entry.ledger is None or not entry.ledger.slot_a:
+            return None
+        names = (*spec.slot_names, "")
+        return KeyState(
+            slot_a_uuid=entry.ledger.slot_a,
+            slot_b_uuid=entry.ledger.slot_b or "",
+            slot_a_name=names[0],
+            slot_b_name=names[1] if entry.ledger.slot_b else "",
+            active_slot=entry.ledger.active_slot,
+            rotated_at=entry.ledger.rotated_at,
+            rotation_token_applied=entry.ledger.rotation_token or "",
+            vault_version=entry.version,
+            fingerprint=entry.ledger.fingerprint,
+        )
 
     def _write(
         self,

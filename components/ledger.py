@@ -42,6 +42,7 @@ class Ledger:
     active_slot: str = "a"  # the slot whose secret this version holds
     rotation_token: str | None = None  # the last `rotation_token` applied
     stack: str | None = None
+    run_id: str | None = None  # the `gradient-keys rotate` run that wrote it (makes bulk runs resumable)
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:

@@ -17,7 +17,15 @@ from dataclasses import dataclass, replace
 
 from components.ledger import Ledger
 
-__all__ = ["RotationStep", "format_time", "next_ledger", "parse_time", "plan_step", "rotation_reason"]
+__all__ = [
+    "RotationStep",
+    "emergency_steps",
+    "format_time",
+    "next_ledger",
+    "parse_time",
+    "plan_step",
+    "rotation_reason",
+]
 
 
 def format_time(moment: datetime.datetime) -> str:
@@ -65,12 +73,33 @@ def plan_step(strategy: str, ledger: Ledger) -> RotationStep:
 
 
 def next_ledger(
-    ledger: Ledger, step: RotationStep, fingerprint: str, now: datetime.datetime, rotation_token: str | None
+    ledger: Ledger,
+    step: RotationStep,
+    fingerprint: str,
+    now: datetime.datetime,
+    rotation_token: str | None,
+    *,
+    run_id: str | None = None,
 ) -> Ledger:
+    """The ledger after a rotation. A declared rotation_token is recorded as applied; a command
+    run records its id (so a resumed run skips what it already did)."""
     return replace(
         ledger,
         fingerprint=fingerprint,
         active_slot=step.new_active_slot,
         rotated_at=format_time(now),
         rotation_token=rotation_token if rotation_token is not None else ledger.rotation_token,
+        run_id=run_id,
+    )
+
+
+def emergency_steps(strategy: str, ledger: Ledger) -> tuple[RotationStep, ...]:
+    """A leaked key: regenerate every slot, active first, and keep Vault on the active slot.
+    Every secret that existed stops working; consumers recover on their next read of Vault."""
+    if strategy == "in-place":
+        return (RotationStep(ledger.active_slot, ledger.active_slot),)
+    inactive = "b" if ledger.active_slot == "a" else "a"
+    return (
+        RotationStep(regenerate_slot=ledger.active_slot, new_active_slot=ledger.active_slot),
+        RotationStep(regenerate_slot=inactive, new_active_slot=ledger.active_slot),
     )

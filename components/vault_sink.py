@@ -294,6 +294,26 @@ class VaultSink:
                 lambda: self._kv.delete_secret_versions(full, versions=versions, mount_point=self.mount),
             )
 
+    # -- small non-secret records (the rotation-run journal) -----------------------------------
+    def read_record(self, relative: str) -> dict[str, Any] | None:
+        full = self.full_path(relative)
+        reply = self._call(
+            "read record",
+            full,
+            lambda: self._kv.read_secret_version(full, mount_point=self.mount, raise_on_deleted_version=True),
+            missing_ok=True,
+        )
+        if reply is None:
+            return None
+        data = reply["data"]["data"]
+        return dict(data) if isinstance(data, dict) else None
+
+    def write_record(self, relative: str, data: dict[str, Any]) -> None:
+        full = self.full_path(relative)
+        self._call(
+            "write record", full, lambda: self._kv.create_or_update_secret(full, data, mount_point=self.mount)
+        )
+
     # -- plumbing -----------------------------------------------------------------------------
     def _mirror(self, full: str, ledger: Ledger, version: int) -> None:
         # A JSON merge patch of custom_metadata alone: hvac's update_metadata would also reset the

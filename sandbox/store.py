@@ -67,6 +67,7 @@ class StoredKey:
     created_at: str
     created_by: str
     secret_sha256: str
+    regenerations: int = 0  # sandbox bookkeeping (never in API answers): lets tests count per key
 
     def info(self) -> dict[str, str]:
         """The public `apiModelAPIKeyInfo` view (never a secret: the store has none)."""
@@ -143,6 +144,7 @@ class KeyStore:
                 return None
             self._by_digest.pop(key.secret_sha256, None)
             key.secret_sha256 = secret_digest(secret)
+            key.regenerations += 1
             self._by_digest[key.secret_sha256] = key.uuid
             self._save()
             return key, secret

@@ -1,0 +1,239 @@
+"""`gradient-keys rotate`: rotation for scheduled jobs and incidents, paced and resumable.
+
+Selection: due keys (by the Vault ledger: age and rotation_token, the same rule the provider
+applies), all keys, or named keys; `emergency` regenerates every slot of each.
+
+Resumable: a run writes a journal (`<prefix>/_gradient-keys/rotation-runs/<stack>` in Vault, so
+a job restarted on another machine finds it) and stamps its id into the ledger of every key it
+rotates. Killed half-way and started again with the same selection, it resumes the same run:
+keys whose ledger carries the run id are done and are not rotated twice. Pacing comes from the
+DigitalOcean client, which slows down as the rate-limit budget runs low.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from components.config import KeySpec, StackSettings
+from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
+from components.keys import KeyOperations, KeyState
+from components.rotation import format_time, rotation_reason
+
+__all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Summary"]
+
+JOURNAL_DIR = "_gradient-keys/rotation-runs"
+PREFLIGHT_BATCH = 100
+
+
+@dataclass
+class Outcome:
+    key: str
+    vault_path: str
+    reason: str
+    status: str  # planned | rotated | already-done | not-due | failed
+    detail: str = ""
+    active_slot: str = ""
+    fingerprint: str = ""
+    vault_version: int = 0
+    _spec: KeySpec | None = field(default=None, repr=False, compare=False)
+    _state: KeyState | None = field(default=None, repr=False, compare=False)
+
+    def public(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+@dataclass
+class Summary:
+    rotated: int = 0
+    already_done: int = 0
+    not_due: int = 0
+    failed: int = 0
+    planned: int = 0
+    unreachable: bool = False
+    seconds: float = 0.0
+    digitalocean_requests: int = 0
+    vault_requests: int = 0
+
+
+class RotationRunner:
+    def __init__(
+        self,
+        settings: StackSettings,
+        ops: KeyOperations,
+        *,
+        emergency: bool = False,
+        fresh: bool = False,
+        progress: Callable[[str], None] = lambda _line: None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.ops = ops
+        self.emergency = emergency
+        self.fresh = fresh
+        self.progress = progress
+        self.monotonic = monotonic
+        self.run_id = ""
+        self.resumed = False
+        self.selection = ""
+
+    # -- what to rotate -----------------------------------------------------------------------
+    def select(
+        self, *, due: bool = False, every: bool = False, names: list[str] | None = None
+    ) -> list[KeySpec]:
+        if sum([due, every, bool(names)]) != 1:
+            raise ConfigurationError("say which keys to rotate: --due, --all, or KEY names (one of them)")
+        if names:
+            known = {spec.name: spec for spec in self.settings.keys}
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise ConfigurationError(
+                    f"no key named {', '.join(repr(n) for n in unknown)} in stack {self.settings.stack}; "
+                    f"declared: {', '.join(sorted(known)) or 'none'}"
+                )
+            self.selection = "keys:" + ",".join(sorted(set(names)))
+            return [known[n] for n in dict.fromkeys(names)]
+        self.selection = "due" if due else "all"
+        return list(self.settings.keys)
+
+    def plan(self, specs: list[KeySpec]) -> list[Outcome]:
+        """Read each key's ledger and decide; changes nothing."""
+        self._resume_or_start()
+        now = self.ops.clock()
+        outcomes = []
+        for spec in specs:
+            try:
+                entry = self.ops.vault.read_ledger(spec.vault_path)
+                state = self.ops.state_from_ledger(spec, entry)
+            except GradientKeysError as exc:
+                outcomes.append(Outcome(spec.name, spec.vault_path, "", "failed", str(exc), _spec=spec))
+                continue
+            ledger = entry.ledger if entry is not None else None
+            if state is None or ledger is None:
+                outcomes.append(
+                    Outcome(
+                        spec.name,
+                        spec.vault_path,
+                        "",
+                        "failed",
+                        "not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)",
+                        _spec=spec,
+                    )
+                )
+                continue
+            if self.run_id and ledger.run_id == self.run_id:
+                outcomes.append(
+                    Outcome(spec.name, spec.vault_path, "", "already-done", f"in run {self.run_id}")
+                )
+                continue
+            if self.emergency:
+                reason = "emergency: every slot regenerated, the old secrets stop working now"
+            elif self.selection == "due":
+                reason = rotation_reason(ledger, spec.rotate_every_seconds, spec.rotation_token, now)
+                if not reason:
+                    outcomes.append(
+                        Outcome(spec.name, spec.vault_path, "", "not-due", f"rotated {ledger.rotated_at}")
+                    )
+                    continue
+            else:
+                reason = "requested"
+            outcomes.append(Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state))
+        return outcomes
+
+    # -- doing it -----------------------------------------------------------------------------
+    def run(self, outcomes: list[Outcome]) -> Summary:
+        started = self.monotonic()
+        todo = [o for o in outcomes if o.status == "planned"]
+        if todo:
+            self._write_journal(complete=False, total=len(todo))
+            for start in range(0, len(todo), PREFLIGHT_BATCH):
+                batch = todo[start : start + PREFLIGHT_BATCH]
+                self.ops.vault.preflight([o.vault_path for o in batch])
+        last_report = started
+        for index, outcome in enumerate(todo, 1):
+            assert outcome._spec is not None and outcome._state is not None
+            try:
+                state = self.ops.rotate(
+                    outcome._spec,
+                    outcome._state,
+                    emergency=self.emergency,
+                    run_id=self.run_id,
+                    preflight=False,
+                )
+            except ServiceUnavailable as exc:
+                outcome.status, outcome.detail = "failed", f"unreachable: {exc}"
+            except GradientKeysError as exc:
+                outcome.status, outcome.detail = "failed", str(exc)
+            else:
+                outcome.status = "rotated"
+                outcome.active_slot, outcome.fingerprint = state.active_slot, state.fingerprint
+                outcome.vault_version = state.vault_version
+            now = self.monotonic()
+            if len(todo) <= 50 or now - last_report >= 2.0 or index == len(todo):
+                rate = index / max(now - started, 1e-9)
+                eta = (len(todo) - index) / rate if rate else 0.0
+                self.progress(
+                    f"[{index}/{len(todo)}] {outcome.key}: {outcome.status} ({rate:.1f}/s, ~{eta:.0f}s left)"
+                )
+                last_report = now
+        summary = self._summarize(outcomes, self.monotonic() - started)
+        if todo and summary.failed == 0:
+            self._write_journal(complete=True, total=len(todo))
+        return summary
+
+    def summarize_plan(self, outcomes: list[Outcome]) -> Summary:
+        return self._summarize(outcomes, 0.0)
+
+    def _summarize(self, outcomes: list[Outcome], seconds: float) -> Summary:
+        summary = Summary(seconds=round(seconds, 3))
+        for outcome in outcomes:
+            attribute = outcome.status.replace("-", "_")
+            setattr(summary, attribute, getattr(summary, attribute) + 1)
+        failures = [o for o in outcomes if o.status == "failed"]
+        summary.unreachable = (
+            bool(failures)
+            and summary.rotated == 0
+            and all(o.detail.startswith("unreachable") for o in failures)
+        )
+        summary.digitalocean_requests = self.ops.do.requests_made if self.ops._do is not None else 0
+        summary.vault_requests = self.ops.vault.requests_made
+        return summary
+
+    # -- the journal --------------------------------------------------------------------------
+    def _journal_path(self) -> str:
+        return f"{JOURNAL_DIR}/{self.settings.stack or 'default'}"
+
+    def _signature(self) -> str:
+        return f"{self.selection};emergency={self.emergency}"
+
+    def _resume_or_start(self) -> None:
+        if self.run_id:
+            return
+        record = self.ops.vault.read_record(self._journal_path())
+        if (
+            record is not None
+            and not self.fresh
+            and record.get("complete") == "false"
+            and record.get("signature") == self._signature()
+        ):
+            self.run_id = str(record.get("run_id"))
+            self.resumed = True
+            self.started_at = str(record.get("started_at"))
+            self.progress(f"resuming run {self.run_id} started {self.started_at} (--fresh starts a new one)")
+            return
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started_at = format_time(self.ops.clock())
+
+    def _write_journal(self, *, complete: bool, total: int) -> None:
+        self.ops.vault.write_record(
+            self._journal_path(),
+            {
+                "run_id": self.run_id,
+                "signature": self._signature(),
+                "started_at": self.started_at,
+                "complete": "true" if complete else "false",
+                "keys": str(total),
+            },
+        )
