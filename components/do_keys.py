@@ -367,25 +367,38 @@ class ModelKeys:
         lost response or a 5xx may have minted a secret we never saw, so the key is looked up
         and, if it still exists, regenerated again to learn a secret that is known to be current.
         """
+        may_have_changed = False
+        refused = False
         for attempt in range(1, self.settings.max_attempts + 1):
             unknown: str
             try:
                 reply = self._send(lambda: self._genai("regenerate_model_api_key", key_uuid, retry_total=0))
             except _TransportFailure as failure:
                 if not failure.reached_server:
-                    self._pause(attempt, None, "regenerate", key_uuid)
+                    self._pause_unless_last(attempt, None, "regenerate", key_uuid)
                     continue
                 unknown = failure.kind
             else:
                 if reply.status == 200:
                     return self._issued(reply, "regenerate", key_uuid)
                 if reply.status == 429:
-                    self._pause(attempt, reply, "regenerate", key_uuid)
+                    refused = True
+                    self._pause_unless_last(attempt, reply, "regenerate", key_uuid)
                     continue
                 if reply.status < 500:
                     self._raise_for(reply, "regenerate", key_uuid)
                 unknown = f"HTTP {reply.status}"
+            may_have_changed = True
             self._resolve_lost_regenerate(key_uuid, unknown, attempt)
+        if not may_have_changed:
+            # Every attempt was refused (429) or never reached DigitalOcean: nothing changed.
+            error = RateLimitedError if refused else UnavailableError
+            raise error(
+                f"no attempt of {self.settings.max_attempts} got through; nothing was changed, retry later",
+                operation="regenerate",
+                key=key_uuid,
+                status=429 if refused else None,
+            )
         raise UnknownOutcomeError(
             f"no regenerate answer after {self.settings.max_attempts} attempts; the key's current "
             "secret is unknown to gradient-keys. Run the rotation again once DigitalOcean answers",
@@ -544,6 +557,10 @@ class ModelKeys:
                 continue
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _pause_unless_last(self, attempt: int, reply: _Reply | None, operation: str, key: str | None) -> None:
+        if attempt < self.settings.max_attempts:
+            self._pause(attempt, reply, operation, key)
 
     def _pause(self, attempt: int, reply: _Reply | None, operation: str, key: str | None) -> None:
         state = parse_rate_headers(reply.headers) if reply is not None and reply.status == 429 else None

@@ -1,0 +1,101 @@
+"""Shared set-up for rotation tests: a stack file, and keys already managed (created or adopted
+by the core, exactly as `pulumi up` leaves them) against the emulator and a real OpenBao."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import KeySpec, load_stack_file
+from components.keys import KeyContext, KeyOperations, KeyState
+from components.vault_sink import VaultSink
+from sandbox.openbao import OpenBaoServer
+from sandbox.server import DEFAULT_TOKEN, Emulator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Managed:
+    directory: Path
+    stack_file: Path
+    env: dict[str, str]
+    specs: dict[str, KeySpec]
+    states: dict[str, KeyState]
+    prefix: str
+
+    def sink(self) -> VaultSink:
+        return VaultSink(path_prefix=self.prefix, environ=self.env)
+
+    def rotate(self, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
+        """`gradient-keys rotate --config STACK --format json ARGS` as a subprocess."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "components.cli",
+                "rotate",
+                "--config",
+                str(self.stack_file),
+                "--format",
+                "json",
+                *args,
+            ],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        document = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+        return result.returncode, document, result.stderr
+
+
+def environment(emulator: Emulator, openbao: OpenBaoServer, home: Path) -> dict[str, str]:
+    return {
+        "DIGITALOCEAN_API_URL": emulator.base_url,
+        "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
+        "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
+        "VAULT_ADDR": openbao.address,
+        "VAULT_TOKEN": openbao.root_token,
+        "HOME": str(home),
+    }
+
+
+def manage(
+    emulator: Emulator, openbao: OpenBaoServer, directory: Path, keys: list[dict[str, Any]], prefix: str
+) -> Managed:
+    """Write a stack file, make the keys in the control panel, and adopt them with the core."""
+    stack_file = directory / "Pulumi.rot.yaml"
+    stack_file.write_text(
+        yaml.safe_dump(
+            {"config": {"gradient-keys:vault": {"path_prefix": prefix}, "gradient-keys:keys": keys}}
+        )
+    )
+    settings = load_stack_file(stack_file)
+    env = environment(emulator, openbao, directory)
+    previous = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+        states = {}
+        for spec in settings.keys:
+            for name in spec.slot_names:
+                emulator.console_create(name)
+            ops.vault.remove(spec.vault_path, "destroy")
+            states[spec.name] = ops.create_or_adopt(spec)
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return Managed(directory, stack_file, env, {s.name: s for s in settings.keys}, states, prefix)

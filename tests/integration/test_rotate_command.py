@@ -1,0 +1,127 @@
+"""`gradient-keys rotate` against the emulator and a real OpenBao, and the ledger it shares with
+the provider."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox.openbao import OpenBaoServer
+from sandbox.server import Emulator
+from tests.integration.rotation_env import Managed, manage
+
+KEYS = [
+    {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"},
+    {"name": "batch", "vault_path": "apps/batch", "strategy": "in-place", "rotate_every": "30d"},
+]
+
+
+@pytest.fixture
+def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
+    return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/rot-{tmp_path.name[-8:]}")
+
+
+def works(emulator: Emulator, secret: str) -> bool:
+    reply = requests.get(
+        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
+    )
+    return reply.status_code == 200
+
+
+def age(managed: Managed, path: str, rotated_at: str = "2026-01-01T00:00:00Z") -> None:
+    sink = managed.sink()
+    secret, entry = sink.read_secret(path)
+    assert entry.ledger is not None
+    sink.write(path, secret, dataclasses.replace(entry.ledger, rotated_at=rotated_at), entry.version)
+
+
+def test_nothing_is_due_right_after_adoption(managed: Managed) -> None:
+    code, document, _err = managed.rotate("--due")
+    assert code == 0
+    assert [k["status"] for k in document["keys"]] == ["not-due", "not-due"]
+    assert document["summary"]["rotated"] == 0
+
+
+def test_due_rotates_what_is_due_and_nothing_else(managed: Managed, emulator: Emulator) -> None:
+    age(managed, "apps/chatbot")
+    before = managed.sink().read_secret("apps/chatbot")[0]
+    code, document, _err = managed.rotate("--due")
+    assert code == 0, document
+    statuses = {k["key"]: (k["status"], k["reason"]) for k in document["keys"]}
+    assert statuses["chatbot"][0] == "rotated" and statuses["chatbot"][1].startswith("due since 2026-01-08")
+    assert statuses["batch"][0] == "not-due"
+    after = managed.sink().read_secret("apps/chatbot")[0]
+    assert after != before and works(emulator, after.reveal())
+    assert works(emulator, before.reveal())  # dual-slot: the previous secret lives one more period
+    code, document, _err = managed.rotate("--due")
+    assert document["summary"]["rotated"] == 0  # not due any more
+
+
+def test_named_keys_and_dry_run(managed: Managed) -> None:
+    sink = managed.sink()
+    version = sink.read_ledger("apps/batch")
+    code, document, _err = managed.rotate("batch", "--dry-run")
+    assert code == 0 and document["dry_run"] and document["keys"][0]["status"] == "planned"
+    assert sink.read_ledger("apps/batch") == version  # a dry run changes nothing
+    code, document, _err = managed.rotate("batch")
+    assert code == 0 and [k["status"] for k in document["keys"]] == ["rotated"]
+    assert document["keys"][0]["vault_version"] == 2
+
+
+def test_emergency_kills_every_old_secret_and_vault_holds_the_new_one(
+    managed: Managed, emulator: Emulator
+) -> None:
+    sink = managed.sink()
+    # Give slot b a known, valid secret too (one ordinary rotation), then leak "everything".
+    code, _document, _err = managed.rotate("chatbot")
+    assert code == 0
+    current = sink.read_secret("apps/chatbot")[0]
+    before = {k.uuid: k.regenerations for k in emulator.store.list() if k.name.startswith("chatbot")}
+    assert len(before) == 2
+    code, document, _err = managed.rotate("chatbot", "--emergency")
+    assert code == 0 and document["emergency"] and document["keys"][0]["status"] == "rotated"
+    fresh = sink.read_secret("apps/chatbot")[0]
+    assert not works(emulator, current.reveal())  # refused at once
+    assert works(emulator, fresh.reveal())
+    after = {k.uuid: k.regenerations for k in emulator.store.list() if k.name.startswith("chatbot")}
+    assert {u: after[u] - n for u, n in before.items()} == dict.fromkeys(before, 1)  # both slots, once
+
+
+def test_bad_usage_exits_2_and_failures_exit_1(managed: Managed, emulator: Emulator) -> None:
+    code, _document, err = managed.rotate("no-such-key")
+    assert code == 2 and "no key named 'no-such-key'" in err and "declared: batch, chatbot" in err
+    code, _document, err = managed.rotate()
+    assert code == 2 and "--due, --all, or KEY" in err
+    emulator.inject(operation="regenerate", kind="error", status=400)
+    code, document, _err = managed.rotate("batch")
+    assert code == 1 and document["keys"][0]["status"] == "failed"
+
+
+def test_unreachable_digitalocean_exits_3(managed: Managed) -> None:
+    managed.env["DIGITALOCEAN_API_URL"] = "http://127.0.0.1:9"
+    code, document, _err = managed.rotate("batch")
+    assert code == 3 and document["summary"]["unreachable"]
+
+
+def test_the_provider_sees_the_commands_rotation(managed: Managed) -> None:
+    """A token rotation done by the command is not repeated by the provider, and the reverse."""
+    import yaml
+
+    from components.config import load_stack_file
+    from components.keys import KeyContext, KeyOperations
+
+    document = yaml.safe_load(managed.stack_file.read_text())
+    document["config"]["gradient-keys:keys"][0]["rotation_token"] = "incident-7"
+    managed.stack_file.write_text(yaml.safe_dump(document))
+    code, result, _err = managed.rotate("--due")
+    assert code == 0 and {k["key"]: k["status"] for k in result["keys"]}["chatbot"] == "rotated"
+    settings = load_stack_file(managed.stack_file)
+    ops = KeyOperations(
+        KeyContext(settings.stack, settings.vault, settings.digitalocean), vault=managed.sink()
+    )
+    assert ops.pending_rotation(settings.keys[0]) == ""  # what the provider's check computes
+    code, result, _err = managed.rotate("--due")
+    assert result["summary"]["rotated"] == 0
