@@ -25,3 +25,12 @@ def test_vault_benchmark_counts_requests(tmp_path: Path) -> None:
     results = json.loads(out.read_text())["results"]
     assert results["ledger read (metadata only)"]["requests_per_op"] == 1
     assert results["secret write (new version, check-and-set)"]["requests_per_op"] == 3
+
+
+def test_bulk_rotation_benchmark_runs(tmp_path: Path) -> None:
+    from bench import rotate_bulk
+
+    out = tmp_path / "bulk.json"
+    rotate_bulk.main(["--keys", "20", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["rotated"] == 20 and results["refused_with_429"] == 0
