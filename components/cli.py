@@ -1,6 +1,7 @@
 """The `gradient-keys` command.
 
     gradient-keys rotate --stack NAME [--due | --all | KEY...] [--emergency] [--dry-run] [--format json]
+    gradient-keys audit --stack NAME [--format table|json] [--fail-on SEVERITY] [--verify-secrets]
     gradient-keys keys list [--format table|json]        the account's model access keys
     gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
     gradient-keys sandbox up [--dir DIR] [options]        start it in the background, print exports
@@ -10,7 +11,8 @@
     gradient-keys vault policy [--mount M] [--prefix P]    the least-privilege Vault policy
     gradient-keys vault check PATH... [--on-delete MODE]   preflight this Vault login on key paths
 
-Exit codes: 0 ok, 1 failed work, 2 bad usage or configuration, 3 DigitalOcean unreachable.
+Exit codes: 0 ok, 1 failed work or findings at the threshold, 2 bad usage or configuration,
+3 DigitalOcean or Vault unreachable.
 Nothing this command prints contains a token or a key secret, except `console create
 --show-secret`, which shows a sandbox key's secret once as the control panel would.
 """
@@ -26,10 +28,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.audit import SEVERITIES, run_audit
 from components.bulk_rotation import RotationRunner
 from components.config import StackSettings, load_stack_file
 from components.do_keys import ModelKeys
-from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
+from components.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    GradientKeysError,
+    PermissionDeniedError,
+    ServiceUnavailable,
+    VaultAuthError,
+    VaultPermissionError,
+)
 from components.keys import KeyContext, KeyOperations
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
@@ -161,6 +172,36 @@ def _rotate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
+def _audit(args: argparse.Namespace) -> int:
+    settings = _load_settings(args)
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
+    try:
+        report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)
+    except (AuthenticationError, PermissionDeniedError, VaultAuthError, VaultPermissionError) as exc:
+        # Credentials the audit cannot use are a setup problem, not a finding.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    document = report.document()
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+    else:
+        rows = [
+            {**vars(f), "key": f.key or f.digitalocean_uuid or f.vault_path or ""} for f in report.findings
+        ]
+        if rows:
+            _print_table(rows, ("severity", "id", "key", "message", "fix"))
+        summary = document["summary"]
+        counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n) or "no findings"
+        print(
+            f"stack {settings.stack}: {summary['keys_declared']} declared key(s), "
+            f"{summary['digitalocean_keys']} DigitalOcean key(s): {counts} "
+            f"({summary['digitalocean_requests']} DigitalOcean and "
+            f"{summary['vault_requests']} Vault requests, {summary['seconds']:.1f}s)"
+        )
+    return EXIT_FAILED if report.fails(args.fail_on) else EXIT_OK
+
+
 def _vault_policy(args: argparse.Namespace) -> int:
     sys.stdout.write(render_policy(args.mount, args.prefix))
     return EXIT_OK
@@ -233,6 +274,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("--format", choices=("table", "json"), default="table")
     rotate.set_defaults(func=_rotate)
+
+    audit = commands.add_parser("audit", help="declared keys vs DigitalOcean vs Vault; changes nothing")
+    audit.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
+    audit.add_argument("--config", help="stack config file (instead of --stack)")
+    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        default="high",
+        help="exit 1 on findings this severe or worse (default high)",
+    )
+    audit.add_argument(
+        "--verify-secrets",
+        action="store_true",
+        help="read each secret to check its fingerprint (the only mode that does)",
+    )
+    audit.set_defaults(func=_audit)
 
     vault = commands.add_parser("vault", help="Vault settings the tool needs")
     vault_cmds = vault.add_subparsers(dest="vault_command", required=True)

@@ -9,6 +9,7 @@ fix, and all errors are reported at once.
     gradient-keys:vault: {mount, path_prefix, auth, role, auth_mount, namespace, addr}
     gradient-keys:defaults: {rotate_every, strategy, on_delete}
     gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete}]
+    gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from components.vault_sink import DELETE_MODES, check_path
 
 __all__ = [
     "NAMESPACE",
+    "AuditConfig",
     "STRATEGIES",
     "DigitalOceanConfig",
     "KeySpec",
@@ -48,7 +50,8 @@ MAX_TOKEN = 64
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean"}
+TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit"}
+AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete"}
 KEY_FIELDS = {"name", "vault_path", "strategy", "rotate_every", "rotation_token", "adopt", "on_delete"}
@@ -111,11 +114,21 @@ class KeySpec:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """Which DigitalOcean keys the audit may call unmanaged: those not ignored, and (when a
+    scope prefix is set) only those whose name starts with it."""
+
+    ignore: tuple[str, ...] = ()
+    scope_prefix: str | None = None
+
+
+@dataclass(frozen=True)
 class StackSettings:
     stack: str
     vault: VaultConfig = field(default_factory=VaultConfig)
     digitalocean: DigitalOceanConfig = field(default_factory=DigitalOceanConfig)
     keys: tuple[KeySpec, ...] = ()
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
 
 class _Errors:
@@ -263,6 +276,14 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         inference_url=_url(raw_do.get("inference_url"), "digitalocean.inference_url", errors),
     )
 
+    raw_audit = _object(values.get("audit"), "audit", AUDIT_FIELDS, errors)
+    ignore = raw_audit.get("ignore", [])
+    if not isinstance(ignore, list):
+        errors.add("audit.ignore", ignore, "must be a list of DigitalOcean key names or uuids")
+        ignore = []
+    ignored = [t for i, v in enumerate(ignore) if (t := _text(v, f"audit.ignore[{i}]", errors)) is not None]
+    audit = AuditConfig(tuple(ignored), _text(raw_audit.get("scope_prefix"), "audit.scope_prefix", errors))
+
     defaults = _object(values.get("defaults"), "defaults", DEFAULT_FIELDS, errors)
     default_every = _duration(
         defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), "defaults.rotate_every", errors
@@ -289,7 +310,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     _check_unique(indexed, errors)
     errors.raise_if_any(source)
     keys = tuple(spec for _index, spec in indexed)
-    return StackSettings(stack=stack, vault=vault, digitalocean=digitalocean, keys=keys)
+    return StackSettings(stack=stack, vault=vault, digitalocean=digitalocean, keys=keys, audit=audit)
 
 
 def _key(  # noqa: PLR0917 - a private helper; the defaults travel together

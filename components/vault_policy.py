@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from components.vault_sink import DELETE_NEEDS, WRITE_NEEDS, check_path
+from components.vault_sink import AUDIT_NEEDS, DELETE_NEEDS, WRITE_NEEDS, check_path
 
 __all__ = ["render_policy"]
 
@@ -18,12 +18,14 @@ def render_policy(mount: str = "secret", prefix: str = "gradient-keys") -> str:
     needs: dict[str, set[str]] = {}
     for kind, write_caps in WRITE_NEEDS.items():
         needs.setdefault(kind, set()).update(write_caps)
+    for kind, audit_caps in AUDIT_NEEDS.items():
+        needs.setdefault(kind, set()).update(audit_caps)
     for per_mode in DELETE_NEEDS.values():
         for kind, delete_caps in per_mode.items():
             needs.setdefault(kind, set()).update(delete_caps)
     why = {
         "data": "write secret versions with check-and-set; read one to rebuild a stale ledger mirror",
-        "metadata": "read and mirror the ledger (custom_metadata); delete = on_delete: destroy",
+        "metadata": "read and mirror the ledger; list for the audit; delete = on_delete: destroy",
         "delete": "on_delete: soft-delete (recoverable)",
     }
     lines = [

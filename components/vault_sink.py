@@ -17,6 +17,7 @@ No message, repr or log line carries the secret, the token or a Vault response b
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -53,6 +54,7 @@ T = TypeVar("T")
 # tables (components/vault_policy.py), so the preflight and the policy cannot drift apart.
 # Reading data is part of writing: a stale ledger mirror is rebuilt from the current version.
 WRITE_NEEDS = {"data": ("create", "update", "read"), "metadata": ("create", "update", "read")}
+AUDIT_NEEDS = {"metadata": ("read", "list")}  # list: find entries under the prefix nothing declares
 DELETE_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     "keep": {},
     "soft-delete": {"delete": ("update",)},
@@ -122,13 +124,17 @@ class VaultSink:
         return f"{self.mount}/{kind}/{self.full_path(relative)}"
 
     # -- preflight ----------------------------------------------------------------------------
-    def preflight(self, paths: list[str], *, delete_mode: str | None = None) -> None:
+    def preflight(
+        self, paths: list[str], *, delete_mode: str | None = None, audit: bool = False, write: bool = True
+    ) -> None:
         """Prove, before anything mints a secret, that this token may do what the tool will do.
 
         One `sys/capabilities-self` call for every path; raises `VaultPermissionError` naming
         the first missing capability and the path, having changed nothing.
         """
-        needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS)
+        needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS) if write else {}
+        if audit:
+            needs["metadata"] = (*needs.get("metadata", ()), *AUDIT_NEEDS["metadata"])
         if delete_mode is not None:
             if delete_mode not in DELETE_MODES:
                 raise ConfigurationError(f"on_delete {delete_mode!r} is not one of {', '.join(DELETE_MODES)}")
@@ -203,6 +209,10 @@ class VaultSink:
             raise VaultError("no current secret is stored here", operation="read secret", path=full)
         secret, _ledger = self._read_version(full, entry.version)
         return secret, entry
+
+    def read_version(self, relative: str, version: int) -> tuple[Secret, Ledger | None]:
+        """One version's secret and the ledger written with it (reads, never repairs)."""
+        return self._read_version(self.full_path(relative), version)
 
     def verify(self, relative: str) -> bool:
         """Does the stored secret still match the ledger's fingerprint (not changed outside the tool)?"""
@@ -293,6 +303,25 @@ class VaultSink:
                 full,
                 lambda: self._kv.delete_secret_versions(full, versions=versions, mount_point=self.mount),
             )
+
+    def list_paths(self, skip: str = "_gradient-keys") -> list[str]:
+        """Every KV entry under the prefix, relative to it (folders walked; `skip` left out)."""
+        found: list[str] = []
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            full = f"{self.prefix}/{folder}".rstrip("/")
+            lister: Callable[[], Any] = functools.partial(self._kv.list_secrets, full, mount_point=self.mount)
+            reply = self._call("list", full, lister, missing_ok=True)
+            for name in (reply or {}).get("data", {}).get("keys", []):
+                relative = f"{folder}{name}"
+                if relative.rstrip("/") == skip:
+                    continue
+                if name.endswith("/"):
+                    folders.append(relative)
+                else:
+                    found.append(relative)
+        return sorted(found)
 
     # -- small non-secret records (the rotation-run journal) -----------------------------------
     def read_record(self, relative: str) -> dict[str, Any] | None:

@@ -7,9 +7,9 @@ path "secret/data/gradient-keys/*" {
   capabilities = ["create", "read", "update"]
 }
 
-# read and mirror the ledger (custom_metadata); delete = on_delete: destroy
+# read and mirror the ledger; list for the audit; delete = on_delete: destroy
 path "secret/metadata/gradient-keys/*" {
-  capabilities = ["create", "read", "update", "delete"]
+  capabilities = ["create", "read", "update", "delete", "list"]
 }
 
 # on_delete: soft-delete (recoverable)

@@ -36,12 +36,19 @@ class Managed:
 
     def rotate(self, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
         """`gradient-keys rotate --config STACK --format json ARGS` as a subprocess."""
+        return self.command("rotate", *args, timeout=timeout)
+
+    def audit(self, *args: str) -> tuple[int, dict[str, Any], str]:
+        """`gradient-keys audit --config STACK --format json ARGS` as a subprocess."""
+        return self.command("audit", *args)
+
+    def command(self, verb: str, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
         result = subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "components.cli",
-                "rotate",
+                verb,
                 "--config",
                 str(self.stack_file),
                 "--format",
@@ -71,13 +78,24 @@ def environment(emulator: Emulator, openbao: OpenBaoServer, home: Path) -> dict[
 
 
 def manage(
-    emulator: Emulator, openbao: OpenBaoServer, directory: Path, keys: list[dict[str, Any]], prefix: str
+    emulator: Emulator,
+    openbao: OpenBaoServer,
+    directory: Path,
+    keys: list[dict[str, Any]],
+    prefix: str,
+    extra: dict[str, Any] | None = None,
 ) -> Managed:
     """Write a stack file, make the keys in the control panel, and adopt them with the core."""
     stack_file = directory / "Pulumi.rot.yaml"
     stack_file.write_text(
         yaml.safe_dump(
-            {"config": {"gradient-keys:vault": {"path_prefix": prefix}, "gradient-keys:keys": keys}}
+            {
+                "config": {
+                    "gradient-keys:vault": {"path_prefix": prefix},
+                    "gradient-keys:keys": keys,
+                    **(extra or {}),
+                }
+            }
         )
     )
     settings = load_stack_file(stack_file)

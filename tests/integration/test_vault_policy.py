@@ -59,7 +59,7 @@ def test_the_policy_is_enough_for_everything_the_tool_does(
 ) -> None:
     sink = VaultSink(environ={**vault_env, "VAULT_TOKEN": token_with(root_vault, render_policy())})
     for mode in ("keep", "soft-delete", "destroy"):
-        sink.preflight([key_path], delete_mode=mode)
+        sink.preflight([key_path], delete_mode=mode, audit=True)
     first, second = Secret("sk-do-least-1"), Secret("sk-do-least-2")
     sink.write(key_path, first, Ledger(first.fingerprint, "2026-11-25T00:00:00Z", slot_a="u"), 0)
     # a stale mirror (another writer died half-way) is rebuilt with this token too
@@ -75,6 +75,7 @@ def test_the_policy_is_enough_for_everything_the_tool_does(
     entry = sink.read_ledger(key_path)
     assert entry is not None and not entry.mirror_in_sync and entry.version == 2
     assert sink.verify(key_path)
+    assert key_path in sink.list_paths()  # the audit's inventory of the prefix
     sink.remove(key_path, "soft-delete")
     sink.remove(key_path, "destroy")
     assert sink.read_ledger(key_path) is None
@@ -92,7 +93,7 @@ def test_each_missing_capability_is_stopped_by_the_preflight(
     sink = VaultSink(environ={**vault_env, "VAULT_TOKEN": token})
     mode = "soft-delete" if "/delete/" in path else "destroy"
     with pytest.raises(VaultPermissionError) as caught:
-        sink.preflight([key_path], delete_mode=mode)
+        sink.preflight([key_path], delete_mode=mode, audit=True)
     message = str(caught.value)
     if path != "sys/capabilities-self":
         assert f"may not {capability} {path.replace('*', key_path)}" in message

@@ -1,0 +1,358 @@
+"""Audit: what is declared, against what exists at DigitalOcean and what Vault holds.
+
+Reads only. DigitalOcean is listed once (about N/200 requests for N keys); each declared key's
+Vault ledger is read from the metadata mirror with bounded concurrency, never repaired here
+(repairing writes). Only `verify_secrets` reads secret values, to compare each with the
+fingerprint in its ledger; no secret is ever part of a finding or the report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from components.config import KeySpec, StackSettings
+from components.do_keys import ModelKey
+from components.errors import VaultError
+from components.keys import KeyOperations
+from components.ledger import Ledger
+from components.rotation import format_time, parse_time
+from components.vault_sink import LedgerEntry
+
+__all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "run_audit"]
+
+SCHEMA = "gradient-keys/audit/v1"
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+DUE_SOON_DAYS = 7
+JOURNAL_FOLDER = "_gradient-keys"
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: str
+    key: str | None  # the declared key, or None for an undeclared DigitalOcean key / Vault entry
+    message: str
+    fix: str
+    vault_path: str | None = None
+    digitalocean_uuid: str | None = None
+
+
+@dataclass
+class KeyRow:
+    key: str
+    vault_path: str
+    strategy: str
+    slot_a_uuid: str = ""
+    slot_b_uuid: str = ""
+    active_slot: str = ""
+    rotated_at: str = ""
+    next_rotation: str = ""
+    vault_version: int = 0
+    findings: int = 0
+
+
+@dataclass
+class AuditReport:
+    stack: str
+    generated_at: str
+    verify_secrets: bool
+    findings: list[Finding] = field(default_factory=list)
+    keys: list[KeyRow] = field(default_factory=list)
+    digitalocean_keys: int = 0
+    digitalocean_requests: int = 0
+    vault_requests: int = 0
+    seconds: float = 0.0
+
+    def worst(self) -> str | None:
+        ranks = [SEVERITIES.index(f.severity) for f in self.findings]
+        return SEVERITIES[max(ranks)] if ranks else None
+
+    def fails(self, threshold: str) -> bool:
+        return any(SEVERITIES.index(f.severity) >= SEVERITIES.index(threshold) for f in self.findings)
+
+    def document(self) -> dict[str, Any]:
+        counts = {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
+        return {
+            "schema": SCHEMA,
+            "stack": self.stack,
+            "generated_at": self.generated_at,
+            "verify_secrets": self.verify_secrets,
+            "summary": {
+                "keys_declared": len(self.keys),
+                "digitalocean_keys": self.digitalocean_keys,
+                "findings": counts,
+                "worst": self.worst(),
+                "digitalocean_requests": self.digitalocean_requests,
+                "vault_requests": self.vault_requests,
+                "seconds": round(self.seconds, 3),
+            },
+            "findings": [asdict(f) for f in self.findings],
+            "keys": [asdict(k) for k in self.keys],
+        }
+
+
+def run_audit(
+    settings: StackSettings,
+    ops: KeyOperations,
+    *,
+    verify_secrets: bool = False,
+    workers: int = 8,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> AuditReport:
+    started = time.monotonic()
+    now = ops.clock()
+    report = AuditReport(settings.stack, format_time(now), verify_secrets)
+    specs = list(settings.keys)
+    # Read-only: the audit needs read and list on the metadata (and read on data to verify).
+    ops.vault.preflight(
+        [s.vault_path for s in specs[:1]] or ["_gradient-keys/audit"], audit=True, write=False
+    )
+    listing = {k.uuid: k for k in ops.do.list_all()}
+    report.digitalocean_keys = len(listing)
+    progress(f"DigitalOcean: {len(listing)} keys in {ops.do.requests_made} request(s)")
+
+    done = 0
+    last = time.monotonic()
+
+    def read(spec: KeySpec) -> tuple[KeySpec, LedgerEntry | None, bool | None]:
+        entry = ops.vault.read_ledger(spec.vault_path, repair=False)
+        matches: bool | None = None
+        if verify_secrets and entry is not None and not entry.deleted:
+            # The fingerprint is compared with the ledger committed in the same version when there
+            # is one (a `kv patch` of api_key keeps the old one), else with the mirror.
+            secret, written = ops.vault.read_version(spec.vault_path, entry.version)
+            reference = written or entry.ledger
+            matches = reference is not None and secret.fingerprint == reference.fingerprint
+        return spec, entry, matches
+
+    owned: set[str] = set()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for spec, entry, matches in pool.map(read, specs):
+            owned |= _check_key(report, spec, entry, matches, listing, now)
+            done += 1
+            if time.monotonic() - last >= 2.0:
+                progress(f"Vault: {done}/{len(specs)} ledgers read")
+                last = time.monotonic()
+
+    _check_unmanaged(report, settings, listing, owned)
+    _check_undeclared_vault(report, settings, ops)
+    report.findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.key or "", f.id))
+    report.digitalocean_requests = ops.do.requests_made
+    report.vault_requests = ops.vault.requests_made
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _check_key(  # noqa: PLR0917 - one key's inputs, passed together by run_audit
+    report: AuditReport,
+    spec: KeySpec,
+    entry: LedgerEntry | None,
+    matches: bool | None,
+    listing: dict[str, ModelKey],
+    now: datetime.datetime,
+) -> set[str]:
+    """Findings for one declared key; returns the DigitalOcean uuids it owns."""
+    row = KeyRow(spec.name, spec.vault_path, spec.strategy)
+    report.keys.append(row)
+    before = len(report.findings)
+
+    def add(finding_id: str, severity: str, message: str, fix: str, uuid: str | None = None) -> None:
+        report.findings.append(Finding(finding_id, severity, spec.name, message, fix, spec.vault_path, uuid))
+
+    ledger = entry.ledger if entry is not None and not entry.deleted else None
+    by_name: dict[str, ModelKey] = {}
+    for listed in listing.values():
+        by_name.setdefault(listed.name, listed)
+    owned: set[str] = set()
+    if entry is None or entry.deleted or ledger is None:
+        add(
+            "vault-entry-missing",
+            "high",
+            f"Vault holds no current secret at {spec.vault_path}"
+            + (" (its versions are deleted)" if entry is not None and entry.deleted else ""),
+            "run `pulumi up` (it adopts or re-creates the secret), or undelete the Vault versions",
+        )
+        present = [by_name[n] for n in spec.slot_names if n in by_name]
+        owned |= {k.uuid for k in present}
+        if not present:
+            add(
+                "missing-at-digitalocean",
+                "high",
+                f"no DigitalOcean key named {' or '.join(spec.slot_names)} exists",
+                f"create {', '.join(spec.slot_names)} in the control panel, then run `pulumi up`",
+            )
+        row.findings = len(report.findings) - before
+        return owned
+
+    slots = (
+        [("a", ledger.slot_a), ("b", ledger.slot_b)]
+        if spec.strategy == "dual-slot"
+        else [("a", ledger.slot_a)]
+    )
+    row.slot_a_uuid, row.slot_b_uuid = ledger.slot_a or "", ledger.slot_b or ""
+    row.active_slot, row.rotated_at, row.vault_version = ledger.active_slot, ledger.rotated_at, entry.version
+    missing = [(slot, uuid) for slot, uuid in slots if not uuid or uuid not in listing]
+    owned |= {uuid for _slot, uuid in slots if uuid and uuid in listing}
+    if missing and len(missing) == len(slots):
+        add(
+            "missing-at-digitalocean",
+            "critical",
+            f"none of its DigitalOcean keys exists any more ({', '.join(u or '?' for _s, u in missing)}): "
+            "consumers' secret no longer works",
+            "create the keys in the control panel and run `pulumi up` (or `pulumi refresh` then `up`)",
+        )
+    elif missing:
+        slot, uuid = missing[0]
+        active = slot == ledger.active_slot
+        add(
+            "missing-slot",
+            "critical" if active else "high",
+            f"slot {slot} ({uuid or 'unset'}) is gone at DigitalOcean"
+            + (
+                ": it is the active slot, consumers' secret no longer works"
+                if active
+                else ": the next rotation would fail"
+            ),
+            f"create {spec.slot_names[SLOT_INDEX[slot]]} in the control panel, "
+            "then `pulumi refresh` and `pulumi up`",
+            uuid,
+        )
+    for slot, uuid in slots:
+        wanted = spec.slot_names[SLOT_INDEX[slot]]
+        if uuid and uuid in listing and listing[uuid].name != wanted:
+            add(
+                "name-drift",
+                "low",
+                f"DigitalOcean key {uuid} is named {listing[uuid].name!r}, declared {wanted!r}",
+                "run `pulumi up` to rename it, or change the declared name",
+                uuid,
+            )
+        namesake = by_name.get(wanted)
+        if namesake is not None and namesake.uuid != uuid and namesake.uuid not in {u for _s, u in slots}:
+            owned.add(namesake.uuid)
+            add(
+                "ledger-mismatch",
+                "high",
+                f"the ledger's slot {slot} is {uuid or 'unset'}, "
+                f"but DigitalOcean's {wanted!r} is {namesake.uuid}",
+                "run `pulumi refresh` then `pulumi up` so the ledger and the keys agree",
+                namesake.uuid,
+            )
+    if not entry.mirror_in_sync and matches is None:
+        add(
+            "ledger-stale",
+            "medium",
+            f"Vault's current version {entry.version} is not the one the ledger describes "
+            "(written outside gradient-keys, or a writer stopped half-way)",
+            "audit with --verify-secrets to check the secret; `gradient-keys rotate KEY` re-establishes it",
+        )
+    if matches is False:
+        add(
+            "secret-changed-outside",
+            "critical",
+            "the secret in Vault does not match the ledger's fingerprint: changed outside gradient-keys",
+            "rotate it now (`gradient-keys rotate KEY --emergency`) and find who wrote to the path",
+        )
+    _check_schedule(add, row, spec, ledger, now)
+    row.findings = len(report.findings) - before
+    return owned
+
+
+SLOT_INDEX = {"a": 0, "b": 1}
+
+
+def _check_schedule(
+    add: Callable[..., None], row: KeyRow, spec: KeySpec, ledger: Ledger, now: datetime.datetime
+) -> None:
+    if spec.rotation_token and spec.rotation_token != ledger.rotation_token:
+        add(
+            "rotation-pending",
+            "low",
+            f"rotation_token {spec.rotation_token!r} is declared but not applied yet",
+            "run `pulumi up` or `gradient-keys rotate --due`",
+        )
+    period = spec.rotate_every_seconds
+    if period is None:
+        return
+    try:
+        due = parse_time(ledger.rotated_at) + datetime.timedelta(seconds=period)
+    except ValueError:
+        add("rotation-overdue", "medium", f"rotated_at {ledger.rotated_at!r} is unreadable", "rotate the key")
+        return
+    row.next_rotation = format_time(due)
+    soon = min(datetime.timedelta(days=DUE_SOON_DAYS), datetime.timedelta(seconds=period / 10))
+    if now >= due:
+        add(
+            "rotation-overdue",
+            "medium",
+            f"rotation was due {format_time(due)} "
+            f"(rotate_every {spec.rotate_every}, last {ledger.rotated_at})",
+            "run `gradient-keys rotate --due` (or schedule it: docs/rotation.md)",
+        )
+    elif now >= due - soon:
+        add(
+            "rotation-due-soon",
+            "info",
+            f"rotation due {format_time(due)}",
+            "nothing yet: the schedule will take it",
+        )
+
+
+def _check_unmanaged(
+    report: AuditReport, settings: StackSettings, listing: dict[str, ModelKey], owned: set[str]
+) -> None:
+    declared_names = {n for s in settings.keys for n in (*s.slot_names, *s.adopt_names)}
+    declared_uuids = {u for s in settings.keys for u in s.adopt_uuids}
+    ignore = set(settings.audit.ignore)
+    prefix = settings.audit.scope_prefix
+    for key in listing.values():
+        if key.uuid in owned or key.uuid in declared_uuids or key.name in declared_names:
+            continue
+        if key.name in ignore or key.uuid in ignore or (prefix and not key.name.startswith(prefix)):
+            continue
+        report.findings.append(
+            Finding(
+                "unmanaged-key",
+                "medium",
+                None,
+                f"DigitalOcean key {key.name!r} ({key.uuid}) is declared nowhere in stack {settings.stack}",
+                "declare it (adopt by uuid), delete it in the control panel, or list it under audit.ignore",
+                None,
+                key.uuid,
+            )
+        )
+
+
+def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: KeyOperations) -> None:
+    declared = {s.vault_path for s in settings.keys}
+    try:
+        paths = ops.vault.list_paths(skip=JOURNAL_FOLDER)
+    except VaultError as exc:
+        report.findings.append(
+            Finding(
+                "vault-list-failed",
+                "low",
+                None,
+                f"could not list the prefix: {exc}",
+                "grant list (policies/)",
+            )
+        )
+        return
+    for path in paths:
+        if path not in declared:
+            report.findings.append(
+                Finding(
+                    "undeclared-vault-entry",
+                    "low",
+                    None,
+                    f"Vault entry {settings.vault.path_prefix}/{path} "
+                    f"is declared by no key in stack {settings.stack}",
+                    "declare a key for it, or delete it (`vault kv metadata delete`) if it is left over",
+                    path,
+                )
+            )
