@@ -34,3 +34,13 @@ def test_bulk_rotation_benchmark_runs(tmp_path: Path) -> None:
     rotate_bulk.main(["--keys", "20", "--out", str(out)])
     results = json.loads(out.read_text())
     assert results["rotated"] == 20 and results["refused_with_429"] == 0
+
+
+def test_audit_benchmark_counts_requests(tmp_path: Path) -> None:
+    from bench import audit_scale
+
+    out = tmp_path / "audit.json"
+    audit_scale.main(["--keys", "450", "--naive-sample", "3", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["gradient_keys_audit"]["digitalocean_requests"] == 3 == results["digitalocean_request_floor"]
+    assert results["naive_per_key"]["digitalocean_requests_measured"] == 9
