@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
              "--rate-limit-per-minute", "0", "--rate-limit-per-hour", "0"],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
+        saved: dict[str, str | None] = {}
         try:
             assert server.stdout is not None
             url = server.stdout.readline().strip()
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
                 for i in range(args.keys)
             ]
             settings = parse_settings({"vault": {"path_prefix": "audit"}, "keys": declared}, "bench")
-            os.environ.update(env)
+            saved.update({name: os.environ.get(name) for name in env})
+            os.environ.update(env)  # the audit reads its credentials from the environment, as in a job
             ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
             started = time.perf_counter()
             report = run_audit(settings, ops)
@@ -96,6 +98,11 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     scale = args.keys / len(sample)
     document = {
