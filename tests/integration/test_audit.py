@@ -199,3 +199,14 @@ def test_table_output_and_exit_codes(managed: Managed, emulator: Emulator) -> No
     assert run("--config", str(managed.stack_file), env={"VAULT_ADDR": "http://127.0.0.1:9"}).returncode == 3
     for output in (clean.stdout + clean.stderr, table.stdout + table.stderr):
         assert "sk-do-" not in output
+
+
+def test_a_declared_rotation_token_not_yet_applied(managed: Managed) -> None:
+    import yaml
+
+    document = yaml.safe_load(managed.stack_file.read_text())
+    document["config"]["gradient-keys:keys"][1]["rotation_token"] = "quarterly-q4"
+    managed.stack_file.write_text(yaml.safe_dump(document))
+    code, result, found = findings(managed)
+    assert ("rotation-pending", "batch") in found and code == 0  # low: below the default threshold
+    assert next(f for f in result["findings"] if f["id"] == "rotation-pending")["severity"] == "low"

@@ -42,5 +42,7 @@ def test_audit_benchmark_counts_requests(tmp_path: Path) -> None:
     out = tmp_path / "audit.json"
     audit_scale.main(["--keys", "450", "--naive-sample", "3", "--out", str(out)])
     results = json.loads(out.read_text())
-    assert results["gradient_keys_audit"]["digitalocean_requests"] == 3 == results["digitalocean_request_floor"]
+    assert (
+        results["gradient_keys_audit"]["digitalocean_requests"] == 3 == results["digitalocean_request_floor"]
+    )
     assert results["naive_per_key"]["digitalocean_requests_measured"] == 9
