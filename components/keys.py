@@ -30,6 +30,7 @@ from components.errors import (
 )
 from components.inference_check import inference_url, key_works
 from components.ledger import Ledger
+from components.pacing import RateLimitPacer
 from components.rotation import (
     RotationStep,
     emergency_steps,
@@ -118,6 +119,16 @@ def cached_listing(client: ModelKeys, max_age: float = LISTING_TTL_SECONDS) -> d
         return keys
 
 
+_pacers: dict[tuple[str, str], RateLimitPacer] = {}
+
+
+def shared_pacer(settings: ClientSettings) -> RateLimitPacer:
+    """One pacer per account and process: the engine runs provider operations in parallel, and
+    DigitalOcean's budget is per token, so every client of the same token must pace together."""
+    with _listing_lock:
+        return _pacers.setdefault((settings.api_url, settings.token.fingerprint), RateLimitPacer())
+
+
 def _update_cache(client: ModelKeys, key: ModelKey | None, removed: str | None = None) -> None:
     cache_key = (client.settings.api_url, client.settings.token.fingerprint)
     with _listing_lock:
@@ -162,7 +173,8 @@ class KeyOperations:
     def do(self) -> ModelKeys:
         if self._do is None:
             env = _environ_with({"DIGITALOCEAN_API_URL": self.context.digitalocean.api_url})
-            self._do = ModelKeys(ClientSettings.from_env(env))
+            settings = ClientSettings.from_env(env)
+            self._do = ModelKeys(settings, pacer=shared_pacer(settings))
         return self._do
 
     @property
