@@ -110,7 +110,8 @@ def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest
         attempt(wrong.list_all)
         # Even a caller asking pydo for its network trace gets nothing: that policy is replaced.
         assert not isinstance(client._client._config.logging_policy, NetworkTraceLoggingPolicy)
-        client._client.genai.regenerate_model_api_key(made[0]["uuid"], logging_enable=True, retry_total=0)
+        trace_on = {"logging_enable": True}  # what a careless caller would pass; our policy ignores it
+        client._client.genai.regenerate_model_api_key(made[0]["uuid"], retry_total=0, **trace_on)
         texts += [repr(client), repr(settings), repr(read_only)]
         for obj in (client, settings):
             with pytest.raises(TypeError):

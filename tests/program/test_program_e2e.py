@@ -14,7 +14,8 @@ import requests
 
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
-from sandbox.server import DEFAULT_TOKEN, Emulator
+from sandbox.server import Emulator
+from tests.integration.rotation_env import environment
 from tests.program.harness import run_program
 from tests.provider.harness import ProviderProcess
 
@@ -35,15 +36,7 @@ def provider(
 ) -> Iterator[ProviderProcess]:
     for path in ("apps/chatbot", "apps/batch", "apps/legacy"):
         root_vault.secrets.kv.v2.delete_metadata_and_all_versions(f"{PREFIX}/{path}", mount_point="secret")
-    env = {
-        "DIGITALOCEAN_API_URL": emulator.base_url,
-        "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
-        "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": openbao.root_token,
-        "HOME": str(tmp_path),
-    }
-    process = ProviderProcess(env)
+    process = ProviderProcess(environment(emulator, openbao, tmp_path))
     yield process
     process.close()
 

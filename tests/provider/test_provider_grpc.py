@@ -19,7 +19,8 @@ from components.provider import inputs_for
 from components.secret import Secret
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
-from sandbox.server import DEFAULT_TOKEN, Emulator
+from sandbox.server import Emulator
+from tests.integration.rotation_env import environment
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
 DIFF_NONE, DIFF_SOME = provider_pb2.DiffResponse.DIFF_NONE, provider_pb2.DiffResponse.DIFF_SOME
@@ -43,14 +44,7 @@ def works(emulator: Emulator, secret: str) -> bool:
 
 @pytest.fixture
 def env(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Any) -> dict[str, str]:
-    return {
-        "DIGITALOCEAN_API_URL": emulator.base_url,
-        "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
-        "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": openbao.root_token,
-        "HOME": str(tmp_path),
-    }
+    return environment(emulator, openbao, tmp_path)
 
 
 @pytest.fixture
