@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
-from urllib.parse import urlsplit
 
 import pydo
 from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -49,6 +48,7 @@ from components.errors import (
 )
 from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
 from components.secret import Secret
+from components.urls import http_base_url
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -96,18 +96,10 @@ class ClientSettings:
 
 
 def _check_api_url(url: str, allow_http: bool) -> None:
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        raise ConfigurationError(
-            f"DIGITALOCEAN_API_URL {url!r} is not a valid URL (check the host and the port)"
-        ) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"DIGITALOCEAN_API_URL {url!r} is not an http(s) URL; use e.g. {DEFAULT_API_URL} "
-            "or the sandbox's http://127.0.0.1:PORT"
-        )
+    parts = http_base_url(
+        "DIGITALOCEAN_API_URL", url, f"{DEFAULT_API_URL} or the sandbox's http://127.0.0.1:PORT"
+    )
+    assert parts.hostname is not None
     if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
         raise ConfigurationError(
             f"DIGITALOCEAN_API_URL must be a bare base URL such as {DEFAULT_API_URL} (no path, query or user)"

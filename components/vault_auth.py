@@ -19,7 +19,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import hvac
 import requests
@@ -27,6 +26,7 @@ from hvac import exceptions as hvac_errors
 
 from components.errors import ConfigurationError, VaultAuthError, VaultUnavailableError
 from components.secret import Secret
+from components.urls import http_base_url
 
 __all__ = ["AUTH_METHODS", "VaultConnection", "VaultLogin", "login", "resolve_login"]
 
@@ -49,15 +49,7 @@ class VaultConnection:
                 "VAULT_ADDR is not set: export the Vault address, e.g. https://vault.example.com:8200 "
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
-        try:
-            parts = urlsplit(addr)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            raise ConfigurationError(
-                f"VAULT_ADDR {addr!r} is not a valid URL (check the host and the port)"
-            ) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"VAULT_ADDR {addr!r} is not an http(s) URL such as https://vault:8200")
+        http_base_url("VAULT_ADDR", addr, "https://vault.example.com:8200")
         ca_cert = env.get("VAULT_CACERT") or None
         if ca_cert and not Path(ca_cert).is_file():
             raise ConfigurationError(

@@ -58,3 +58,11 @@ def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
 def test_settings_cannot_be_pickled() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(ClientSettings.from_env({"DIGITALOCEAN_TOKEN": TOKEN}))
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "https://api.digitalocean.com:99999"], ids=["bad-ipv6", "bad-port"]
+)
+def test_malformed_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="DIGITALOCEAN_API_URL .* is not a valid URL"):
+        ClientSettings.from_env({"DIGITALOCEAN_TOKEN": TOKEN, "DIGITALOCEAN_API_URL": url})
