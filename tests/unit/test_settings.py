@@ -64,5 +64,5 @@ def test_settings_cannot_be_pickled() -> None:
     "url", ["http://[::1", "https://api.digitalocean.com:99999"], ids=["bad-ipv6", "bad-port"]
 )
 def test_malformed_urls_are_configuration_errors(url: str) -> None:
-    with pytest.raises(ConfigurationError, match="DIGITALOCEAN_API_URL .* is not a valid URL"):
+    with pytest.raises(ConfigurationError, match=r"DIGITALOCEAN_API_URL .* is not a valid URL"):
         ClientSettings.from_env({"DIGITALOCEAN_TOKEN": TOKEN, "DIGITALOCEAN_API_URL": url})

@@ -104,7 +104,7 @@ def test_namespace_is_normalised() -> None:
 
 
 def test_malformed_vault_settings_are_configuration_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="VAULT_ADDR .* is not a valid URL"):
+    with pytest.raises(ConfigurationError, match=r"VAULT_ADDR .* is not a valid URL"):
         VaultConnection.from_env({"VAULT_ADDR": "http://127.0.0.1:99999"})
-    with pytest.raises(ConfigurationError, match="VAULT_CACERT .* is not a readable file"):
+    with pytest.raises(ConfigurationError, match=r"VAULT_CACERT .* is not a readable file"):
         VaultConnection.from_env({"VAULT_ADDR": "https://v:8200", "VAULT_CACERT": str(tmp_path / "none.pem")})
