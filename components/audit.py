@@ -125,9 +125,14 @@ def run_audit(
         if verify_secrets and entry is not None and not entry.deleted:
             # The fingerprint is compared with the ledger committed in the same version when there
             # is one (a `kv patch` of api_key keeps the old one), else with the mirror.
-            secret, written = ops.vault.read_version(spec.vault_path, entry.version)
-            reference = written or entry.ledger
-            matches = reference is not None and secret.fingerprint == reference.fingerprint
+            try:
+                secret, written = ops.vault.read_version(spec.vault_path, entry.version)
+            except VaultError:
+                # No api_key, or not written by gradient-keys at all: consumers cannot use it either.
+                matches = False
+            else:
+                reference = written or entry.ledger
+                matches = reference is not None and secret.fingerprint == reference.fingerprint
         return spec, entry, matches
 
     owned: set[str] = set()

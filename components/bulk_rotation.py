@@ -12,6 +12,7 @@ DigitalOcean client, which slows down as the rate-limit budget runs low.
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
 from collections.abc import Callable
@@ -19,13 +20,14 @@ from dataclasses import asdict, dataclass, field
 
 from components.config import KeySpec, StackSettings
 from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
-from components.keys import KeyOperations, KeyState
-from components.rotation import format_time, rotation_reason
+from components.keys import KeyOperations, KeyState, RotationSkipped
+from components.rotation import format_time, parse_time, rotation_reason
 
 __all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Summary"]
 
 JOURNAL_DIR = "_gradient-keys/rotation-runs"
 PREFLIGHT_BATCH = 100
+RESUME_WITHIN_SECONDS = 86400
 
 
 @dataclass
@@ -161,7 +163,10 @@ class RotationRunner:
                     emergency=self.emergency,
                     run_id=self.run_id,
                     preflight=False,
+                    expected_version=outcome._state.vault_version,
                 )
+            except RotationSkipped as exc:
+                outcome.status, outcome.detail = "already-done", str(exc)
             except ServiceUnavailable as exc:
                 outcome.status, outcome.detail = "failed", f"unreachable: {exc}"
             except GradientKeysError as exc:
@@ -179,7 +184,10 @@ class RotationRunner:
                 )
                 last_report = now
         summary = self._summarize(outcomes, self.monotonic() - started)
-        if todo and summary.failed == 0:
+        # Complete unless a rotation itself failed (then the same command resumes and retries
+        # it). Keys that failed at planning (not deployed yet) do not hold a run open.
+        rotation_failed = any(o.status == "failed" for o in todo)
+        if (todo or self.resumed) and not rotation_failed:
             self._write_journal(complete=True, total=len(todo))
         return summary
 
@@ -217,6 +225,7 @@ class RotationRunner:
             and not self.fresh
             and record.get("complete") == "false"
             and record.get("signature") == self._signature()
+            and self._recent(str(record.get("started_at")))
         ):
             self.run_id = str(record.get("run_id"))
             self.resumed = True
@@ -225,6 +234,15 @@ class RotationRunner:
             return
         self.run_id = uuid.uuid4().hex[:12]
         self.started_at = format_time(self.ops.clock())
+
+    def _recent(self, started_at: str) -> bool:
+        """Only a run from the last day is resumed: an older one is history, not work in progress."""
+        try:
+            return self.ops.clock() - parse_time(started_at) < datetime.timedelta(
+                seconds=RESUME_WITHIN_SECONDS
+            )
+        except ValueError:
+            return False
 
     def _write_journal(self, *, complete: bool, total: int) -> None:
         self.ops.vault.write_record(

@@ -131,6 +131,7 @@ def _load_settings(args: argparse.Namespace) -> StackSettings:
 def _rotate(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
     say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
     runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
     specs = runner.select(due=args.due, every=args.all, names=args.keys)

@@ -389,7 +389,7 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
             )
             continue
         names[spec.name] = index
-        for do_name in (*spec.slot_names, *spec.adopt_names):
+        for do_name in dict.fromkeys((*spec.slot_names, *spec.adopt_names)):
             if do_name in owners:
                 errors.add(
                     where,

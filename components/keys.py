@@ -42,7 +42,14 @@ from components.rotation import (
 from components.secret import Secret
 from components.vault_sink import LedgerEntry, VaultSink
 
-__all__ = ["KeyContext", "KeyOperations", "KeyState", "RotationFailedError", "cached_listing"]
+__all__ = [
+    "KeyContext",
+    "KeyOperations",
+    "KeyState",
+    "RotationFailedError",
+    "RotationSkipped",
+    "cached_listing",
+]
 
 log = logging.getLogger("gradient_keys.keys")
 
@@ -51,6 +58,10 @@ LISTING_TTL_SECONDS = 30.0
 
 class RotationFailedError(GradientKeysError):
     """A rotation could not finish; the message says what consumers see and what to do."""
+
+
+class RotationSkipped(GradientKeysError):
+    """The key was rotated by someone else after this rotation was planned."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +222,7 @@ class KeyOperations:
 
     def pending_rotation(self, spec: KeySpec) -> str:
         """Why the key must rotate now, from the Vault ledger shared with the command ("" if not)."""
-        entry = self.vault.read_ledger(spec.vault_path)
+        entry = self.vault.read_ledger(spec.vault_path, repair=False)  # a preview must not write
         if entry is None or entry.deleted or entry.ledger is None:
             return "Vault holds no current secret for this key"
         return rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.clock())
@@ -244,22 +255,7 @@ class KeyOperations:
             ordered = [
                 self._ensure_name(key, wanted) for key, wanted in zip(ordered, spec.slot_names, strict=True)
             ]
-            secrets: list[Secret] = []
-            for key in ordered:
-                issued_now = by_name.get(key.name)
-                # Adopted keys are regenerated so that no secret shown in the control panel stays valid.
-                secrets.append(issued_now.secret if issued_now else self.do.regenerate(key.uuid).secret)
-            active = secrets[0]
-            ledger = Ledger(
-                fingerprint=active.fingerprint,
-                rotated_at=format_time(self.clock()),
-                slot_a=ordered[0].uuid,
-                slot_b=ordered[1].uuid if len(ordered) > 1 else None,
-                active_slot="a",
-                rotation_token=spec.rotation_token,
-                stack=self.context.stack,
-            )
-            entry = self._write(spec, active, ledger)
+            entry = self._store_adopted(spec, ordered, by_name)
         except (VaultError, DigitalOceanError) as exc:
             if not created:
                 raise
@@ -268,6 +264,63 @@ class KeyOperations:
                 raise VaultError(f"{exc}; the keys just created were deleted again (no orphans)") from None
             raise
         return self._state(ordered, entry)
+
+    def _store_adopted(
+        self, spec: KeySpec, ordered: list[ModelKey], created: Mapping[str, IssuedKey]
+    ) -> LedgerEntry:
+        """Give Vault a secret for the active slot, then retire every other secret in circulation.
+
+        If Vault already holds this key's active secret (state was lost, or a refresh dropped the
+        resource), it is kept: regenerating it would cut every consumer off. Otherwise the active
+        slot is regenerated (or its fresh secret from create used) and written first, and only then
+        are the other slots regenerated, so a failure part-way never leaves Vault with a dead secret.
+        """
+        slots = "ab"[: len(ordered)]
+        current = self.vault.read_ledger(spec.vault_path)
+        known = current.ledger if current is not None and not current.deleted else None
+        uuids = [k.uuid for k in ordered]
+        held = known.active_uuid if known is not None else None
+        if (
+            known is not None
+            and current is not None
+            and held in uuids
+            and ordered[uuids.index(held)].name not in created
+        ):
+            active_slot = slots[uuids.index(held)]
+            secret, _written = self.vault.read_version(spec.vault_path, current.version)
+            fingerprint, rotated_at, token = known.fingerprint, known.rotated_at, known.rotation_token
+        else:
+            active_slot = "a"
+            fresh = created.get(ordered[0].name)
+            secret = fresh.secret if fresh else self.do.regenerate(ordered[0].uuid).secret
+            fingerprint, rotated_at, token = (
+                secret.fingerprint,
+                format_time(self.clock()),
+                spec.rotation_token,
+            )
+        ledger = Ledger(
+            fingerprint=fingerprint,
+            rotated_at=rotated_at,
+            slot_a=uuids[0],
+            slot_b=uuids[1] if len(uuids) > 1 else None,
+            active_slot=active_slot,
+            rotation_token=token,
+            stack=self.context.stack,
+        )
+        entry = self._write(spec, secret, ledger, expected=current)
+        for slot, key in zip(slots, ordered, strict=True):
+            if slot != active_slot and key.name not in created:
+                try:
+                    # Adopted: its secret was shown in the control panel; make sure nobody keeps it.
+                    self.do.regenerate(key.uuid)
+                except DigitalOceanError as exc:
+                    raise type(exc)(
+                        f"{exc}; Vault holds the active slot's secret, but slot {slot} ({key.name}) may "
+                        "still accept the secret shown in the control panel: run the same operation again",
+                        operation=exc.operation,
+                        key=exc.key,
+                    ) from None
+        return entry
 
     def _resolve(self, spec: KeySpec, listing: Mapping[str, ModelKey]) -> tuple[list[ModelKey], list[str]]:
         """The keys this declaration owns that exist, and the slot names still to create."""
@@ -349,6 +402,7 @@ class KeyOperations:
         emergency: bool = False,
         run_id: str | None = None,
         preflight: bool = True,
+        expected_version: int | None = None,
     ) -> KeyState:
         """Regenerate and store (see components/rotation.py for which slots, and why).
 
@@ -356,10 +410,24 @@ class KeyOperations:
         Vault changes (consumers keep the active slot if it fails). An emergency regenerates
         every slot, stores the active one's new secret at once, and verifies nothing first:
         the leaked secrets must die now.
+
+        `expected_version` is the Vault version the rotation was planned against: if another
+        rotator moved the key on since, this one is skipped (`RotationSkipped`) instead of
+        killing the secret consumers just received.
         """
         if preflight:
             self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
         entry = self.vault.read_ledger(spec.vault_path)
+        if (
+            expected_version is not None
+            and not emergency
+            and entry is not None
+            and entry.version != expected_version
+        ):
+            raise RotationSkipped(
+                f"key {spec.name} was rotated meanwhile (Vault version {entry.version}, planned against "
+                f"{expected_version}); not rotating it again"
+            )
         ledger = entry.ledger if entry is not None and not entry.deleted else None
         if ledger is None:
             # Nothing usable in Vault (deleted outside the tool): mint the active slot's secret again.
@@ -376,13 +444,8 @@ class KeyOperations:
             steps = emergency_steps(spec.strategy, ledger)
         else:
             steps = (plan_step(spec.strategy, ledger),)
-        stored: tuple[RotationStep, Secret] | None = None
-        for step in steps:
-            issued = self.do.regenerate(state.slot_uuid(step.regenerate_slot))
-            if step.regenerate_slot == step.new_active_slot or stored is None:
-                stored = (step, issued.secret)
-        assert stored is not None
-        step, secret = stored
+        step, *others = steps  # the slot Vault will hold comes first
+        secret = self.do.regenerate(state.slot_uuid(step.regenerate_slot)).secret
         if spec.strategy == "dual-slot" and verify and not emergency and not self.verify(secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
@@ -394,6 +457,16 @@ class KeyOperations:
         )
         new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)
         written = self._write(spec, secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot)
+        for other in others:  # an emergency's remaining slots, once Vault holds the new secret
+            uuid = state.slot_uuid(other.regenerate_slot)
+            try:
+                self.do.regenerate(uuid)
+            except DigitalOceanError as exc:
+                raise RotationFailedError(
+                    f"key {spec.name}: Vault holds a new secret, but slot {other.regenerate_slot} ({uuid}) "
+                    f"could not be regenerated ({type(exc).__name__}): its old secret may still work. "
+                    "Run the emergency again"
+                ) from None
         keys = [
             ModelKey(u, n) for u, n in zip(state.uuids, (state.slot_a_name, state.slot_b_name), strict=False)
         ]
@@ -437,11 +510,21 @@ class KeyOperations:
                 theirs = current.ledger if current is not None else None
                 if regenerated_slot is None or theirs is None or theirs.active_slot != regenerated_slot:
                     raise
+                if not self.verify(secret):
+                    # Their regenerate came after ours: ours is the dead one, Vault is right as it is.
+                    log.warning("%s: a concurrent rotation won with a newer secret; keeping it", spec.name)
+                    assert current is not None
+                    return current
                 log.warning(
                     "%s: a concurrent rotation stored a secret our regenerate replaced; storing ours",
                     spec.name,
                 )
-                ledger = replace(theirs, fingerprint=secret.fingerprint, rotated_at=format_time(self.clock()))
+                ledger = replace(
+                    theirs,
+                    fingerprint=secret.fingerprint,
+                    rotated_at=format_time(self.clock()),
+                    run_id=ledger.run_id,
+                )
         raise VaultConflictError(
             "kept losing check-and-set to other writers", operation="write", path=spec.vault_path
         )
@@ -467,10 +550,13 @@ class KeyOperations:
         DigitalOcean keys are gone (deleted outside the tool)."""
         listing = cached_listing(self.do)
         keys = [listing.get(u) for u in state.uuids]
-        if any(k is None for k in keys):
+        if all(k is None for k in keys):
             return None
+        # One slot gone: the key stays in state (dropping it would make the next `up` adopt anew
+        # and regenerate the active slot); the audit reports the missing slot.
         entry = self.vault.read_ledger(spec.vault_path, repair=False)
-        present = [k for k in keys if k is not None]
+        # Positions are kept (a missing slot keeps its uuid, with no name), so slot b never becomes a.
+        present = [k if k is not None else ModelKey(u, "") for k, u in zip(keys, state.uuids, strict=True)]
         if entry is None or entry.ledger is None or entry.deleted:
             return replace(
                 self._state(present, None),

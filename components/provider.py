@@ -170,8 +170,15 @@ class ModelKeyProvider(ResourceProvider):
         if olds.get("name") != news.get("name"):
             state = ops.rename(spec, state)
         if news.get("pending_rotation"):
-            log.info("key %s: rotating (%s)", spec.name, news["pending_rotation"])
-            state = ops.rotate(spec, state)
+            # Decided at check time; decided again now, from the ledger: if `gradient-keys rotate`
+            # rotated the key in between, rotating again would kill the secret consumers just got.
+            reason = ops.pending_rotation(spec)
+            if reason:
+                log.info("key %s: rotating (%s)", spec.name, reason)
+                state = ops.rotate(spec, state)
+            else:
+                log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
+                state = ops.inspect(spec, state) or state
         return UpdateResult(_outputs({**inputs_for(spec, context), "plan": olds.get("plan", "")}, state))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:

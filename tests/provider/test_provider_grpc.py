@@ -166,12 +166,34 @@ def test_refresh_drops_a_key_deleted_outside(
     emulator.console_create("chatbot-slot-a")
     emulator.console_create("chatbot-slot-b")
     id_, _inputs, outs = create(provider, declare())
-    emulator.store.delete(outs["slot_b_uuid"])
-    fresh = ProviderProcess(env)  # a new process: a new refresh, a new listing
+    secret = vault_secret(env)[0]
+    emulator.store.delete(outs["slot_b_uuid"])  # one slot gone: the key stays (the audit reports it)
+    first = ProviderProcess(env)  # a new process: a new refresh, a new listing
     try:
-        assert fresh.read("chatbot", id_, outs).id == ""
+        kept = first.read("chatbot", id_, outs)
+        assert kept.id == id_ and from_struct(kept.properties)["slot_b_uuid"] == outs["slot_b_uuid"]
     finally:
-        fresh.close()
+        first.close()
+    assert works(emulator, secret.reveal())  # and consumers were never touched
+    emulator.store.delete(outs["slot_a_uuid"])  # both gone: the key leaves the state
+    second = ProviderProcess(env)
+    try:
+        assert second.read("chatbot", id_, outs).id == ""
+    finally:
+        second.close()
+
+
+def test_re_adopting_a_managed_key_keeps_the_secret_consumers_hold(
+    provider: ProviderProcess, emulator: Emulator, env: dict[str, str]
+) -> None:
+    """Pulumi state lost (or a resource dropped): `up` adopts again without cutting consumers off."""
+    emulator.console_create("chatbot-slot-a")
+    emulator.console_create("chatbot-slot-b")
+    create(provider, declare())
+    held = vault_secret(env)[0]
+    _id, _inputs, outs = create(provider, declare())  # a second create of the same declaration
+    assert works(emulator, held.reveal())
+    assert vault_secret(env)[0] == held and outs["fingerprint"] == held.fingerprint
 
 
 def test_rotation_due_by_age_shows_in_check(

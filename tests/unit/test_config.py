@@ -137,3 +137,8 @@ def test_stack_file_errors_name_the_file(tmp_path: Path) -> None:
         load_stack_file(broken)
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_stack_file(tmp_path / "missing.yaml")
+
+
+def test_adopting_keys_by_their_own_slot_names_is_fine() -> None:
+    settings = parse_settings({"keys": [key(adopt={"names": ["chatbot-slot-a", "chatbot-slot-b"]})]}, "t")
+    assert settings.keys[0].adopt_names == ("chatbot-slot-a", "chatbot-slot-b")
