@@ -182,7 +182,7 @@ class _PlainHttpBearer(SansIOHTTPPolicy[HttpRequest, Any]):
 
 class _NoNetworkTrace(SansIOHTTPPolicy[HttpRequest, Any]):
     """Stands where azure-core's NetworkTraceLoggingPolicy would, which logs the Authorization
-    header and bodies (secrets included) once `logging_enable=True`; this one logs nothing and
+    header and bodies (secrets included) once a caller turns on `logging_enable`; this one logs nothing and
     consumes that option so it never reaches the transport."""
 
     def on_request(self, request: PipelineRequest[HttpRequest]) -> None:
