@@ -20,10 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
-from components.ledger import Ledger
-from components.secret import Secret
+from bench.seeding import rotate_command, seed_due_dual_slot
 from components.vault_sink import VaultSink
 from sandbox.openbao import start_dev_server
 from sandbox.server import DEFAULT_TOKEN, Emulator, EmulatorConfig
@@ -58,33 +55,12 @@ def main(argv: list[str] | None = None) -> None:
             "VAULT_TOKEN": bao.root_token,
         }
         sink = VaultSink(path_prefix="bench", environ=env)
-        for i in range(args.keys):
-            a = emulator.console_create(f"bench-{i:05d}-slot-a")
-            b = emulator.console_create(f"bench-{i:05d}-slot-b")
-            secret = Secret(a["secret_key"])
-            ledger = Ledger(secret.fingerprint, "2026-01-01T00:00:00Z", slot_a=a["uuid"], slot_b=b["uuid"])
-            sink.write(f"apps/{i:05d}", secret, ledger, 0)
-        keys = [{"name": f"bench-{i:05d}", "vault_path": f"apps/{i:05d}"} for i in range(args.keys)]
         stack = Path(tmp) / "Pulumi.bench.yaml"
-        stack.write_text(
-            yaml.safe_dump(
-                {"config": {"gradient-keys:vault": {"path_prefix": "bench"}, "gradient-keys:keys": keys}}
-            )
-        )
+        seed_due_dual_slot(emulator, sink, args.keys, stack, name="bench")
         emulator.stats.reset()
         started = time.perf_counter()
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "components.cli",
-                "rotate",
-                "--config",
-                str(stack),
-                "--due",
-                "--format",
-                "json",
-            ],
+            rotate_command(stack, sys.executable),
             cwd=REPO,
             env={**os.environ, **env},
             capture_output=True,

@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components.ledger import Ledger
-from components.secret import Secret
+from bench.seeding import rotate_command, seed_due_dual_slot
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
@@ -25,18 +23,6 @@ KEYS = 1000
 BUDGET, WINDOW = 100, 2.0  # the emulator's burst budget: 100 requests per 2 s (DigitalOcean: 250/60 s)
 
 
-def seed(emulator: Emulator, sink: VaultSink, prefix_name: str) -> None:
-    """1,000 dual-slot keys as `pulumi up` leaves them, their last rotation long ago."""
-    for i in range(KEYS):
-        a = emulator.console_create(f"{prefix_name}-{i:04d}-slot-a")
-        b = emulator.console_create(f"{prefix_name}-{i:04d}-slot-b")
-        secret = Secret(a["secret_key"])
-        ledger = Ledger(
-            secret.fingerprint, "2026-01-01T00:00:00Z", slot_a=a["uuid"], slot_b=b["uuid"], stack="bulk"
-        )
-        sink.write(f"apps/{i:04d}", secret, ledger, 0)
-
-
 @pytest.mark.slow
 def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
     emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path
@@ -44,33 +30,15 @@ def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
     prefix = f"gradient-keys/bulk-{tmp_path.name[-8:]}"
     env = environment(emulator, openbao, tmp_path)
     sink = VaultSink(path_prefix=prefix, environ=env)
-    seed(emulator, sink, "bulk")
     stack = tmp_path / "Pulumi.bulk.yaml"
-    keys = [
-        {"name": f"bulk-{i:04d}", "vault_path": f"apps/{i:04d}", "rotate_every": "30d"} for i in range(KEYS)
-    ]
-    stack.write_text(
-        yaml.safe_dump(
-            {"config": {"gradient-keys:vault": {"path_prefix": prefix}, "gradient-keys:keys": keys}}
-        )
-    )
+    seed_due_dual_slot(emulator, sink, KEYS, stack)
     emulator.limiter.per_minute, emulator.limiter.minute_seconds, emulator.limiter.per_hour = (
         BUDGET,
         WINDOW,
         0,
     )
     emulator.stats.reset()
-    command = [
-        sys.executable,
-        "-m",
-        "components.cli",
-        "rotate",
-        "--config",
-        str(stack),
-        "--due",
-        "--format",
-        "json",
-    ]
+    command = rotate_command(stack, sys.executable)
 
     first = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -97,6 +65,6 @@ def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
     assert sum(1 for n in regenerations if n >= 1) == KEYS  # every key's inactive slot, once...
     assert sum(regenerations) <= KEYS + 1  # ...give or take the one the kill cut in half
     assert "429" not in emulator.stats.view()["requests"].get("regenerate", {})
-    ledgers = [sink.read_ledger(f"apps/{i:04d}") for i in range(0, KEYS, 97)]
+    ledgers = [sink.read_ledger(f"apps/{i:05d}") for i in range(0, KEYS, 97)]
     assert {entry.ledger.run_id for entry in ledgers if entry and entry.ledger} == {document["run_id"]}
     assert all(entry and entry.ledger and entry.ledger.active_slot == "b" for entry in ledgers)
