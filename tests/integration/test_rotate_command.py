@@ -4,6 +4,9 @@ the provider."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import requests
 
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import Managed, manage
+from tests.integration.rotation_env import REPO, Managed, manage
 
 KEYS = [
     {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"},
@@ -125,3 +128,21 @@ def test_the_provider_sees_the_commands_rotation(managed: Managed) -> None:
     assert ops.pending_rotation(settings.keys[0]) == ""  # what the provider's check computes
     code, result, _err = managed.rotate("--due")
     assert result["summary"]["rotated"] == 0
+
+
+def test_rotate_output_never_holds_a_secret(managed: Managed) -> None:
+    secrets = [managed.sink().read_secret(p)[0].reveal() for p in ("apps/chatbot", "apps/batch")]
+    outputs = []
+    for args in (("--all",), ("chatbot", "--emergency"), ("--due", "--dry-run")):
+        code, document, err = managed.rotate(*args)
+        assert code == 0, err
+        outputs += [str(document), err]
+        secrets += [managed.sink().read_secret(p)[0].reveal() for p in ("apps/chatbot", "apps/batch")]
+    table = subprocess.run(
+        [sys.executable, "-m", "components.cli", "rotate", "--config", str(managed.stack_file), "batch"],
+        cwd=REPO, env={**os.environ, **managed.env}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    outputs += [table.stdout, table.stderr]
+    secrets += [managed.sink().read_secret("apps/batch")[0].reveal()]
+    for secret in secrets:
+        assert all(secret not in text for text in outputs)
