@@ -215,8 +215,11 @@ class KeyOperations:
         listing = cached_listing(self.do)
         found, missing = self._resolve(spec, listing)
         if missing:
-            names = ", ".join(missing)
-            return f"create {names} at DigitalOcean (where the API allows it), store the secret in Vault"
+            them = "it" if len(missing) == 1 else "them"
+            return (
+                f"create {_quoted(missing)} at DigitalOcean where the API allows it (where it answers 410, "
+                f"make {them} in the control panel first), store the secret in Vault"
+            )
         regenerated = ", ".join(f"{k.name} ({k.uuid})" for k in found)
         return f"adopt {regenerated}: regenerate once each so no one else holds a secret, store it in Vault"
 

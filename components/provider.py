@@ -14,8 +14,12 @@ Inputs computed by `check`, so that `pulumi preview` shows them as changes:
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -31,9 +35,47 @@ from components.config import KeySpec, parse_settings
 from components.errors import ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState
 
-__all__ = ["REPLACE_ON", "ModelKeyProvider", "inputs_for"]
+__all__ = ["REPLACE_ON", "ModelKeyProvider", "ProviderInternalError", "inputs_for"]
 
 log = logging.getLogger("gradient_keys.provider")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ProviderInternalError(GradientKeysError):
+    """An unexpected failure inside the provider (a bug): its message carries the traceback."""
+
+
+def in_engine_provider_process() -> bool:
+    """True inside the provider process the engine starts (`python -m pulumi.dynamic`)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec is not None and spec.name == "pulumi.dynamic.__main__"
+
+
+if in_engine_provider_process():
+    # The engine shows a failed operation as the provider's formatted exception. Without frames
+    # that is `ErrorType: message`, the clear message users need, instead of a traceback through
+    # the provider's internals; unexpected errors bring their own traceback (see `_reported`).
+    sys.tracebacklimit = 0
+
+
+def _reported(method: F) -> F:
+    """Errors gradient-keys raises on purpose reach the engine as their message alone; anything
+    else is a bug, reported with its traceback so it can be fixed."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return method(*args)
+        except GradientKeysError:
+            raise
+        except Exception as exc:
+            raise ProviderInternalError(
+                f"{method.__name__} failed unexpectedly, please report it:\n{traceback.format_exc()}"
+            ) from exc
+
+    return wrapper  # type: ignore[return-value]
+
 
 # A new Vault location or strategy is a different key: replaced, the old one deleted first so the
 # new one never shares (and then loses) the old one's DigitalOcean keys.
@@ -114,6 +156,7 @@ def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
 class ModelKeyProvider(ResourceProvider):
     """Stateless by design; see the module docstring."""
 
+    @_reported
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         try:
             spec, context = _declaration(news)
@@ -137,6 +180,7 @@ class ModelKeyProvider(ResourceProvider):
                 return CheckResult(inputs, [CheckFailure("name", f"cannot plan the key: {exc}")])
         return CheckResult(inputs, [])
 
+    @_reported
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [f for f in REPLACE_ON if olds.get(f) != news.get(f)]
         changed = [f for f in UPDATE_ON if olds.get(f) != news.get(f)]
@@ -148,6 +192,7 @@ class ModelKeyProvider(ResourceProvider):
             delete_before_replace=True,
         )
 
+    @_reported
     def create(self, props: dict[str, Any]) -> CreateResult:
         spec, context = _declaration(props)
         state = KeyOperations(context).create_or_adopt(spec)
@@ -155,6 +200,7 @@ class ModelKeyProvider(ResourceProvider):
             state.slot_a_uuid, _outputs({**inputs_for(spec, context), "plan": props.get("plan", "")}, state)
         )
 
+    @_reported
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         spec, context = _declaration(props)
         state = KeyOperations(context).inspect(spec, KeyState.from_dict(props))
@@ -163,6 +209,7 @@ class ModelKeyProvider(ResourceProvider):
             return ReadResult(None, {})
         return ReadResult(id_, {**props, **state.as_dict()})
 
+    @_reported
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         spec, context = _declaration(news)
         ops = KeyOperations(context)
@@ -181,6 +228,7 @@ class ModelKeyProvider(ResourceProvider):
                 state = ops.inspect(spec, state) or state
         return UpdateResult(_outputs({**inputs_for(spec, context), "plan": olds.get("plan", "")}, state))
 
+    @_reported
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         spec, context = _declaration(props)
         KeyOperations(context).delete(spec, KeyState.from_dict(props))
