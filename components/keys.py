@@ -25,10 +25,11 @@ from components.errors import (
     DigitalOceanError,
     GradientKeysError,
     KeyNotFoundError,
+    UnavailableError,
     VaultConflictError,
     VaultError,
 )
-from components.inference_check import inference_url, key_works
+from components.inference_check import KeyCheck, check_key, inference_url
 from components.ledger import Ledger
 from components.pacing import RateLimitPacer
 from components.rotation import (
@@ -205,9 +206,12 @@ class KeyOperations:
         return self._vault
 
     def verify(self, secret: Secret) -> bool:
+        return self.key_check(secret) is KeyCheck.ACCEPTED
+
+    def key_check(self, secret: Secret, attempts: int = 5) -> KeyCheck:
         if self._verify is not None:
-            return self._verify(secret)
-        return key_works(inference_url(self.context.digitalocean.inference_url), secret)
+            return KeyCheck.ACCEPTED if self._verify(secret) else KeyCheck.REFUSED
+        return check_key(inference_url(self.context.digitalocean.inference_url), secret, attempts=attempts)
 
     # -- planning (read-only) -----------------------------------------------------------------
     def plan_create(self, spec: KeySpec) -> str:
@@ -534,18 +538,51 @@ class KeyOperations:
 
     # -- delete -------------------------------------------------------------------------------
     def delete(self, spec: KeySpec, state: KeyState) -> None:
-        """Delete the DigitalOcean keys (already gone is fine), then apply on_delete in Vault."""
+        """Delete the DigitalOcean keys (already gone is fine), then apply on_delete in Vault.
+
+        Keys taken over by another declaration are kept: when a key moves to a new `vault_path`
+        (a new resource, created before this one is deleted) the new resource adopts the same
+        DigitalOcean keys and regenerates them, so the secret at this path stops working.
+        Deleting the keys then would cut off the new path's consumers.
+        """
         self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
-        for uuid in state.uuids:
-            self.do.delete(uuid)
-            _update_cache(self.do, None, removed=uuid)
         entry = self.vault.read_ledger(spec.vault_path, repair=False)
+        if self._taken_over(spec, state, entry):
+            log.warning(
+                "%s: the secret at %s no longer works, its DigitalOcean keys (%s) were regenerated for "
+                "another declaration (a new vault_path?); keeping them, applying on_delete to this path",
+                spec.name,
+                spec.vault_path,
+                ", ".join(state.uuids),
+            )
+        else:
+            for uuid in state.uuids:
+                self.do.delete(uuid)
+                _update_cache(self.do, None, removed=uuid)
         owner = entry.ledger if entry is not None else None
         if owner is not None and {owner.slot_a, owner.slot_b} - {None} != set(state.uuids):
             # The path now belongs to other keys (a replacement wrote it): leave it to them.
             log.info("%s: Vault path now holds other keys; on_delete not applied", spec.name)
             return
         self.vault.remove(spec.vault_path, spec.on_delete)
+
+    def _taken_over(self, spec: KeySpec, state: KeyState, entry: LedgerEntry | None) -> bool:
+        """True when this path's current secret, for exactly these keys, is refused by the
+        inference endpoint. An endpoint that cannot tell stops the delete: a deleted key cannot
+        be made again through the API."""
+        owner = entry.ledger if entry is not None and not entry.deleted else None
+        if owner is None or {owner.slot_a, owner.slot_b} - {None} != set(state.uuids):
+            return False
+        secret, _entry = self.vault.read_secret(spec.vault_path)
+        outcome = self.key_check(secret, attempts=2)
+        if outcome is KeyCheck.UNKNOWN:
+            raise UnavailableError(
+                "the inference endpoint did not answer, so it cannot be told whether these keys now "
+                "serve another declaration; nothing was deleted. Retry when it answers",
+                operation="delete",
+                key=spec.name,
+            )
+        return outcome is KeyCheck.REFUSED
 
     # -- inspect ------------------------------------------------------------------------------
     def inspect(self, spec: KeySpec, state: KeyState) -> KeyState | None:

@@ -4,15 +4,9 @@ through the provider (over gRPC) and through the command, alternately."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -22,40 +16,11 @@ from components.keys import KeyContext
 from components.provider import inputs_for
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import REPO, Managed, manage
+from tests.integration.rotation_env import Managed, manage
+from tests.live_consumer import INTERVAL, REFRESH, LiveConsumer
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
-REFRESH, INTERVAL, SPACING = 0.2, 0.05, 1.0
-
-
-class Consumer:
-    def __init__(self, managed: Managed, path: str) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "sandbox.consumer",
-            "--inference-url",
-            managed.env["DIGITALOCEAN_API_URL"],
-        ]
-        command += [
-            "--vault-path",
-            f"{managed.prefix}/{path}",
-            "--refresh",
-            str(REFRESH),
-            "--interval",
-            str(INTERVAL),
-        ]
-        env = {**os.environ, **managed.env}
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout is not None
-        assert json.loads(self.process.stdout.readline())["event"] == "started"
-        self.started = time.monotonic()
-
-    def stop(self) -> dict[str, Any]:
-        self.process.send_signal(signal.SIGTERM)
-        out, _err = self.process.communicate(timeout=20)
-        lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return next(line for line in reversed(lines) if line["event"] == "summary")
+SPACING = 1.0
 
 
 @pytest.fixture
@@ -108,7 +73,7 @@ def rotate_alternately(managed: Managed, provider: ProviderProcess, key: str, ro
 
 @pytest.mark.slow
 def test_dual_slot_rotations_cost_consumers_nothing(dual: Managed, provider: ProviderProcess) -> None:
-    consumer = Consumer(dual, "apps/chatbot")
+    consumer = LiveConsumer(dual.env, f"{dual.prefix}/apps/chatbot")
     paths = rotate_alternately(dual, provider, "chatbot", rotations=6)
     summary = consumer.stop()
     assert paths.count("provider") == 3 and paths.count("command") == 3
@@ -119,7 +84,7 @@ def test_dual_slot_rotations_cost_consumers_nothing(dual: Managed, provider: Pro
 
 @pytest.mark.slow
 def test_in_place_rotations_cost_a_bounded_blip(dual: Managed, provider: ProviderProcess) -> None:
-    consumer = Consumer(dual, "apps/batch")
+    consumer = LiveConsumer(dual.env, f"{dual.prefix}/apps/batch")
     rotate_alternately(dual, provider, "batch", rotations=6)
     summary = consumer.stop()
     assert summary["key_changes"] >= 6
@@ -134,7 +99,7 @@ def test_emergency_refuses_old_secrets_at_once_and_consumers_recover(
     dual: Managed, emulator: Emulator
 ) -> None:
     old = dual.sink().read_secret("apps/chatbot")[0]
-    consumer = Consumer(dual, "apps/chatbot")
+    consumer = LiveConsumer(dual.env, f"{dual.prefix}/apps/chatbot")
     time.sleep(0.5)
     code, _document, err = dual.rotate("chatbot", "--emergency")
     assert code == 0, err
