@@ -409,7 +409,7 @@ class VaultSink:
             ) as exc:
                 detail = type(exc).__name__
             except (requests.ConnectionError, requests.Timeout) as exc:
-                detail = f"no answer ({type(exc).__name__})"
+                detail = f"unreachable ({type(exc).__name__})"
             except VaultError:
                 raise
             if outcome == "missing" and missing_ok:
@@ -421,7 +421,7 @@ class VaultSink:
                 log.debug("vault %s %s: %s, retry %d in %.2fs", operation, path or "", detail, attempt, wait)
                 self._sleep(wait)
         raise VaultUnavailableError(
-            f"Vault at {self.connection.addr} is {detail} after {self.max_attempts} attempts; "
+            f"Vault at {self.connection.addr}: {detail}, after {self.max_attempts} attempts; "
             "nothing was changed by the failed call. Retry when Vault is unsealed and reachable",
             operation=operation,
             path=path,

@@ -134,7 +134,7 @@ def test_vault_check_exit_codes(openbao: OpenBaoServer, root_vault: hvac.Client)
     assert gk("vault", "check", "apps/x", env={"VAULT_ADDR": "", "VAULT_TOKEN": "t"}).returncode == 2
     assert gk("vault", "check", "../x", env={**base, "VAULT_TOKEN": weak}).returncode == 2
     down = gk("vault", "check", "apps/x", env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"})
-    assert down.returncode == 3 and "no answer" in down.stderr
+    assert down.returncode == 3 and "unreachable" in down.stderr
 
 
 def test_sandbox_files_are_private_and_down_spares_strangers(sandbox_dir: Path) -> None:
