@@ -93,7 +93,7 @@ def test_adopts_control_panel_keys_and_stores_the_secret_in_vault(
 def test_create_in_legacy_mode(provider: ProviderProcess, emulator: Emulator, env: dict[str, str]) -> None:
     emulator.config.create_mode = "legacy"
     _id, inputs, outs = create(provider, declare())
-    assert inputs["plan"].startswith("create chatbot-slot-a, chatbot-slot-b")
+    assert inputs["plan"].startswith("create 'chatbot-slot-a' and 'chatbot-slot-b' at DigitalOcean")
     assert outs["fingerprint"] == vault_secret(env)[0].fingerprint
     assert sorted(k.name for k in emulator.store.list()) == ["chatbot-slot-a", "chatbot-slot-b"]
     assert works(emulator, vault_secret(env)[0].reveal())
