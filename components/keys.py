@@ -25,11 +25,10 @@ from components.errors import (
     DigitalOceanError,
     GradientKeysError,
     KeyNotFoundError,
-    UnavailableError,
     VaultConflictError,
     VaultError,
 )
-from components.inference_check import KeyCheck, check_key, inference_url
+from components.inference_check import inference_url, key_works
 from components.ledger import Ledger
 from components.pacing import RateLimitPacer
 from components.rotation import (
@@ -162,6 +161,49 @@ def _environ_with(defaults: Mapping[str, str | None]) -> dict[str, str]:
     return env
 
 
+# -- which Vault paths hold which DigitalOcean keys (read by deletes) ---------------------------
+_owners: dict[tuple[str, str, str], dict[str, set[str]]] = {}
+
+
+def _owner_index(vault: VaultSink) -> dict[str, set[str]]:
+    """uuid -> the paths under the prefix whose current ledger records it; read once per process
+    and prefix (one listing, one ledger read per path), then kept up to date by our own writes."""
+    index_key = (vault.connection.addr, vault.mount, vault.prefix)
+    with _listing_lock:
+        cached = _owners.get(index_key)
+    if cached is not None:
+        return cached
+    index: dict[str, set[str]] = {}
+    for path in vault.list_paths():
+        entry = vault.read_ledger(path, repair=False)
+        if entry is not None and entry.ledger is not None and not entry.deleted:
+            for uuid in (entry.ledger.slot_a, entry.ledger.slot_b):
+                if uuid:
+                    index.setdefault(uuid, set()).add(path)
+    with _listing_lock:
+        return _owners.setdefault(index_key, index)
+
+
+def _note_owner(vault: VaultSink, path: str, uuids: tuple[str | None, ...]) -> None:
+    """Record that `path` now holds `uuids` (none: it holds nothing any more)."""
+    with _listing_lock:
+        index = _owners.get((vault.connection.addr, vault.mount, vault.prefix))
+        if index is None:
+            return
+        for holders in index.values():
+            holders.discard(path)
+        for uuid in uuids:
+            if uuid:
+                index.setdefault(uuid, set()).add(path)
+
+
+def owners_elsewhere(vault: VaultSink, path: str, uuids: tuple[str, ...]) -> dict[str, list[str]]:
+    """For each of `uuids` that another path under the prefix holds, those paths."""
+    index = _owner_index(vault)
+    with _listing_lock:
+        return {u: sorted(index.get(u, set()) - {path}) for u in uuids if index.get(u, set()) - {path}}
+
+
 class KeyOperations:
     """The operations for one stack's keys. Clients are opened from the environment on first use."""
 
@@ -206,12 +248,9 @@ class KeyOperations:
         return self._vault
 
     def verify(self, secret: Secret) -> bool:
-        return self.key_check(secret) is KeyCheck.ACCEPTED
-
-    def key_check(self, secret: Secret, attempts: int = 5) -> KeyCheck:
         if self._verify is not None:
-            return KeyCheck.ACCEPTED if self._verify(secret) else KeyCheck.REFUSED
-        return check_key(inference_url(self.context.digitalocean.inference_url), secret, attempts=attempts)
+            return self._verify(secret)
+        return key_works(inference_url(self.context.digitalocean.inference_url), secret)
 
     # -- planning (read-only) -----------------------------------------------------------------
     def plan_create(self, spec: KeySpec) -> str:
@@ -511,7 +550,9 @@ class KeyOperations:
         for _attempt in range(3):
             version = current.version if current is not None else 0
             try:
-                return self.vault.write(spec.vault_path, secret, ledger, version)
+                written = self.vault.write(spec.vault_path, secret, ledger, version)
+                _note_owner(self.vault, spec.vault_path, (ledger.slot_a, ledger.slot_b))
+                return written
             except VaultConflictError:
                 current = self.vault.read_ledger(spec.vault_path)
                 theirs = current.ledger if current is not None else None
@@ -540,49 +581,31 @@ class KeyOperations:
     def delete(self, spec: KeySpec, state: KeyState) -> None:
         """Delete the DigitalOcean keys (already gone is fine), then apply on_delete in Vault.
 
-        Keys taken over by another declaration are kept: when a key moves to a new `vault_path`
-        (a new resource, created before this one is deleted) the new resource adopts the same
-        DigitalOcean keys and regenerates them, so the secret at this path stops working.
-        Deleting the keys then would cut off the new path's consumers.
+        A DigitalOcean key that another key's ledger under the same prefix records is kept: when a
+        key moves to a new `vault_path`, the new resource adopts the same DigitalOcean keys before
+        Pulumi deletes the old one, and deleting them would cut off the new path's consumers.
         """
         self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
+        held = owners_elsewhere(self.vault, spec.vault_path, state.uuids)
+        for uuid in state.uuids:
+            if uuid in held:
+                log.warning(
+                    "%s: keeping DigitalOcean key %s, which %s now holds",
+                    spec.name,
+                    uuid,
+                    ", ".join(held[uuid]),
+                )
+                continue
+            self.do.delete(uuid)
+            _update_cache(self.do, None, removed=uuid)
         entry = self.vault.read_ledger(spec.vault_path, repair=False)
-        if self._taken_over(spec, state, entry):
-            log.warning(
-                "%s: the secret at %s no longer works, its DigitalOcean keys (%s) were regenerated for "
-                "another declaration (a new vault_path?); keeping them, applying on_delete to this path",
-                spec.name,
-                spec.vault_path,
-                ", ".join(state.uuids),
-            )
-        else:
-            for uuid in state.uuids:
-                self.do.delete(uuid)
-                _update_cache(self.do, None, removed=uuid)
         owner = entry.ledger if entry is not None else None
         if owner is not None and {owner.slot_a, owner.slot_b} - {None} != set(state.uuids):
             # The path now belongs to other keys (a replacement wrote it): leave it to them.
             log.info("%s: Vault path now holds other keys; on_delete not applied", spec.name)
             return
         self.vault.remove(spec.vault_path, spec.on_delete)
-
-    def _taken_over(self, spec: KeySpec, state: KeyState, entry: LedgerEntry | None) -> bool:
-        """True when this path's current secret, for exactly these keys, is refused by the
-        inference endpoint. An endpoint that cannot tell stops the delete: a deleted key cannot
-        be made again through the API."""
-        owner = entry.ledger if entry is not None and not entry.deleted else None
-        if owner is None or {owner.slot_a, owner.slot_b} - {None} != set(state.uuids):
-            return False
-        secret, _entry = self.vault.read_secret(spec.vault_path)
-        outcome = self.key_check(secret, attempts=2)
-        if outcome is KeyCheck.UNKNOWN:
-            raise UnavailableError(
-                "the inference endpoint did not answer, so it cannot be told whether these keys now "
-                "serve another declaration; nothing was deleted. Retry when it answers",
-                operation="delete",
-                key=spec.name,
-            )
-        return outcome is KeyCheck.REFUSED
+        _note_owner(self.vault, spec.vault_path, ())
 
     # -- inspect ------------------------------------------------------------------------------
     def inspect(self, spec: KeySpec, state: KeyState) -> KeyState | None:
