@@ -70,8 +70,10 @@ def _reported(method: F) -> F:
         except GradientKeysError:
             raise
         except Exception as exc:
+            # An explicit limit: the process-wide tracebacklimit of 0 must not strip a bug's frames.
+            frames = "".join(traceback.format_exception(exc, limit=64))
             raise ProviderInternalError(
-                f"{method.__name__} failed unexpectedly, please report it:\n{traceback.format_exc()}"
+                f"{method.__name__} failed unexpectedly, please report it:\n{frames}"
             ) from exc
 
     return wrapper  # type: ignore[return-value]

@@ -4,7 +4,6 @@ neither Go nor Pulumi it says what to install and lets setup go on."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -70,15 +69,7 @@ def test_an_unusable_pulumi_is_not_used_and_without_go_setup_says_what_to_instal
 
 
 def test_a_cached_build_is_linked_into_the_venv(checkout: Path) -> None:
-    inputs = [
-        checkout / "engine" / "cli" / "go.mod",
-        checkout / "engine" / "cli" / "go.sum",
-        checkout / "engine" / "language-python" / "go.mod",
-        checkout / "engine" / "language-python" / "go.sum",
-        checkout / "scripts" / "engine",
-    ]
-    key = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)).hexdigest()[:12]
-    cached = checkout.parent / "cache" / f"pulumi-{PINNED}-{key}" / "bin"
+    cached = where(checkout) / "bin"
     for tool in TOOLS:
         fake_tool(cached / tool, PINNED)
     result = run(checkout, [])
@@ -91,6 +82,44 @@ def test_a_cached_build_is_linked_into_the_venv(checkout: Path) -> None:
     fake_tool(cached / "pulumi", "v3.0.0")
     stale = run(checkout, [])
     assert "no Go toolchain" in stale.stderr, stale.stderr
+    assert not (checkout / ".venv" / "bin" / "pulumi").exists()  # no link left to a build not trusted
+
+
+def where(checkout: Path) -> Path:
+    found = subprocess.run(
+        ["/bin/bash", str(checkout / "scripts" / "engine"), "--where"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(checkout.parent / "home"),
+            "GRADIENT_KEYS_ENGINE_CACHE": str(checkout.parent / "cache"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return Path(found.stdout.strip())
+
+
+def test_our_own_link_on_path_is_not_taken_for_a_users_pulumi(checkout: Path) -> None:
+    cached = where(checkout) / "bin"
+    for tool in TOOLS:
+        fake_tool(cached / tool, PINNED)
+    assert "(cached" in run(checkout, []).stderr  # linked into the checkout's .venv/bin
+    venv_bin_spelled_otherwise = Path(f"{checkout / '.venv' / 'bin'}/")
+    again = run(checkout, [venv_bin_spelled_otherwise])  # the venv on PATH, activated
+    assert "(cached" in again.stderr and "using" not in again.stderr, again.stderr
+    assert (checkout / ".venv" / "bin" / "pulumi").is_symlink()
+
+
+def test_a_go_older_than_the_build_needs_is_not_used(checkout: Path) -> None:
+    fake_go = checkout.parent / "oldgo" / "go"
+    fake_go.parent.mkdir()
+    fake_go.write_text('#!/bin/sh\n[ "$1 $2" = "env GOVERSION" ] && echo go1.25.3 || echo linux amd64\n')
+    fake_go.chmod(0o755)
+    result = run(checkout, [fake_go.parent])
+    assert result.returncode == 0, result.stderr
+    assert "go1.25.3 is older than the go1.26.6 the build needs" in result.stderr
 
 
 def test_skip(checkout: Path) -> None:
