@@ -223,7 +223,7 @@ def _console_create(args: argparse.Namespace) -> int:
     if args.show_secret:
         print(f"secret (shown once): {info['secret_key']}")
     else:
-        print("its secret was shown once and not kept (--show-secret prints it)", file=sys.stderr)
+        print("its secret is not shown and not kept (--show-secret prints it, once)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -42,12 +42,21 @@ class Fault:
     status: int = 500
     delay_seconds: float = 0.0
     retry_after: int = 1
+    after: int = 0  # let this many matching requests through first ("fail the second regenerate")
 
     @classmethod
     def from_request(cls, body: Any) -> Fault:
         if not isinstance(body, dict):
             raise FaultSpecError("body must be a JSON object")
-        unknown = set(body) - {"operation", "kind", "times", "status", "delay_seconds", "retry_after"}
+        unknown = set(body) - {
+            "operation",
+            "kind",
+            "times",
+            "status",
+            "delay_seconds",
+            "retry_after",
+            "after",
+        }
         if unknown:
             raise FaultSpecError(f"unknown field(s): {', '.join(sorted(unknown))}")
         operation = body.get("operation")
@@ -60,6 +69,7 @@ class Fault:
         fault.times = _int_field(body, "times", 1, minimum=1)
         fault.status = _int_field(body, "status", 500, minimum=400, maximum=599)
         fault.retry_after = _int_field(body, "retry_after", 1, minimum=0)
+        fault.after = _int_field(body, "after", 0, minimum=0)
         delay = body.get("delay_seconds", 0.0)
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 300:
             raise FaultSpecError("delay_seconds must be a number from 0 to 300")
@@ -86,7 +96,8 @@ def _int_field(
 
 
 class FaultBook:
-    """Queued faults; each fires on the next matching requests until its `times` are used."""
+    """Queued faults; each lets its first `after` matching requests through, then fires on the
+    next ones until its `times` are used."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,6 +119,9 @@ class FaultBook:
         with self._lock:
             for fault in self._faults:
                 if fault.operation in (operation, "any"):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)

@@ -23,9 +23,10 @@ class LiveConsumer:
         inference = env.get("DIGITALOCEAN_INFERENCE_URL") or env["DIGITALOCEAN_API_URL"]
         command = [sys.executable, "-m", "sandbox.consumer", "--inference-url", inference]
         command += ["--vault-path", vault_path, "--refresh", str(REFRESH), "--interval", str(INTERVAL)]
-        self.process = subprocess.Popen(
-            command, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True
-        )
+        # Only what a consumer has: where Vault is and a token to read the key; no other credential.
+        child_env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+        child_env.update({name: env[name] for name in ("VAULT_ADDR", "VAULT_TOKEN")})
+        self.process = subprocess.Popen(command, cwd=REPO, env=child_env, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         assert json.loads(self.process.stdout.readline())["event"] == "started"
         self.started = time.monotonic()

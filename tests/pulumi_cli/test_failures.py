@@ -27,27 +27,38 @@ def assert_clear_failure(run: Run, *phrases: str) -> None:
         assert phrase in run.output, run
 
 
+@pytest.mark.parametrize("after", [0, 1], ids=["first-regenerate-fails", "second-regenerate-fails"])
 def test_digitalocean_500_during_up(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    make_project: Callable[..., PulumiProject],
+    emulator: Emulator,
+    root_vault: hvac.Client,
+    prefix: str,
+    after: int,
 ) -> None:
-    make_in_panel(emulator, [DUAL, IN_PLACE])
+    shown = make_in_panel(emulator, [DUAL])
     project = make_project()
-    project.configure([DUAL, IN_PLACE], prefix)
-    emulator.inject(operation="regenerate", kind="error", status=500, times=1000)
+    project.configure([DUAL], prefix)
+    emulator.inject(operation="regenerate", kind="error", status=500, times=1000, after=after)
 
     failed = project.up(ok=False)
     assert_clear_failure(failed, "DigitalOcean regenerate", "HTTP 500")
-    # Nothing half-done: no secret reached Vault, no resource reached the state.
-    for key in (DUAL, IN_PLACE):
+    assert project.resources() == []  # no resource in state that is not complete
+    if after == 0:  # nothing minted: Vault untouched
         with pytest.raises(hvac.exceptions.InvalidPath):
-            vault_secret(root_vault, prefix, key["vault_path"])
-    assert project.resources() == []
+            vault_secret(root_vault, prefix, DUAL["vault_path"])
+    else:  # the active slot's secret is stored before any other slot is touched
+        assert "run the same operation again" in failed.output, failed
+        held, _version = vault_secret(root_vault, prefix, DUAL["vault_path"])
+        assert accepted(emulator, held)
+        assert accepted(emulator, shown["chatbot-slot-b"])  # not yet retired: the error says so
 
     emulator.faults.clear()
     project.up()
-    for key in (DUAL, IN_PLACE):
-        secret, _version = vault_secret(root_vault, prefix, key["vault_path"])
-        assert accepted(emulator, secret)
+    secret, _version = vault_secret(root_vault, prefix, DUAL["vault_path"])
+    assert accepted(emulator, secret)
+    if after == 1:
+        assert secret == held  # converging keeps the secret consumers already hold
+    assert not any(accepted(emulator, s) for s in shown.values())  # every panel secret retired
     project.preview("--expect-no-changes")
 
 

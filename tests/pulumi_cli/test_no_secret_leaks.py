@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hvac
+import pytest
 
+from sandbox import store
 from sandbox.server import DEFAULT_TOKEN, Emulator
 from tests.pulumi_cli.engine import PASSPHRASE, PulumiProject
 from tests.pulumi_cli.stackkit import DUAL, IN_PLACE, make_in_panel
@@ -58,7 +60,16 @@ def test_no_secret_or_token_in_anything_the_engine_leaves(
     root_vault: hvac.Client,
     prefix: str,
     policy_token: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    issued: list[str] = []  # every secret the sandbox mints, kept by the test alone
+
+    def recording_new_secret() -> str:
+        issued.append(minted := original())
+        return minted
+
+    original = store.new_secret
+    monkeypatch.setattr(store, "new_secret", recording_new_secret)
     shown = make_in_panel(emulator, [DUAL, IN_PLACE])
     project = make_project(vault_token=policy_token)
     project.configure([DUAL, IN_PLACE], prefix)

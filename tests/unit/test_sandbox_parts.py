@@ -82,9 +82,10 @@ def test_sliding_window_is_thread_safe() -> None:
         ({"operation": "list", "kind": "error", "status": 200}, "status"),
         ({"operation": "list", "kind": "delay", "delay_seconds": "1"}, "delay_seconds"),
         ({"operation": "list", "kind": "error", "colour": 1}, "unknown field"),
+        ({"operation": "list", "kind": "error", "after": -1}, "after"),
         ([], "JSON object"),
     ],
-    ids=["operation", "kind", "times", "status", "delay", "unknown", "not-object"],
+    ids=["operation", "kind", "times", "status", "delay", "unknown", "after", "not-object"],
 )
 def test_fault_specs_name_the_bad_field(body: object, field: str) -> None:
     with pytest.raises(FaultSpecError, match=field):
@@ -97,6 +98,14 @@ def test_faults_fire_the_requested_number_of_times() -> None:
     assert book.take("list") is None
     assert book.take("regenerate") is not None
     assert book.take("regenerate") is not None
+    assert book.take("regenerate") is None
+
+
+def test_a_fault_lets_its_first_requests_through() -> None:
+    book = FaultBook()
+    book.add(Fault.from_request({"operation": "regenerate", "kind": "error", "after": 1}))
+    assert book.take("regenerate") is None  # the first regenerate goes through
+    assert book.take("regenerate") is not None  # the second fails
     assert book.take("regenerate") is None
 
 
