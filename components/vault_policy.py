@@ -10,7 +10,7 @@ from components.vault_sink import AUDIT_NEEDS, DELETE_NEEDS, WRITE_NEEDS, check_
 
 __all__ = ["render_policy"]
 
-_ORDER = ("create", "read", "update", "delete", "list")
+_ORDER = ("create", "read", "update", "patch", "delete", "list")
 
 
 def render_policy(mount: str = "secret", prefix: str = "gradient-keys") -> str:
@@ -25,7 +25,8 @@ def render_policy(mount: str = "secret", prefix: str = "gradient-keys") -> str:
             needs.setdefault(kind, set()).update(delete_caps)
     why = {
         "data": "write secret versions with check-and-set; read one to rebuild a stale ledger mirror",
-        "metadata": "read and mirror the ledger; list for the audit; delete = on_delete: destroy",
+        "metadata": "read and mirror (merge-patch) the ledger; list for the audit and deletes; "
+        "delete = on_delete: destroy",
         "delete": "on_delete: soft-delete (recoverable)",
     }
     lines = [

@@ -53,7 +53,9 @@ T = TypeVar("T")
 # What the tool needs on each path it manages. policies/gradient-keys.hcl is generated from these
 # tables (components/vault_policy.py), so the preflight and the policy cannot drift apart.
 # Reading data is part of writing: a stale ledger mirror is rebuilt from the current version.
-WRITE_NEEDS = {"data": ("create", "update", "read"), "metadata": ("create", "update", "read")}
+# The ledger mirror is a JSON merge PATCH of custom_metadata: `patch`, not `create`/`update` (which
+# would also let a token set max_versions or delete_version_after on every key's path).
+WRITE_NEEDS = {"data": ("create", "update", "read"), "metadata": ("read", "patch")}
 AUDIT_NEEDS = {"metadata": ("read", "list")}  # list: find entries under the prefix nothing declares
 DELETE_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     "keep": {},

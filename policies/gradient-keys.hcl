@@ -7,9 +7,9 @@ path "secret/data/gradient-keys/*" {
   capabilities = ["create", "read", "update"]
 }
 
-# read and mirror the ledger; list for the audit; delete = on_delete: destroy
+# read and mirror (merge-patch) the ledger; list for the audit and deletes; delete = on_delete: destroy
 path "secret/metadata/gradient-keys/*" {
-  capabilities = ["create", "read", "update", "delete", "list"]
+  capabilities = ["read", "patch", "delete", "list"]
 }
 
 # on_delete: soft-delete (recoverable)
