@@ -119,15 +119,18 @@ _listing_cache: dict[tuple[str, str], tuple[float, dict[str, ModelKey]]] = {}
 
 def cached_listing(client: ModelKeys, max_age: float = LISTING_TTL_SECONDS) -> dict[str, ModelKey]:
     """All keys by uuid, listed at most once per `max_age` per account: a refresh of N keys costs
-    about N/200 list requests, not N. Changes made through `KeyOperations` update the cache."""
+    about N/200 list requests, not N. Changes made through `KeyOperations` update the cache.
+
+    Callers get a copy: the engine runs provider operations on several threads, and one thread's
+    `_update_cache` must not change the mapping another is iterating."""
     cache_key = (client.settings.api_url, client.settings.token.fingerprint)
     with _listing_lock:
         cached = _listing_cache.get(cache_key)
         if cached is not None and time.monotonic() - cached[0] < max_age:
-            return cached[1]
+            return dict(cached[1])
         keys = {k.uuid: k for k in client.list_all()}
         _listing_cache[cache_key] = (time.monotonic(), keys)
-        return keys
+        return dict(keys)
 
 
 _pacers: dict[tuple[str, str], RateLimitPacer] = {}

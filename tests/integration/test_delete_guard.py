@@ -1,5 +1,6 @@
 """Deleting a key never deletes DigitalOcean keys that another key's Vault ledger records: a key
-moved to a new vault_path is adopted by the new resource before Pulumi deletes the old one."""
+moved to a new vault_path is adopted by the new resource before Pulumi deletes the old one. And
+the shared DigitalOcean listing that deletes and adoptions read is handed to each caller as a copy."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from components import keys as keys_module
 from components.config import DigitalOceanConfig, KeySpec, VaultConfig
+from components.do_keys import ModelKey
 from components.keys import KeyContext, KeyOperations, KeyState
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
@@ -75,3 +77,15 @@ def test_only_the_keys_held_elsewhere_are_kept(managed: Managed, emulator: Emula
 def test_keys_no_one_else_holds_are_deleted(managed: Managed, emulator: Emulator) -> None:
     operations(managed).delete(managed.specs["chatbot"], managed.states["chatbot"])
     assert len(emulator.store) == 0
+
+
+def test_a_listing_handed_out_is_not_changed_by_later_updates(managed: Managed, emulator: Emulator) -> None:
+    """Provider operations run on several threads: a listing one is iterating must stay as it was."""
+    ops = operations(managed)
+    listing = keys_module.cached_listing(ops.do)
+    before = dict(listing)
+    made = emulator.console_create("late-key")
+    keys_module._update_cache(ops.do, ModelKey(made["uuid"], "late-key"))
+    keys_module._update_cache(ops.do, None, removed=managed.states["chatbot"].slot_a_uuid)
+    assert listing == before
+    assert made["uuid"] in keys_module.cached_listing(ops.do)  # the cache itself did change
