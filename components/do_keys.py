@@ -510,9 +510,10 @@ class ModelKeys:
             failure = _TransportFailure(reached_server=False, kind=type(exc).__name__)
         except ServiceResponseError as exc:
             failure = _TransportFailure(reached_server=True, kind=type(exc).__name__)
-        except (ValueError, AttributeError, TypeError):
-            # An answer that is not the JSON the API documents (a proxy's HTML page, a cut-off
-            # body): treated like a lost answer. The parse error, which quotes the body, is dropped.
+        except ValueError:
+            # An answer that is not JSON (a proxy's HTML page, a cut-off body): treated like a lost
+            # answer. The parse error, which quotes the body, is dropped. Only the parse error: an
+            # AttributeError or TypeError is a bug in our code and must surface as one.
             failure = _TransportFailure(reached_server=True, kind="unreadable response")
         # Raised outside the except blocks so no azure exception (which holds bodies) is chained.
         if failure is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 __all__ = ["LEDGER_DATA_FIELD", "MANAGED_BY", "SLOTS", "Ledger", "LedgerFormatError"]
@@ -106,7 +106,7 @@ class Ledger:
         unknown = set(values) - known
         if unknown:
             raise LedgerFormatError(f"unknown ledger field(s): {', '.join(sorted(unknown))}")
-        try:
-            return cls(**values)
-        except TypeError:
-            raise LedgerFormatError("the ledger lacks fingerprint or rotated_at") from None
+        required = [f.name for f in fields(cls) if f.default is MISSING]
+        if any(name not in values for name in required):
+            raise LedgerFormatError(f"the ledger lacks {' or '.join(required)}")
+        return cls(**values)
