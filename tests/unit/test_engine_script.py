@@ -31,14 +31,15 @@ def checkout(tmp_path: Path) -> Path:
     return root
 
 
-def run(checkout: Path, path_dirs: list[Path], **env: str) -> subprocess.CompletedProcess[str]:
+def run(checkout: Path, path_dirs: list[Path], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """scripts/engine with a PATH of our choosing (no Go on it unless a test adds one)."""
     return subprocess.run(
-        ["/bin/bash", str(checkout / "scripts" / "engine")],
+        ["/bin/bash", str(checkout / "scripts" / "engine"), *args],
         env={
             "PATH": os.pathsep.join([*map(str, path_dirs), "/usr/bin", "/bin"]),
             "HOME": str(checkout.parent / "home"),
             "GRADIENT_KEYS_ENGINE_CACHE": str(checkout.parent / "cache"),
+            "GRADIENT_KEYS_GO": str(checkout.parent / "no-go-here"),
             **env,
         },
         capture_output=True,
@@ -86,18 +87,9 @@ def test_a_cached_build_is_linked_into_the_venv(checkout: Path) -> None:
 
 
 def where(checkout: Path) -> Path:
-    found = subprocess.run(
-        ["/bin/bash", str(checkout / "scripts" / "engine"), "--where"],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(checkout.parent / "home"),
-            "GRADIENT_KEYS_ENGINE_CACHE": str(checkout.parent / "cache"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    """The cache directory the script uses, as `scripts/engine --where` prints it."""
+    found = run(checkout, [], "--where")
+    assert found.returncode == 0, found.stderr
     return Path(found.stdout.strip())
 
 
@@ -120,6 +112,15 @@ def test_a_go_older_than_the_build_needs_is_not_used(checkout: Path) -> None:
     result = run(checkout, [fake_go.parent])
     assert result.returncode == 0, result.stderr
     assert "go1.25.3 is older than the go1.26.6 the build needs" in result.stderr
+
+
+def test_go_outside_path_is_found_at_its_install_location(checkout: Path) -> None:
+    fake_go = checkout.parent / "goroot" / "bin" / "go"
+    fake_go.parent.mkdir(parents=True)
+    fake_go.write_text('#!/bin/sh\n[ "$1 $2" = "env GOVERSION" ] && echo go1.25.0 || echo linux amd64\n')
+    fake_go.chmod(0o755)
+    result = run(checkout, [], GRADIENT_KEYS_GO=str(fake_go))
+    assert "go1.25.0 is older than" in result.stderr, result.stderr  # it was found, and judged
 
 
 def test_skip(checkout: Path) -> None:
