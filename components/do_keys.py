@@ -19,7 +19,6 @@ How this module handles pydo's traps (each verified against the sandbox; see DES
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -48,7 +47,7 @@ from components.errors import (
 )
 from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
 from components.secret import Secret
-from components.urls import http_base_url
+from components.urls import credential_endpoint
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -65,7 +64,6 @@ log = logging.getLogger("gradient_keys.digitalocean")
 DEFAULT_API_URL = "https://api.digitalocean.com"
 KEYS_PATH = "/v2/gen-ai/models/api_keys"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
-ALLOW_HTTP_ENV = "GRADIENT_KEYS_ALLOW_INSECURE_HTTP"
 _SAFE_ID = re.compile(r"[a-z_]{1,64}")
 _SAFE_REQUEST_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 
@@ -91,33 +89,18 @@ class ClientSettings:
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
         api_url = env.get("DIGITALOCEAN_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
-        _check_api_url(api_url, allow_http=env.get(ALLOW_HTTP_ENV, "") == "1")
+        _check_api_url(api_url, env)
         return cls(api_url=api_url, token=Secret(token))
 
 
-def _check_api_url(url: str, allow_http: bool) -> None:
-    parts = http_base_url(
-        "DIGITALOCEAN_API_URL", url, f"{DEFAULT_API_URL} or the sandbox's http://127.0.0.1:PORT"
+def _check_api_url(url: str, environ: Mapping[str, str]) -> None:
+    parts = credential_endpoint(
+        "DIGITALOCEAN_API_URL", url, f"{DEFAULT_API_URL} or the sandbox's http://127.0.0.1:PORT", environ
     )
-    assert parts.hostname is not None
-    if parts.path not in ("", "/") or parts.query or parts.username or parts.password:
+    if parts.path not in ("", "/") or parts.query:
         raise ConfigurationError(
-            f"DIGITALOCEAN_API_URL must be a bare base URL such as {DEFAULT_API_URL} (no path, query or user)"
+            f"DIGITALOCEAN_API_URL must be a bare base URL such as {DEFAULT_API_URL} (no path or query)"
         )
-    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"DIGITALOCEAN_API_URL uses plain http to {parts.hostname}: the token would cross the network "
-            f"unencrypted. Use https, or set {ALLOW_HTTP_ENV}=1 for a sandbox on a trusted network"
-        )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

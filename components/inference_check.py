@@ -14,6 +14,7 @@ from collections.abc import Callable
 import requests
 
 from components.secret import Secret
+from components.urls import credential_endpoint
 
 __all__ = ["DEFAULT_INFERENCE_URL", "inference_url", "key_works"]
 
@@ -23,8 +24,11 @@ DEFAULT_INFERENCE_URL = "https://inference.do-ai.run"
 
 
 def inference_url(configured: str | None = None) -> str:
-    """`DIGITALOCEAN_INFERENCE_URL`, else the stack's `digitalocean.inference_url`, else DigitalOcean's."""
-    return (os.environ.get("DIGITALOCEAN_INFERENCE_URL") or configured or DEFAULT_INFERENCE_URL).rstrip("/")
+    """`DIGITALOCEAN_INFERENCE_URL`, else the stack's `digitalocean.inference_url`, else DigitalOcean's.
+    Every new secret is sent there, so it follows the credential endpoint rule (components/urls.py)."""
+    url = (os.environ.get("DIGITALOCEAN_INFERENCE_URL") or configured or DEFAULT_INFERENCE_URL).rstrip("/")
+    credential_endpoint("the inference URL", url, DEFAULT_INFERENCE_URL, os.environ)
+    return url
 
 
 def key_works(

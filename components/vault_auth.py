@@ -26,7 +26,7 @@ from hvac import exceptions as hvac_errors
 
 from components.errors import ConfigurationError, VaultAuthError, VaultUnavailableError
 from components.secret import Secret
-from components.urls import http_base_url
+from components.urls import credential_endpoint
 
 __all__ = ["AUTH_METHODS", "VaultConnection", "VaultLogin", "login", "resolve_login"]
 
@@ -49,7 +49,7 @@ class VaultConnection:
                 "VAULT_ADDR is not set: export the Vault address, e.g. https://vault.example.com:8200 "
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
-        http_base_url("VAULT_ADDR", addr, "https://vault.example.com:8200")
+        credential_endpoint("VAULT_ADDR", addr, "https://vault.example.com:8200", env)
         ca_cert = env.get("VAULT_CACERT") or None
         if ca_cert and not Path(ca_cert).is_file():
             raise ConfigurationError(

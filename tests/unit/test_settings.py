@@ -30,7 +30,7 @@ def test_missing_token_names_the_variable() -> None:
         ("ftp://example.com", "not an http"),
         ("api.digitalocean.com", "not an http"),
         ("https://api.digitalocean.com/v2", "bare base URL"),
-        ("https://user:pw@api.digitalocean.com", "bare base URL"),
+        ("https://user:pw@api.digitalocean.com", "carries a user or password"),
         ("http://sandbox.internal:8080", "plain http"),
     ],
     ids=["ftp", "no-scheme", "path", "userinfo", "http-remote"],
