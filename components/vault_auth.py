@@ -19,12 +19,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import hvac
 import requests
 from hvac import exceptions as hvac_errors
 
-from components.errors import ConfigurationError, VaultAuthError, VaultUnavailableError
+from components.errors import ConfigurationError, VaultAuthError, VaultError, VaultUnavailableError
 from components.secret import Secret
 from components.urls import credential_endpoint
 
@@ -66,7 +67,30 @@ class VaultConnection:
             namespace=self.namespace,
             verify=self.ca_cert if self.ca_cert else True,
             timeout=int(self.timeout),
+            session=SameOriginRedirects(),
         )
+
+
+class SameOriginRedirects(requests.Session):
+    """Follows a redirect only to the same scheme, host and port. requests strips `Authorization`
+    when the host changes, but not Vault's `X-Vault-Token`, and it would resend a secret's body
+    over plain http after an https answer: such redirects are refused, before they are followed."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            here, there = _origin(urlsplit(resp.url)), _origin(urlsplit(urljoin(resp.url, target)))
+            if there != here:
+                raise VaultError(
+                    f"Vault at {here} redirected to another origin ({there}); refused, so the token and "
+                    "any secret stay where VAULT_ADDR points. Point VAULT_ADDR at the active node"
+                )
+        return target
+
+
+def _origin(parts: SplitResult) -> str:
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 @dataclass(frozen=True)
