@@ -54,6 +54,8 @@ TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete"}
+# Where gradient-keys keeps its own records under a stack's prefix (the rotation-run journals).
+RESERVED_FOLDER = "_gradient-keys"
 KEY_FIELDS = {"name", "vault_path", "strategy", "rotate_every", "rotation_token", "adopt", "on_delete"}
 ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
 DO_FIELDS = {"api_url", "inference_url"}
@@ -330,6 +332,14 @@ def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
             errors.add(f"{where}.{required}", _MISSING, f"is required (e.g. {required}: chatbot-prod)")
     name = _text(values.get("name"), f"{where}.name", errors, max_len=MAX_NAME)
     vault_path = _vault_path(values.get("vault_path"), f"{where}.vault_path", errors)
+    if vault_path is not None and vault_path.split("/")[0] == RESERVED_FOLDER:
+        errors.add(
+            f"{where}.vault_path",
+            vault_path,
+            f"is under {RESERVED_FOLDER}/, where gradient-keys keeps its own records (rotation-run "
+            "journals); choose another path, e.g. apps/chatbot",
+        )
+        vault_path = None
     strategy = _text(
         values.get("strategy", default_strategy), f"{where}.strategy", errors, choices=STRATEGIES
     )

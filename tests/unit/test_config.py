@@ -49,6 +49,10 @@ def test_defaults_apply() -> None:
         ({"keys": [{"vault_path": "x"}]}, "keys[0].name: is required"),
         ({"keys": [key(vault_path="../etc")]}, 'keys[0].vault_path: "../etc" is not a Vault path'),
         (
+            {"keys": [key(vault_path="_gradient-keys/rotation-runs/dev")]},
+            'keys[0].vault_path: "_gradient-keys/rotation-runs/dev" is under _gradient-keys/',
+        ),
+        (
             {"keys": [key(), key(vault_path="apps/other")]},
             'keys[1].name: "chatbot" is already declared by keys[0]',
         ),
@@ -81,6 +85,7 @@ def test_defaults_apply() -> None:
         "unknown-field",
         "missing-name",
         "bad-path",
+        "reserved-path",
         "duplicate-name",
         "shared-path",
         "slot-collision",
