@@ -100,14 +100,15 @@ class RotationRunner:
         self.selection = "due" if due else "all"
         return list(self.settings.keys)
 
-    def plan(self, specs: list[KeySpec]) -> list[Outcome]:
-        """Read each key's ledger and decide; changes nothing."""
+    def plan(self, specs: list[KeySpec], *, dry_run: bool = False) -> list[Outcome]:
+        """Read each key's ledger and decide. A dry run changes nothing at all: not even a stale
+        ledger mirror is rebuilt (the run that rotates rebuilds it)."""
         self._resume_or_start()
         now = self.ops.clock()
         outcomes = []
         for spec in specs:
             try:
-                entry = self.ops.vault.read_ledger(spec.vault_path)
+                entry = self.ops.vault.read_ledger(spec.vault_path, repair=not dry_run)
                 state = self.ops.state_from_ledger(spec, entry)
             except GradientKeysError as exc:
                 outcomes.append(Outcome(spec.name, spec.vault_path, "", "failed", str(exc), _spec=spec))

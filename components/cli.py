@@ -135,7 +135,7 @@ def _rotate(args: argparse.Namespace) -> int:
     say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
     runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
     specs = runner.select(due=args.due, every=args.all, names=args.keys)
-    outcomes = runner.plan(specs)
+    outcomes = runner.plan(specs, dry_run=args.dry_run)
     planned = [o for o in outcomes if o.status == "planned"]
     if args.format == "table":
         verb = "would rotate" if args.dry_run else "will rotate"

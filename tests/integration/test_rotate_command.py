@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hvac
 import pytest
 import requests
 
@@ -146,3 +147,20 @@ def test_rotate_output_never_holds_a_secret(managed: Managed) -> None:
     secrets += [managed.sink().read_secret("apps/batch")[0].reveal()]
     for secret in secrets:
         assert all(secret not in text for text in outputs)
+
+
+def test_a_dry_run_changes_nothing_in_vault_not_even_a_stale_mirror(managed: Managed) -> None:
+    vault = hvac.Client(url=managed.env["VAULT_ADDR"], token=managed.env["VAULT_TOKEN"])
+    full = f"{managed.prefix}/apps/chatbot"
+    current = vault.secrets.kv.v2.read_secret_version(
+        full, mount_point="secret", raise_on_deleted_version=True
+    )
+    # A writer that died between its two writes: a new version whose mirror was not updated.
+    vault.secrets.kv.v2.create_or_update_secret(full, current["data"]["data"], mount_point="secret")
+    before = vault.secrets.kv.v2.read_secret_metadata(full, mount_point="secret")["data"]
+    code, _document, err = managed.rotate("--due", "--dry-run")
+    assert code == 0, err
+    after = vault.secrets.kv.v2.read_secret_metadata(full, mount_point="secret")["data"]
+    assert after["custom_metadata"] == before["custom_metadata"]
+    assert after["current_version"] == before["current_version"]
+    assert after["updated_time"] == before["updated_time"]
