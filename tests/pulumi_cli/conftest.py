@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
@@ -15,6 +16,7 @@ from components.vault_policy import render_policy
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import DEFAULT_TOKEN, Emulator
 from tests.pulumi_cli.engine import PulumiProject, find_pulumi
+from tests.pulumi_cli.stackkit import make_in_panel
 
 NO_ENGINE = (
     "no Pulumi engine here: scripts/setup builds one where Go is installed (or uses a `pulumi` "
@@ -70,5 +72,21 @@ def make_project(
         return PulumiProject.create(
             tmp_path / f"p{made}", pulumi_bin, service_env(emulator, openbao, vault_token)
         )
+
+    return factory
+
+
+@pytest.fixture
+def adopted(
+    make_project: Callable[..., PulumiProject], emulator: Emulator, prefix: str
+) -> Callable[[list[dict[str, Any]]], PulumiProject]:
+    """A stack whose keys were made in the control panel and adopted by a first `pulumi up`."""
+
+    def factory(keys: list[dict[str, Any]]) -> PulumiProject:
+        make_in_panel(emulator, keys)
+        project = make_project()
+        project.configure(keys, prefix)
+        project.up()
+        return project
 
     return factory

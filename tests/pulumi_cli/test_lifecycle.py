@@ -68,12 +68,9 @@ def test_adopt_then_nothing_changes(
 
 
 def test_rename_is_an_update_and_destroy_applies_on_delete(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
 ) -> None:
-    make_in_panel(emulator, [DUAL, IN_PLACE])
-    project = make_project()
-    project.configure([DUAL, IN_PLACE], prefix)
-    project.up()
+    project = adopted([DUAL, IN_PLACE])
     before, version = vault_secret(root_vault, prefix, DUAL["vault_path"])
 
     renamed = {**DUAL, "name": "assistant"}
@@ -103,12 +100,9 @@ def test_rename_is_an_update_and_destroy_applies_on_delete(
 
 
 def test_refresh_drops_a_key_deleted_in_the_panel_and_up_names_what_to_create(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
 ) -> None:
-    make_in_panel(emulator, [DUAL, IN_PLACE])
-    project = make_project()
-    project.configure([DUAL, IN_PLACE], prefix)
-    project.up()
+    project = adopted([DUAL, IN_PLACE])
     project.refresh("--expect-no-changes")
 
     batch = next(k for k in emulator.store.list() if k.name == "batch")

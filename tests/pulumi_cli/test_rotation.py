@@ -16,7 +16,7 @@ from components.rotation import format_time
 from sandbox.server import Emulator
 from tests.live_consumer import LiveConsumer
 from tests.pulumi_cli.engine import REPO, PulumiProject
-from tests.pulumi_cli.stackkit import DUAL, accepted, make_in_panel, requests_made, vault_secret
+from tests.pulumi_cli.stackkit import DUAL, accepted, requests_made, vault_secret
 
 
 def age_ledger(vault: hvac.Client, prefix: str, path: str, days: int) -> None:
@@ -30,12 +30,9 @@ def age_ledger(vault: hvac.Client, prefix: str, path: str, days: int) -> None:
 
 
 def test_a_new_rotation_token_rotates_once_and_a_live_consumer_sees_no_failure(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
 ) -> None:
-    make_in_panel(emulator, [DUAL])
-    project = make_project()
-    project.configure([DUAL], prefix)
-    project.up()
+    project = adopted([DUAL])
     before, version = vault_secret(root_vault, prefix, DUAL["vault_path"])
     slot = project.resources()[0]["outputs"]["active_slot"]
 
@@ -63,12 +60,9 @@ def test_a_new_rotation_token_rotates_once_and_a_live_consumer_sees_no_failure(
 
 
 def test_a_due_rotation_shows_in_preview_and_one_done_by_the_command_is_not_repeated(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
 ) -> None:
-    make_in_panel(emulator, [DUAL])
-    project = make_project()
-    project.configure([DUAL], prefix)
-    project.up()
+    project = adopted([DUAL])
     age_ledger(root_vault, prefix, DUAL["vault_path"], days=8)  # rotate_every: 7d
 
     preview = project.preview()
@@ -98,12 +92,9 @@ def test_a_due_rotation_shows_in_preview_and_one_done_by_the_command_is_not_repe
 
 
 def test_a_new_vault_path_replaces_the_key(
-    make_project: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
 ) -> None:
-    make_in_panel(emulator, [DUAL])
-    project = make_project()
-    project.configure([DUAL], prefix)
-    project.up()
+    project = adopted([DUAL])
     uuids = sorted(k.uuid for k in emulator.store.list())
 
     moved = {**DUAL, "vault_path": "apps/assistant"}
