@@ -1,9 +1,12 @@
 """The gradient-keys Pulumi program: load and validate the stack config, declare one resource
 per key, export what consumers and audits need (never a secret: those are in Vault only)."""
 
+import os
+
 import pulumi
 
 from components.config import parse_settings
+from components.endpoints import resolve as resolve_endpoints
 from components.keys import KeyContext
 from components.resources import ModelAccessKey
 
@@ -17,6 +20,12 @@ settings = parse_settings(
     pulumi.get_stack(),
 )
 context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+# Checked here, before any resource: a stack file cannot send credentials to a host nobody trusted.
+pulumi.log.info(
+    resolve_endpoints(
+        settings.digitalocean.api_url, settings.digitalocean.inference_url, settings.vault.addr, os.environ
+    ).describe()
+)
 
 keys = {}
 for spec in settings.keys:

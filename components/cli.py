@@ -66,6 +66,7 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], stream: Tex
 
 def _keys_list(args: argparse.Namespace) -> int:
     with ModelKeys() as client:
+        print(f"endpoints: DigitalOcean API {client.settings.api_url}", file=sys.stderr)
         keys = client.list_all()
         rows = [
             {"uuid": k.uuid, "name": k.name, "created_at": k.created_at, "created_by": k.created_by}
@@ -131,6 +132,7 @@ def _load_settings(args: argparse.Namespace) -> StackSettings:
 def _rotate(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    print(ops.endpoints().describe(), file=sys.stderr)
     ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
     say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
     runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
@@ -176,6 +178,7 @@ def _rotate(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    print(ops.endpoints().describe(), file=sys.stderr)
     say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
     try:
         report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
+from urllib.parse import urlsplit
 
 import pydo
 from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -33,6 +34,8 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
 
+from components import endpoints
+from components.endpoints import DEFAULT_API_URL
 from components.errors import (
     AmbiguousKeyError,
     AuthenticationError,
@@ -47,7 +50,6 @@ from components.errors import (
 )
 from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
 from components.secret import Secret
-from components.urls import credential_endpoint
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -61,7 +63,6 @@ __all__ = [
 
 log = logging.getLogger("gradient_keys.digitalocean")
 
-DEFAULT_API_URL = "https://api.digitalocean.com"
 KEYS_PATH = "/v2/gen-ai/models/api_keys"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
 _SAFE_ID = re.compile(r"[a-z_]{1,64}")
@@ -79,8 +80,11 @@ class ClientSettings:
     max_attempts: int = 5
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
-        """`DIGITALOCEAN_API_URL` (default the real API) and `DIGITALOCEAN_TOKEN`, read now."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, configured_url: str | None = None
+    ) -> ClientSettings:
+        """`DIGITALOCEAN_TOKEN`, and the API at `DIGITALOCEAN_API_URL`, else the stack config's
+        `configured_url`, else the real API (components/endpoints.py says who may redirect it)."""
         env = os.environ if environ is None else environ
         token = env.get("DIGITALOCEAN_TOKEN", "").strip()
         if not token:
@@ -88,19 +92,13 @@ class ClientSettings:
                 "DIGITALOCEAN_TOKEN is not set: export a DigitalOcean API token with the genai scopes "
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
-        api_url = env.get("DIGITALOCEAN_API_URL", "").strip().rstrip("/") or DEFAULT_API_URL
-        _check_api_url(api_url, env)
-        return cls(api_url=api_url, token=Secret(token))
-
-
-def _check_api_url(url: str, environ: Mapping[str, str]) -> None:
-    parts = credential_endpoint(
-        "DIGITALOCEAN_API_URL", url, f"{DEFAULT_API_URL} or the sandbox's http://127.0.0.1:PORT", environ
-    )
-    if parts.path not in ("", "/") or parts.query:
-        raise ConfigurationError(
-            f"DIGITALOCEAN_API_URL must be a bare base URL such as {DEFAULT_API_URL} (no path or query)"
-        )
+        endpoint = endpoints.digitalocean_api(configured_url, env)
+        parts = urlsplit(endpoint.url)
+        if parts.path not in ("", "/") or parts.query:
+            raise ConfigurationError(
+                f"{endpoint.setting} must be a bare base URL such as {DEFAULT_API_URL} (no path or query)"
+            )
+        return cls(api_url=endpoint.url, token=Secret(token))
 
 
 @dataclass(frozen=True)

@@ -9,26 +9,23 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import requests
 
+from components import endpoints
+from components.endpoints import DEFAULT_INFERENCE_URL
 from components.secret import Secret
-from components.urls import credential_endpoint
 
 __all__ = ["DEFAULT_INFERENCE_URL", "inference_url", "key_works"]
 
 log = logging.getLogger("gradient_keys.inference")
 
-DEFAULT_INFERENCE_URL = "https://inference.do-ai.run"
 
-
-def inference_url(configured: str | None = None) -> str:
+def inference_url(configured: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """`DIGITALOCEAN_INFERENCE_URL`, else the stack's `digitalocean.inference_url`, else DigitalOcean's.
-    Every new secret is sent there, so it follows the credential endpoint rule (components/urls.py)."""
-    url = (os.environ.get("DIGITALOCEAN_INFERENCE_URL") or configured or DEFAULT_INFERENCE_URL).rstrip("/")
-    credential_endpoint("the inference URL", url, DEFAULT_INFERENCE_URL, os.environ)
-    return url
+    Every new secret is sent there, so it follows components/endpoints.py's rules."""
+    return endpoints.inference(configured, os.environ if environ is None else environ).url
 
 
 def key_works(

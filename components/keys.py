@@ -20,6 +20,8 @@ from typing import Any
 
 from components.config import DigitalOceanConfig, KeySpec, VaultConfig
 from components.do_keys import ClientSettings, IssuedKey, ModelKey, ModelKeys
+from components.endpoints import Endpoints
+from components.endpoints import resolve as resolve_endpoints
 from components.errors import (
     CreateRetiredError,
     DigitalOceanError,
@@ -40,6 +42,7 @@ from components.rotation import (
     rotation_reason,
 )
 from components.secret import Secret
+from components.vault_auth import VaultConnection
 from components.vault_sink import LedgerEntry, VaultSink
 
 __all__ = [
@@ -229,8 +232,7 @@ class KeyOperations:
     @property
     def do(self) -> ModelKeys:
         if self._do is None:
-            env = _environ_with({"DIGITALOCEAN_API_URL": self.context.digitalocean.api_url})
-            settings = ClientSettings.from_env(env)
+            settings = ClientSettings.from_env(os.environ, self.context.digitalocean.api_url)
             self._do = ModelKeys(settings, pacer=shared_pacer(settings))
         return self._do
 
@@ -241,14 +243,21 @@ class KeyOperations:
             mount_var = {"jwt": "VAULT_JWT_MOUNT", "approle": "VAULT_APPROLE_MOUNT"}.get(cfg.auth or "", "")
             env = _environ_with(
                 {
-                    "VAULT_ADDR": cfg.addr,
                     "VAULT_NAMESPACE": cfg.namespace,
                     "VAULT_JWT_ROLE": cfg.role,
                     **({mount_var: cfg.auth_mount} if mount_var else {}),
                 }
             )
-            self._vault = VaultSink(cfg.mount, cfg.path_prefix, environ=env, auth_method=cfg.auth)
+            connection = VaultConnection.from_env(env, cfg.addr)
+            self._vault = VaultSink(
+                cfg.mount, cfg.path_prefix, environ=env, auth_method=cfg.auth, connection=connection
+            )
         return self._vault
+
+    def endpoints(self) -> Endpoints:
+        """Where each credential will go and why (checked: raises ConfigurationError)."""
+        do, vault = self.context.digitalocean, self.context.vault
+        return resolve_endpoints(do.api_url, do.inference_url, vault.addr, os.environ)
 
     def verify(self, secret: Secret) -> bool:
         if self._verify is not None:

@@ -25,9 +25,9 @@ import hvac
 import requests
 from hvac import exceptions as hvac_errors
 
+from components import endpoints
 from components.errors import ConfigurationError, VaultAuthError, VaultError, VaultUnavailableError
 from components.secret import Secret
-from components.urls import credential_endpoint
 
 __all__ = ["AUTH_METHODS", "VaultConnection", "VaultLogin", "login", "resolve_login"]
 
@@ -42,15 +42,18 @@ class VaultConnection:
     timeout: float = 30.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> VaultConnection:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, configured_addr: str | None = None
+    ) -> VaultConnection:
+        """`VAULT_ADDR`, else the stack config's `configured_addr` (see components/endpoints.py)."""
         env = os.environ if environ is None else environ
-        addr = env.get("VAULT_ADDR", "").strip().rstrip("/")
-        if not addr:
+        endpoint = endpoints.vault(configured_addr, env)
+        if endpoint is None:
             raise ConfigurationError(
                 "VAULT_ADDR is not set: export the Vault address, e.g. https://vault.example.com:8200 "
                 '(for the local sandbox, `eval "$(gradient-keys sandbox up)"` sets it)'
             )
-        credential_endpoint("VAULT_ADDR", addr, "https://vault.example.com:8200", env)
+        addr = endpoint.url
         ca_cert = env.get("VAULT_CACERT") or None
         if ca_cert and not Path(ca_cert).is_file():
             raise ConfigurationError(

@@ -14,7 +14,10 @@ from components.inference_check import inference_url
 from components.vault_auth import VaultConnection
 
 PASSWORD = "hunter2-planted-password"
-OPT_IN = {"GRADIENT_KEYS_ALLOW_INSECURE_HTTP": "1"}
+TRUSTED = {
+    "GRADIENT_KEYS_TRUSTED_HOSTS": "vault.example.com"
+}  # another host takes trust (test_endpoint_sources)
+OPT_IN = {"GRADIENT_KEYS_ALLOW_INSECURE_HTTP": "1", **TRUSTED}
 
 
 def vault(url: str, extra: dict[str, str]) -> str:
@@ -59,7 +62,7 @@ def test_plain_http_elsewhere_takes_an_explicit_opt_in(
     "url", ["https://vault.example.com:8200", "http://127.0.0.1:8200", "http://localhost:8"]
 )
 def test_https_and_loopback_are_fine(endpoint: Callable[[str, dict[str, str]], str], url: str) -> None:
-    assert endpoint(url, {}) == url
+    assert endpoint(url, TRUSTED) == url
 
 
 def test_a_password_in_the_url_is_refused_and_never_shown(

@@ -51,6 +51,7 @@ def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
         "DIGITALOCEAN_TOKEN": TOKEN,
         "DIGITALOCEAN_API_URL": "http://sandbox.internal:8080/",
         "GRADIENT_KEYS_ALLOW_INSECURE_HTTP": "1",
+        "GRADIENT_KEYS_TRUSTED_HOSTS": "sandbox.internal",
     }
     assert ClientSettings.from_env(env).api_url == "http://sandbox.internal:8080"
 
