@@ -16,10 +16,10 @@ import datetime
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from components.config import KeySpec, StackSettings
-from components.errors import ConfigurationError, GradientKeysError, ServiceUnavailable
+from components.errors import ConfigurationError, ExitCode, GradientKeysError, ServiceUnavailable, exit_code
 from components.keys import KeyOperations, KeyState, RotationSkipped
 from components.rotation import format_time, parse_time, rotation_reason
 
@@ -42,9 +42,10 @@ class Outcome:
     vault_version: int = 0
     _spec: KeySpec | None = field(default=None, repr=False, compare=False)
     _state: KeyState | None = field(default=None, repr=False, compare=False)
+    _error: GradientKeysError | None = field(default=None, repr=False, compare=False)
 
     def public(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 @dataclass
@@ -55,9 +56,23 @@ class Summary:
     failed: int = 0
     planned: int = 0
     unreachable: bool = False
+    exit_code: int = ExitCode.OK
     seconds: float = 0.0
     digitalocean_requests: int = 0
     vault_requests: int = 0
+
+
+def _exit_code(outcomes: list[Outcome], rotated: int) -> ExitCode:
+    """OK without failures. When nothing was rotated and every failure has the same cause
+    (unreachable, credentials refused), that cause's code; otherwise FAILED."""
+    failures = [o for o in outcomes if o.status == "failed"]
+    if not failures:
+        return ExitCode.OK
+    # A key that failed at planning without an error object ("not managed yet") is plain work failed.
+    codes = {exit_code(o._error) if o._error is not None else ExitCode.FAILED for o in failures}
+    if rotated == 0 and len(codes) == 1:
+        return codes.pop()
+    return ExitCode.FAILED
 
 
 class RotationRunner:
@@ -111,7 +126,9 @@ class RotationRunner:
                 entry = self.ops.vault.read_ledger(spec.vault_path, repair=not dry_run)
                 state = self.ops.state_from_ledger(spec, entry)
             except GradientKeysError as exc:
-                outcomes.append(Outcome(spec.name, spec.vault_path, "", "failed", str(exc), _spec=spec))
+                outcomes.append(
+                    Outcome(spec.name, spec.vault_path, "", "failed", str(exc), _spec=spec, _error=exc)
+                )
                 continue
             ledger = entry.ledger if entry is not None else None
             if state is None or ledger is None:
@@ -169,9 +186,9 @@ class RotationRunner:
             except RotationSkipped as exc:
                 outcome.status, outcome.detail = "already-done", str(exc)
             except ServiceUnavailable as exc:
-                outcome.status, outcome.detail = "failed", f"unreachable: {exc}"
+                outcome.status, outcome.detail, outcome._error = "failed", f"unreachable: {exc}", exc
             except GradientKeysError as exc:
-                outcome.status, outcome.detail = "failed", str(exc)
+                outcome.status, outcome.detail, outcome._error = "failed", str(exc), exc
             else:
                 outcome.status = "rotated"
                 outcome.active_slot, outcome.fingerprint = state.active_slot, state.fingerprint
@@ -200,12 +217,8 @@ class RotationRunner:
         for outcome in outcomes:
             attribute = outcome.status.replace("-", "_")
             setattr(summary, attribute, getattr(summary, attribute) + 1)
-        failures = [o for o in outcomes if o.status == "failed"]
-        summary.unreachable = (
-            bool(failures)
-            and summary.rotated == 0
-            and all(o.detail.startswith("unreachable") for o in failures)
-        )
+        summary.exit_code = _exit_code(outcomes, summary.rotated)
+        summary.unreachable = summary.exit_code == ExitCode.UNREACHABLE
         summary.digitalocean_requests = self.ops.do.requests_made if self.ops._do is not None else 0
         summary.vault_requests = self.ops.vault.requests_made
         return summary

@@ -11,8 +11,9 @@
     gradient-keys vault policy [--mount M] [--prefix P]    the least-privilege Vault policy
     gradient-keys vault check PATH... [--on-delete MODE]   preflight this Vault login on key paths
 
-Exit codes: 0 ok, 1 failed work or findings at the threshold, 2 bad usage or configuration,
-3 DigitalOcean or Vault unreachable.
+Exit codes (every command; docs/exit-codes.md): 0 ok, 1 failed work or findings at the threshold,
+2 bad usage or configuration (nothing changed), 3 DigitalOcean or Vault unreachable, 4 a credential
+refused (DigitalOcean token, Vault login or policy).
 Nothing this command prints contains a token or a key secret, except `console create
 --show-secret`, which shows a sandbox key's secret once as the control panel would.
 """
@@ -32,15 +33,7 @@ from components.audit import SEVERITIES, run_audit
 from components.bulk_rotation import RotationRunner
 from components.config import StackSettings, load_stack_file
 from components.do_keys import ModelKeys
-from components.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    GradientKeysError,
-    PermissionDeniedError,
-    ServiceUnavailable,
-    VaultAuthError,
-    VaultPermissionError,
-)
+from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
 from components.keys import KeyContext, KeyOperations
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
@@ -48,7 +41,13 @@ from sandbox import emulator, launcher
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = (
+    ExitCode.OK,
+    ExitCode.FAILED,
+    ExitCode.USAGE,
+    ExitCode.UNREACHABLE,
+    ExitCode.REFUSED,
+)
 
 
 def _sandbox_dir(args: argparse.Namespace) -> Path:
@@ -170,9 +169,7 @@ def _rotate(args: argparse.Namespace) -> int:
             f"failed {summary.failed} in {summary.seconds:.1f}s "
             f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
         )
-    if summary.unreachable:
-        return EXIT_UNREACHABLE
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    return summary.exit_code
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -180,12 +177,7 @@ def _audit(args: argparse.Namespace) -> int:
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
     print(ops.endpoints().describe(), file=sys.stderr)
     say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
-    try:
-        report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)
-    except (AuthenticationError, PermissionDeniedError, VaultAuthError, VaultPermissionError) as exc:
-        # Credentials the audit cannot use are a setup problem, not a finding.
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)
     document = report.document()
     if args.format == "json":
         print(json.dumps(document, indent=2))
@@ -341,15 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ServiceUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     except GradientKeysError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_code(exc)
     except launcher.SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

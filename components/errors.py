@@ -5,10 +5,10 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
 `request_id` to quote to support.
 
     GradientKeysError
-    +-- ConfigurationError            bad settings or environment (exit code 2)
+    +-- ConfigurationError            bad arguments, settings or environment (exit code 2)
     +-- DigitalOceanError             an API call failed (operation, key, status, error_id, request_id)
-        +-- AuthenticationError       401: the token is missing, wrong or revoked
-        +-- PermissionDeniedError     403: the token lacks a genai scope
+        +-- AuthenticationError       401: the token is missing, wrong or revoked (exit 4)
+        +-- PermissionDeniedError     403: the token lacks a genai scope (exit 4)
         +-- KeyNotFoundError          404: no such key
         +-- AmbiguousKeyError         several keys carry the name asked for
         +-- CreateRetiredError        410: create is retired; make the key in the control panel
@@ -16,17 +16,23 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
         +-- UnavailableError          5xx or network failure that outlasted the retry budget (exit 3)
         +-- UnknownOutcomeError       a secret-minting call whose result could not be established
     +-- VaultError                    a Vault call failed (operation, path)
-        +-- VaultAuthError            login refused, or the token is invalid or expired
-        +-- VaultPermissionError      the token lacks a capability on a path (named)
+        +-- VaultAuthError            login refused, or the token is invalid or expired (exit 4)
+        +-- VaultPermissionError      the token lacks a capability on a path (named) (exit 4)
         +-- VaultConflictError        check-and-set lost: someone wrote a newer version first
         +-- VaultUnavailableError     sealed, down or 5xx beyond the retry budget (exit 3)
 
-`ServiceUnavailable` is mixed into both "unavailable" errors so callers can map them to exit 3.
+`ServiceUnavailable` is mixed into both "unavailable" errors. `exit_code` maps any error to the
+one exit-code table every command shares (docs/exit-codes.md). `add_context` says what the error
+left behind without rebuilding it, so its type, status and request id survive.
 """
 
 from __future__ import annotations
 
+import enum
+from typing import Self
+
 __all__ = [
+    "ExitCode",
     "AmbiguousKeyError",
     "AuthenticationError",
     "ConfigurationError",
@@ -44,15 +50,29 @@ __all__ = [
     "VaultError",
     "VaultPermissionError",
     "VaultUnavailableError",
+    "exit_code",
 ]
 
 
 class GradientKeysError(Exception):
     """Base of every error gradient-keys raises on purpose."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.context: tuple[str, ...] = ()
+
+    def add_context(self, note: str) -> Self:
+        """Append what the failure left behind (e.g. "Vault is unchanged"); the same error object,
+        so callers still see its class and attributes. Returns it, for `raise exc.add_context(...)`."""
+        self.context = (*self.context, note)
+        return self
+
+    def __str__(self) -> str:
+        return "; ".join((super().__str__(), *getattr(self, "context", ())))
+
 
 class ConfigurationError(GradientKeysError):
-    """Settings or environment are wrong; nothing was changed."""
+    """Settings, arguments or environment are wrong; raised before anything is changed."""
 
 
 class ServiceUnavailable(GradientKeysError):
@@ -142,3 +162,27 @@ class VaultConflictError(VaultError):
 
 class VaultUnavailableError(VaultError, ServiceUnavailable):
     pass
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes of every `gradient-keys` command (docs/exit-codes.md)."""
+
+    OK = 0
+    FAILED = 1  # work failed (a key not rotated), or audit findings at the --fail-on threshold
+    USAGE = 2  # bad arguments, stack file or environment; nothing was changed
+    UNREACHABLE = 3  # DigitalOcean or Vault unreachable or sealed beyond the retry budget
+    REFUSED = 4  # a credential was refused: DigitalOcean token (401/403) or Vault login/policy
+
+
+_REFUSED = (AuthenticationError, PermissionDeniedError, VaultAuthError, VaultPermissionError)
+
+
+def exit_code(exc: BaseException) -> ExitCode:
+    """The exit code for a run that ended with `exc`."""
+    if isinstance(exc, ConfigurationError):
+        return ExitCode.USAGE
+    if isinstance(exc, ServiceUnavailable):
+        return ExitCode.UNREACHABLE
+    if isinstance(exc, _REFUSED):
+        return ExitCode.REFUSED
+    return ExitCode.FAILED

@@ -318,9 +318,7 @@ class KeyOperations:
             if not created:
                 raise
             self._undo_creates(created)
-            if isinstance(exc, VaultError):
-                raise VaultError(f"{exc}; the keys just created were deleted again (no orphans)") from None
-            raise
+            raise exc.add_context("the keys just created were deleted again (no orphans)") from None
         return self._state(ordered, entry)
 
     def _store_adopted(
@@ -372,11 +370,9 @@ class KeyOperations:
                     # Adopted: its secret was shown in the control panel; make sure nobody keeps it.
                     self.do.regenerate(key.uuid)
                 except DigitalOceanError as exc:
-                    raise type(exc)(
-                        f"{exc}; Vault holds the active slot's secret, but slot {slot} ({key.name}) may "
-                        "still accept the secret shown in the control panel: run the same operation again",
-                        operation=exc.operation,
-                        key=exc.key,
+                    raise exc.add_context(
+                        f"Vault holds the active slot's secret, but slot {slot} ({key.name}) may still "
+                        "accept the secret shown in the control panel: run the same operation again"
                     ) from None
         return entry
 

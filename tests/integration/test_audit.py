@@ -188,7 +188,7 @@ def test_table_output_and_exit_codes(managed: Managed, emulator: Emulator) -> No
     assert table.returncode == 1 and "missing-at-digitalocean" in table.stdout and "SEVERITY" in table.stdout
     assert run("--stack", "nope").returncode == 2
     assert (
-        run("--config", str(managed.stack_file), env={"DIGITALOCEAN_TOKEN": "dop_v1_wrong"}).returncode == 2
+        run("--config", str(managed.stack_file), env={"DIGITALOCEAN_TOKEN": "dop_v1_wrong"}).returncode == 4
     )
     assert (
         run(

@@ -89,10 +89,10 @@ def test_unreachable_api_exits_3() -> None:
     assert "did not answer" in result.stderr
 
 
-def test_wrong_token_exits_1_and_names_the_variable(sandbox_dir: Path) -> None:
+def test_wrong_token_exits_4_and_names_the_variable(sandbox_dir: Path) -> None:
     env = exports_of(gk("sandbox", "up", "--dir", str(sandbox_dir)).stdout)
     result = gk("keys", "list", env={**env, "DIGITALOCEAN_TOKEN": "dop_v1_wrong"})
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert "DIGITALOCEAN_TOKEN" in result.stderr and "dop_v1_wrong" not in result.stderr
 
 
@@ -129,7 +129,7 @@ def test_vault_check_exit_codes(openbao: OpenBaoServer, root_vault: hvac.Client)
     base = {"VAULT_ADDR": openbao.address, "HOME": "/nonexistent"}
     weak = root_vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
     denied = gk("vault", "check", "apps/x", env={**base, "VAULT_TOKEN": weak})
-    assert denied.returncode == 1 and "may not create secret/data/gradient-keys/apps/x" in denied.stderr
+    assert denied.returncode == 4 and "may not create secret/data/gradient-keys/apps/x" in denied.stderr
     assert weak not in denied.stderr
     assert gk("vault", "check", "apps/x", env={"VAULT_ADDR": "", "VAULT_TOKEN": "t"}).returncode == 2
     assert gk("vault", "check", "../x", env={**base, "VAULT_TOKEN": weak}).returncode == 2
