@@ -2,21 +2,43 @@
 
 The first line on stdout is the base URL, printed once the server accepts connections, so a
 caller can start it with `--port 0` and read where it landed. SIGTERM or Ctrl-C stops it.
+
+Tokens are better given by environment than by flag: a command line is readable by every user of
+the machine (`ps`), a process's environment only by its owner. Without `--token`,
+`--read-only-token` or `--admin-token`, the emulator reads GRADIENT_KEYS_SANDBOX_TOKEN,
+GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN (each a whitespace-separated list) and
+GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN; a flag, when given, wins. `gradient-keys sandbox up` reads
+its tokens the same way and hands them to its emulator by these variables.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from sandbox.server import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN, Emulator, EmulatorConfig
 
-__all__ = ["add_arguments", "config_from_args", "main"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "READ_ONLY_TOKEN_ENV",
+    "TOKEN_ENV",
+    "SandboxTokens",
+    "add_arguments",
+    "config_from_args",
+    "main",
+    "resolve_tokens",
+]
+
+TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_TOKEN"  # noqa: S105 - a variable's name, not a token
+READ_ONLY_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN"  # noqa: S105 - a variable's name
+ADMIN_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable's name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,19 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--token",
         action="append",
         metavar="TOKEN",
-        help=f"API token with every genai scope; repeatable (default {DEFAULT_TOKEN})",
+        help=f"API token with every genai scope; repeatable (default ${TOKEN_ENV}, else {DEFAULT_TOKEN})",
     )
     parser.add_argument(
         "--read-only-token",
         action="append",
         default=[],
         metavar="TOKEN",
-        help="API token with genai:read only (writes get 403); repeatable",
+        help=f"API token with genai:read only (writes get 403); repeatable (default ${READ_ONLY_TOKEN_ENV})",
     )
     parser.add_argument(
         "--admin-token",
         default=DEFAULT_ADMIN_TOKEN,
-        help=f"control-panel token (default {DEFAULT_ADMIN_TOKEN})",
+        help=f"control-panel token (default ${ADMIN_TOKEN_ENV}, else {DEFAULT_ADMIN_TOKEN})",
     )
     parser.add_argument(
         "--create-mode",
@@ -54,13 +76,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--access-log", action="store_true", help="log each request line to stderr")
 
 
-def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+@dataclass(frozen=True)
+class SandboxTokens:
+    """The emulator's tokens: throwaways for the sandbox, still kept out of reprs."""
+
+    tokens: tuple[str, ...] = field(repr=False)
+    read_only_tokens: tuple[str, ...] = field(repr=False)
+    admin_token: str = field(repr=False)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that hand these tokens to `python -m sandbox.emulator`."""
+        for token in (*self.tokens, *self.read_only_tokens, self.admin_token):
+            if not token or any(character.isspace() for character in token):
+                # The variables are whitespace-separated lists, and a bearer token has no
+                # whitespace (RFC 6750 section 2.1), so such a token could never authenticate.
+                raise ValueError("a sandbox token must be non-empty and contain no whitespace")
+        environment = {TOKEN_ENV: " ".join(self.tokens), ADMIN_TOKEN_ENV: self.admin_token}
+        if self.read_only_tokens:
+            environment[READ_ONLY_TOKEN_ENV] = " ".join(self.read_only_tokens)
+        return environment
+
+
+def resolve_tokens(
+    tokens: Sequence[str] | None,
+    read_only_tokens: Sequence[str] | None,
+    admin_token: str | None,
+    environ: Mapping[str, str],
+) -> SandboxTokens:
+    """Each token from its flags when given, else from its variable, else the built-in default."""
+    # --admin-token keeps the built-in token as its argparse default (`sandbox up` passes that
+    # value on), so the default reads as "no flag": only asking for the default explicitly while
+    # the variable names another token reads differently.
+    if admin_token in (None, DEFAULT_ADMIN_TOKEN):
+        admin_token = environ.get(ADMIN_TOKEN_ENV) or DEFAULT_ADMIN_TOKEN
+    return SandboxTokens(
+        tokens=tuple(tokens or environ.get(TOKEN_ENV, "").split() or [DEFAULT_TOKEN]),
+        read_only_tokens=tuple(read_only_tokens or environ.get(READ_ONLY_TOKEN_ENV, "").split()),
+        admin_token=admin_token,
+    )
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> EmulatorConfig:
+    """The configuration the flags ask for; tokens not given by flag come from `environ`."""
+    tokens = resolve_tokens(
+        args.token, args.read_only_token, args.admin_token, os.environ if environ is None else environ
+    )
     return EmulatorConfig(
         host=args.host,
         port=args.port,
-        tokens=tuple(args.token or [DEFAULT_TOKEN]),
-        read_only_tokens=tuple(args.read_only_token),
-        admin_token=args.admin_token,
+        tokens=tokens.tokens,
+        read_only_tokens=tokens.read_only_tokens,
+        admin_token=tokens.admin_token,
         create_mode=args.create_mode,
         rate_limit_per_minute=args.rate_limit_per_minute,
         rate_limit_per_hour=args.rate_limit_per_hour,

@@ -5,12 +5,14 @@ directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pids, URLs a
 own throwaway tokens, never a key secret), `emulator.log`, `openbao.log` and `keys.json` (the key
 table, hashes only). Keys survive `down` and `up`; the dev Vault keeps its data in memory, so
 what was written to it is gone after `down`.
+
+The children get a minimal environment (`child_environment`: none of the caller's credentials) and
+the emulator gets its tokens by environment, not on its command line, which `ps` shows to all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import shlex
@@ -24,13 +26,22 @@ from typing import Any
 
 import requests
 
-from sandbox.openbao import OpenBaoError, OpenBaoServer, start_dev_server
-from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
+from sandbox.emulator import resolve_tokens
+from sandbox.openbao import (
+    OpenBaoError,
+    OpenBaoServer,
+    child_environment,
+    open_private_log,
+    start_dev_server,
+)
 
 __all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
 
 DEFAULT_DIR = Path(".gradient-keys-sandbox")
 START_DEADLINE_SECONDS = 15.0
+TOKEN_FLAGS = ("--token", "--read-only-token", "--admin-token")
+# Beyond the common allow-list, the emulator needs what lets its interpreter import the sandbox.
+EMULATOR_INHERITS = ("PYTHONPATH", "PYTHONHOME")
 
 
 class SandboxError(RuntimeError):
@@ -113,9 +124,7 @@ def up(
     existing = running(directory)
     if existing is not None:
         return existing
-    # Private: the files hold the sandbox's tokens (and OpenBao's log prints its root token).
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    _prepare_directory(directory)
     info = _start_emulator(directory, extra_args, port)
     if not vault:
         return info
@@ -128,6 +137,30 @@ def up(
     info = replace(info, vault_pid=server.pid, vault_addr=server.address, vault_token=server.root_token)
     _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
+
+
+def _prepare_directory(directory: Path) -> None:
+    """Create what is missing as 0700; leave an existing directory's mode alone, but say so when
+    others can read or write it: the files in it hold the sandbox's tokens (each file is 0600,
+    and OpenBao's log prints its root token)."""
+    missing = [path for path in (directory, *directory.parents) if not path.exists()]
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: theirs, so its mode is theirs too
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+    if not directory.is_dir():
+        raise SandboxError(f"{directory} is not a directory: pick another with --dir")
+    if directory not in missing:
+        mode = directory.stat().st_mode & 0o777
+        if mode & 0o077:
+            print(
+                f"gradient-keys: warning: {directory} is open to other users (mode {mode:04o}) and "
+                "the sandbox keeps its tokens there; its mode is left as it is, make it private with "
+                f"`chmod 700 {shlex.quote(str(directory))}`",
+                file=sys.stderr,
+            )
 
 
 def _start_vault(directory: Path) -> OpenBaoServer:
@@ -159,12 +192,21 @@ def _start_emulator(directory: Path, extra_args: list[str] | None, port: int) ->
             except SandboxError:
                 pass
     info = _start(directory, extra_args, port)
-    port_file.write_text(info.api_url.rsplit(":", 1)[1])
+    _write_private(port_file, info.api_url.rsplit(":", 1)[1])
     return info
 
 
 def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxInfo:
     log_path = directory / "emulator.log"
+    options, flags = _split_tokens(extra_args or [])
+    admin_flags = flags["--admin-token"]
+    tokens = resolve_tokens(
+        flags["--token"], flags["--read-only-token"], admin_flags[-1] if admin_flags else None, os.environ
+    )
+    try:
+        secrets = tokens.environment()
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
     args = [
         sys.executable,
         "-m",
@@ -173,9 +215,10 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
         str(port),
         "--state",
         str(directory / "keys.json"),
-        *(extra_args or []),
+        *options,
     ]
-    with log_path.open("w") as log:
+    log = open_private_log(log_path)
+    try:
         # A session of its own, so the sandbox outlives the shell command that started it.
         process = subprocess.Popen(
             args,
@@ -184,7 +227,10 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
+            env=child_environment(secrets, inherit=EMULATOR_INHERITS),
         )
+    finally:
+        os.close(log)
     deadline = time.monotonic() + START_DEADLINE_SECONDS
     url = ""
     while time.monotonic() < deadline:
@@ -198,20 +244,28 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
     if not url:
         process.kill()
         raise SandboxError(f"the sandbox did not start within {START_DEADLINE_SECONDS:.0f}s; see {log_path}")
-    token, admin_token = _tokens_from(extra_args or [])
-    info = SandboxInfo(pid=process.pid, api_url=url, token=token, admin_token=admin_token)
+    info = SandboxInfo(pid=process.pid, api_url=url, token=tokens.tokens[-1], admin_token=tokens.admin_token)
     _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
 
 
-def _tokens_from(args: list[str]) -> tuple[str, str]:
-    token, admin = DEFAULT_TOKEN, DEFAULT_ADMIN_TOKEN
-    for flag, value in itertools.pairwise(args):
-        if flag == "--token":
-            token = value
-        elif flag == "--admin-token":
-            admin = value
-    return token, admin
+def _split_tokens(args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Take the token flags (`--token X` or `--token=X`) out of the emulator's options."""
+    options: list[str] = []
+    tokens: dict[str, list[str]] = {flag: [] for flag in TOKEN_FLAGS}
+    remaining = iter(args)
+    for arg in remaining:
+        flag, equals, value = arg.partition("=")
+        if flag not in tokens:
+            options.append(arg)
+            continue
+        if not equals:
+            following = next(remaining, None)
+            if following is None:
+                raise SandboxError(f"{flag} needs a value")
+            value = following
+        tokens[flag].append(value)
+    return options, tokens
 
 
 def down(directory: Path, timeout: float = 10.0) -> bool:

