@@ -1,24 +1,32 @@
 """The gradient-keys Pulumi program: load and validate the stack config, declare one resource
 per key, export what consumers and audits need (never a secret: those are in Vault only)."""
 
+import json
 import os
 
 import pulumi
 
-from components.config import parse_settings
+from components.config import parse_settings, stack_values
 from components.endpoints import resolve as resolve_endpoints
 from components.keys import KeyContext
 from components.resources import ModelAccessKey
 
-config = pulumi.Config("gradient-keys")
-settings = parse_settings(
-    {
-        name: value
-        for name in ("vault", "defaults", "keys", "digitalocean")
-        if (value := config.get_object(name)) is not None
-    },
-    pulumi.get_stack(),
-)
+
+def _decoded(raw: object) -> object:
+    """The engine hands config values over as text: objects and lists as JSON, strings as is."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+# Every key of the stack's config, in any namespace, so a typo (`gradient-key:keys`) is an error
+# instead of a stack that silently declares nothing.
+entries = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+values = {name: _decoded(raw) for name, raw in stack_values(entries, "stack config").items()}
+settings = parse_settings(values, pulumi.get_stack())
 context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
 # Checked here, before any resource: a stack file cannot send credentials to a host nobody trusted.
 pulumi.log.info(

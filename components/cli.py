@@ -8,7 +8,8 @@
     gradient-keys sandbox status|down [--dir DIR]
     gradient-keys sandbox console create NAME [--show-secret]
     gradient-keys sandbox console list
-    gradient-keys vault policy [--mount M] [--prefix P]    the least-privilege Vault policy
+    gradient-keys vault policy [--mount M] [--prefix P] [--audit-only [--verify-secrets]]
+                                                          the least-privilege Vault policy
     gradient-keys vault check PATH... [--on-delete MODE]   preflight this Vault login on key paths
 
 Exit codes (every command; docs/exit-codes.md): 0 ok, 1 failed work or findings at the threshold,
@@ -35,6 +36,7 @@ from components.config import StackSettings, load_stack_file
 from components.do_keys import ModelKeys
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
 from components.keys import KeyContext, KeyOperations
+from components.terminal import escape_controls
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
 from sandbox import emulator, launcher
@@ -57,10 +59,16 @@ def _sandbox_dir(args: argparse.Namespace) -> Path:
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], stream: TextIO = sys.stdout) -> None:
-    widths = {c: max([len(c), *(len(str(r.get(c) or "")) for r in rows)]) for c in columns}
+    # Cells come from outside (key names typed in the control panel): controls are shown escaped.
+    cells = [{c: escape_controls(str(r.get(c) or "")) for c in columns} for r in rows]
+    widths = {c: max([len(c), *(len(r[c]) for r in cells)]) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip(), file=stream)
-    for row in rows:
-        print("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns).rstrip(), file=stream)
+    for row in cells:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip(), file=stream)
+
+
+def _say(line: str) -> None:
+    print(escape_controls(line, keep_newlines=True), file=sys.stderr)
 
 
 def _keys_list(args: argparse.Namespace) -> int:
@@ -133,7 +141,7 @@ def _rotate(args: argparse.Namespace) -> int:
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
     print(ops.endpoints().describe(), file=sys.stderr)
     ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
-    say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
+    say = _say if args.format == "table" else (lambda _line: None)
     runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
     specs = runner.select(due=args.due, every=args.all, names=args.keys)
     outcomes = runner.plan(specs, dry_run=args.dry_run)
@@ -176,7 +184,7 @@ def _audit(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
     print(ops.endpoints().describe(), file=sys.stderr)
-    say = (lambda line: print(line, file=sys.stderr)) if args.format == "table" else (lambda _line: None)
+    say = _say if args.format == "table" else (lambda _line: None)
     report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)
     document = report.document()
     if args.format == "json":
@@ -199,7 +207,11 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _vault_policy(args: argparse.Namespace) -> int:
-    sys.stdout.write(render_policy(args.mount, args.prefix))
+    if args.verify_secrets and not args.audit_only:
+        raise ConfigurationError("--verify-secrets shapes the --audit-only policy; add --audit-only")
+    sys.stdout.write(
+        render_policy(args.mount, args.prefix, audit_only=args.audit_only, verify_secrets=args.verify_secrets)
+    )
     return EXIT_OK
 
 
@@ -293,6 +305,14 @@ def _parser() -> argparse.ArgumentParser:
     policy = vault_cmds.add_parser("policy", help="print the least-privilege policy for a mount and prefix")
     policy.add_argument("--mount", default="secret", help="KV v2 mount (default secret)")
     policy.add_argument("--prefix", default="gradient-keys", help="path prefix (default gradient-keys)")
+    policy.add_argument(
+        "--audit-only", action="store_true", help="a read-only policy for `gradient-keys audit` alone"
+    )
+    policy.add_argument(
+        "--verify-secrets",
+        action="store_true",
+        help="with --audit-only: also read secret values, for `audit --verify-secrets`",
+    )
     policy.set_defaults(func=_vault_policy)
     check = vault_cmds.add_parser("check", help="preflight: may this Vault login write these key paths?")
     check.add_argument(
@@ -325,19 +345,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _EscapingFormatter(logging.Formatter):
+    """Log lines quote key names too: their control characters are escaped like the tables'."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().format(record), keep_newlines=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return int(args.func(args))
     except GradientKeysError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return exit_code(exc)
     except launcher.SandboxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return EXIT_FAILED
 
 

@@ -15,7 +15,9 @@ fix, and all errors are reported at once.
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 import yaml
 
 from components.errors import ConfigurationError
+from components.terminal import escape_controls, has_controls
 from components.vault_auth import AUTH_METHODS
 from components.vault_sink import DELETE_MODES, check_path
 
@@ -36,6 +39,7 @@ __all__ = [
     "StackSettings",
     "VaultConfig",
     "load_stack_file",
+    "stack_values",
     "parse_duration",
     "parse_settings",
     "slot_names",
@@ -47,6 +51,9 @@ SLOT_SUFFIXES = ("-slot-a", "-slot-b")
 DEFAULT_ROTATE_EVERY = "30d"
 MAX_NAME = 120
 MAX_TOKEN = 64
+MAX_ALIASES = 1000
+MAX_VALUES = 100_000
+MAX_STACK_FILE_BYTES = 1 << 20
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -152,9 +159,14 @@ class _Errors:
 _MISSING = object()
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
 def _show(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 60 else text[:57] + '..."'
+    """A short, bounded rendering: a hostile value (a YAML alias bomb) costs no more than a small one."""
+    text = _REPR.repr(value) if not isinstance(value, str) else f'"{value[:80]}"'
+    return escape_controls(text if len(text) <= 60 else text[:57] + '..."')
 
 
 def _reject_secure(value: Any, where: str, errors: _Errors) -> bool:
@@ -201,8 +213,8 @@ def _text(
     if choices and value not in choices:
         errors.add(where, value, f"is not one of {', '.join(choices)}")
         return None
-    if len(value) > max_len or any(ord(c) < 32 for c in value):
-        errors.add(where, value, f"must be at most {max_len} printable characters")
+    if len(value) > max_len or has_controls(value):
+        errors.add(where, value, f"must be at most {max_len} printable characters (no control characters)")
         return None
     return value
 
@@ -421,25 +433,131 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
             adopted.setdefault(uuid, spec.name)
 
 
-def load_stack_file(path: Path, stack: str | None = None) -> StackSettings:
-    """Read `stacks/Pulumi.<stack>.yaml` without the Pulumi engine."""
+def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:
+    """The `gradient-keys:*` values of a stack's config (names without the namespace).
+
+    A key in a namespace that looks like ours (`gradient-key:keys`, `gradient_keys:vault`) or a
+    bare `keys:` is a typo that would silently declare nothing, so it is an error; other
+    namespaces (`aws:region`, `pulumi:tags`) belong to other tools and are left alone.
+    """
+    errors = _Errors()
+    values: dict[str, Any] = {}
+    for key in entries:
+        text = key if isinstance(key, str) else repr(key)
+        namespace, colon, name = text.partition(":")
+        if namespace == NAMESPACE and colon:
+            values[name] = entries[key]
+        elif not colon and text in TOP_FIELDS:
+            errors.add(text, _MISSING, f"has no namespace; write {NAMESPACE}:{text}")
+        elif _looks_like_ours(namespace):
+            fix = f"{NAMESPACE}:{name}" if colon else f"{NAMESPACE}:<setting>"
+            errors.add(
+                _show(text)[1:-1], _MISSING, f"is not in the {NAMESPACE} namespace; did you mean {fix}?"
+            )
+    if "keys" not in values:
+        errors.add(
+            f"{NAMESPACE}:keys",
+            _MISSING,
+            "is missing: the stack declares no key. Declare keys (see stacks/Pulumi.prod.example.yaml), "
+            "or write `gradient-keys:keys: []` to manage none on purpose",
+        )
+    errors.raise_if_any(source)
+    return values
+
+
+def _looks_like_ours(namespace: str) -> bool:
+    folded = re.sub(r"[^a-z]", "", namespace.lower())
+    return (
+        folded.startswith("gradient") or difflib.SequenceMatcher(None, folded, "gradientkeys").ratio() >= 0.8
+    )
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a budget of aliases. Loading shares aliased values, so it is
+    cheap; anything that walks the result (validation, messages) pays for the expansion, which
+    `_expanded_size` bounds."""
+
+    aliases_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen += 1
+            if self.aliases_seen > MAX_ALIASES:
+                raise _TooManyAliases
+        return super().compose_node(parent, index)
+
+
+class _TooManyAliases(Exception):
+    pass
+
+
+def _expanded_size(value: Any, memo: dict[int, int], active: set[int]) -> int:
+    """How many values the document holds with every alias written out (shared values are
+    measured once, so this costs what the file holds, not what it expands to)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    ident = id(value)
+    if ident in active:
+        raise _SelfReference
+    if ident not in memo:
+        active.add(ident)
+        children = value.values() if isinstance(value, dict) else value
+        memo[ident] = 1 + sum(min(_expanded_size(c, memo, active), MAX_VALUES + 1) for c in children)
+        active.discard(ident)
+    return memo[ident]
+
+
+class _SelfReference(Exception):
+    pass
+
+
+def _read_document(path: Path) -> Any:
     try:
-        document = yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_STACK_FILE_BYTES:
+            raise ConfigurationError(
+                f"stack config {path} is {size} bytes; a stack file is at most {MAX_STACK_FILE_BYTES} bytes"
+            )
+        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
+        if _expanded_size(document, {}, set()) > MAX_VALUES:
+            raise ConfigurationError(
+                f"stack config {path} expands to more than {MAX_VALUES} values (YAML aliases); write it out"
+            )
+        return document
     except FileNotFoundError:
         raise ConfigurationError(
             f"stack config {path} does not exist; pass --stack NAME or --config FILE"
+        ) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"stack config {path} cannot be read ({type(exc).__name__})") from None
+    except RecursionError:
+        raise ConfigurationError(f"stack config {path} is nested too deeply") from None
+    except _SelfReference:
+        raise ConfigurationError(
+            f"stack config {path} has a value that contains itself (YAML alias)"
+        ) from None
+    except _TooManyAliases:
+        raise ConfigurationError(
+            f"stack config {path} uses more than {MAX_ALIASES} YAML aliases (*name); write the values out"
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigurationError(f"stack config {path} is not valid YAML{at}") from None
-    config = (document or {}).get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigurationError(f"{path}: `config` must be a mapping of settings")
-    values = {
-        k.split(":", 1)[1]: v
-        for k, v in config.items()
-        if isinstance(k, str) and k.startswith(NAMESPACE + ":")
-    }
+
+
+def load_stack_file(path: Path, stack: str | None = None) -> StackSettings:
+    """Read `stacks/Pulumi.<stack>.yaml` without the Pulumi engine."""
+    document = _read_document(path)
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise ConfigurationError(
+            f"stack config {path} must be a mapping with a `config:` mapping of settings "
+            f"(found {type(document).__name__}); see stacks/Pulumi.prod.example.yaml"
+        )
+    values = stack_values(document["config"], str(path))
     name = stack or path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
     return parse_settings(values, name, source=str(path))

@@ -31,6 +31,8 @@ from __future__ import annotations
 import enum
 from typing import Self
 
+from components.terminal import escape_controls
+
 __all__ = [
     "ExitCode",
     "AmbiguousKeyError",
@@ -68,7 +70,10 @@ class GradientKeysError(Exception):
         return self
 
     def __str__(self) -> str:
-        return "; ".join((super().__str__(), *getattr(self, "context", ())))
+        # Messages quote names typed in DigitalOcean's control panel: controls are shown escaped
+        # wherever the message goes (the commands, the engine's diagnostics, logs).
+        text = "; ".join((super().__str__(), *getattr(self, "context", ())))
+        return escape_controls(text, keep_newlines=True)
 
 
 class ConfigurationError(GradientKeysError):

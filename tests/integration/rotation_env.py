@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hvac
 import yaml
 
 from components.config import KeySpec, load_stack_file
 from components.keys import KeyContext, KeyOperations, KeyState
+from components.vault_policy import render_policy
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import DEFAULT_TOKEN, Emulator
@@ -66,15 +68,29 @@ class Managed:
         return result.returncode, document, result.stderr
 
 
-def environment(emulator: Emulator, openbao: OpenBaoServer, home: Path) -> dict[str, str]:
+def environment(
+    emulator: Emulator, openbao: OpenBaoServer, home: Path, prefix: str = "gradient-keys"
+) -> dict[str, str]:
+    """What the tool runs with: the sandbox, and a Vault token holding only the policy
+    `gradient-keys vault policy` prints (not root, not even Vault's default policy), so every
+    command and provider operation these tests drive proves that policy is enough."""
     return {
         "DIGITALOCEAN_API_URL": emulator.base_url,
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
         "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
         "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": openbao.root_token,
+        "VAULT_TOKEN": policy_only_token(openbao, prefix),
         "HOME": str(home),
     }
+
+
+def policy_only_token(openbao: OpenBaoServer, prefix: str = "gradient-keys") -> str:
+    """A token with only the generated policy for `prefix` (its `*` covers every test's sub-prefix)."""
+    root = hvac.Client(url=openbao.address, token=openbao.root_token)
+    name = f"gradient-keys-tests-{prefix.replace('/', '-')}"
+    root.sys.create_or_update_policy(name, render_policy("secret", prefix))
+    created = root.auth.token.create(policies=[name], no_default_policy=True, ttl="4h")
+    return str(created["auth"]["client_token"])
 
 
 def manage(
@@ -99,7 +115,7 @@ def manage(
         )
     )
     settings = load_stack_file(stack_file)
-    env = environment(emulator, openbao, directory)
+    env = environment(emulator, openbao, directory, prefix)
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from components.errors import (
+    AmbiguousKeyError,
+    ConfigurationError,
     ExitCode,
     UnavailableError,
     VaultConflictError,
@@ -40,3 +42,11 @@ def test_vault_unavailable_stays_unavailable_after_context() -> None:
 def test_exit_codes_by_class() -> None:
     assert exit_code(VaultConflictError("lost", operation="write")) == ExitCode.FAILED
     assert exit_code(ValueError("a bug")) == ExitCode.FAILED
+
+
+def test_messages_show_control_characters_escaped_wherever_they_go() -> None:
+    error = AmbiguousKeyError("2 keys are named 'evil\x1b[2J\u202ename'", operation="adopt", key="k")
+    text = str(error.add_context("adopt by uuid instead"))
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "evil\\x1b[2J\\u202ename" in text
+    assert str(ConfigurationError("two problems:\n  - a\n  - b")) == "two problems:\n  - a\n  - b"
