@@ -98,7 +98,8 @@ def _sandbox_up(args: argparse.Namespace) -> int:
         extra += ["--token", token]
     for token in args.read_only_token:
         extra += ["--read-only-token", token]
-    extra += ["--admin-token", args.admin_token]
+    if args.admin_token is not None:
+        extra += ["--admin-token", args.admin_token]
     extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
     extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
     info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)

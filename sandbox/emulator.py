@@ -59,7 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--admin-token",
-        default=DEFAULT_ADMIN_TOKEN,
         help=f"control-panel token (default ${ADMIN_TOKEN_ENV}, else {DEFAULT_ADMIN_TOKEN})",
     )
     parser.add_argument(
@@ -104,10 +103,7 @@ def resolve_tokens(
     environ: Mapping[str, str],
 ) -> SandboxTokens:
     """Each token from its flags when given, else from its variable, else the built-in default."""
-    # --admin-token keeps the built-in token as its argparse default (`sandbox up` passes that
-    # value on), so the default reads as "no flag": only asking for the default explicitly while
-    # the variable names another token reads differently.
-    if admin_token in (None, DEFAULT_ADMIN_TOKEN):
+    if admin_token is None:
         admin_token = environ.get(ADMIN_TOKEN_ENV) or DEFAULT_ADMIN_TOKEN
     return SandboxTokens(
         tokens=tuple(tokens or environ.get(TOKEN_ENV, "").split() or [DEFAULT_TOKEN]),

@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from sandbox import launcher
-from sandbox.server import API_PREFIX, DEFAULT_TOKEN
+from sandbox.emulator import ADMIN_TOKEN_ENV, resolve_tokens
+from sandbox.server import API_PREFIX, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from tests.integration.test_cli import REPO, gk
 
 CANARIES = {
@@ -218,3 +219,11 @@ def test_missing_directories_are_created_private_without_a_warning(
     assert gk("sandbox", "down", "--dir", str(directory)).returncode == 0
     again = gk("sandbox", "up", "--dir", str(directory), "--no-vault")
     assert again.returncode == 0 and "warning" not in again.stderr
+
+
+def test_an_explicit_admin_token_flag_wins_even_when_it_is_the_default() -> None:
+
+    # An explicit --admin-token equal to the built-in default is a flag, and a flag wins.
+    chosen = resolve_tokens(None, None, DEFAULT_ADMIN_TOKEN, {ADMIN_TOKEN_ENV: "from-env"})
+    assert chosen.admin_token == DEFAULT_ADMIN_TOKEN
+    assert resolve_tokens(None, None, None, {ADMIN_TOKEN_ENV: "from-env"}).admin_token == "from-env"
