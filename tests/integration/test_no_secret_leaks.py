@@ -23,7 +23,9 @@ from components.errors import GradientKeysError
 from components.ledger import Ledger
 from components.secret import Secret
 from components.vault_sink import VaultSink
+from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator, EmulatorConfig
+from tests.integration.rotation_env import policy_only_token
 
 PLANTED_TOKEN = "dop_v1_PLANTED_TOKEN_a41f09c3e7d2b5"
 PLANTED_READ_ONLY = "dop_v1_PLANTED_READONLY_77e1c0"
@@ -135,9 +137,12 @@ def test_vault_paths_leak_nothing(
     capfd: pytest.CaptureFixture[str],
     vault_env: dict[str, str],
     root_vault: hvac.Client,
+    openbao: OpenBaoServer,
     key_path: str,
 ) -> None:
     logging.getLogger("hvac").setLevel(logging.DEBUG)
+    # The tool's own login holds only the generated policy, as in production; not root.
+    policy_token = policy_only_token(openbao)
     texts: list[str] = []
     secret = Secret(PLANTED_SECRET)
     ledger = Ledger(secret.fingerprint, "2026-11-25T00:00:00Z", slot_a="uuid-a")
@@ -149,7 +154,7 @@ def test_vault_paths_leak_nothing(
         except GradientKeysError as exc:
             texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
 
-    sink = VaultSink()
+    sink = VaultSink(environ={**vault_env, "VAULT_TOKEN": policy_token})
     attempt(lambda: sink.preflight([key_path], delete_mode="destroy"))
     attempt(lambda: sink.write(key_path, secret, ledger, 0))
     attempt(lambda: sink.write(key_path, secret, ledger, 1))
@@ -188,6 +193,7 @@ def test_vault_paths_leak_nothing(
         PLANTED_SECRET_ID,
         PLANTED_JWT,
         vault_env["VAULT_TOKEN"],
+        policy_token,
         restricted,
     ]
     for where, text in haystacks.items():

@@ -16,6 +16,7 @@ from components.provider import ModelKeyProvider
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import DEFAULT_TOKEN, Emulator
+from tests.integration.rotation_env import policy_only_token
 from tests.program.harness import run_program
 from tests.provider.harness import ProviderProcess
 
@@ -33,7 +34,7 @@ def test_no_secret_in_any_provider_or_program_output(
     caplog.set_level(logging.DEBUG)
     for path in ("apps/chatbot", "apps/batch"):
         root_vault.secrets.kv.v2.delete_metadata_and_all_versions(f"{PREFIX}/{path}", mount_point="secret")
-    planted_vault_token = root_vault.auth.token.create(policies=["root"], ttl="10m")["auth"]["client_token"]
+    planted_vault_token = policy_only_token(openbao, PREFIX)  # the generated policy only, not root
     env = {
         "DIGITALOCEAN_API_URL": emulator.base_url,
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
