@@ -14,7 +14,12 @@ How this module handles pydo's traps (each verified against the sandbox; see DES
   included, in its exception text.
 - pydo's network-trace logging (which prints the Authorization header and bodies) is replaced by
   a no-op policy, so no logging setting can make it print a token or a secret.
-- Errors carry only status, error id and request id; secrets travel as `Secret`.
+- Errors carry only status, error id and request id (each only when shaped like DigitalOcean's);
+  secrets travel as `Secret`, wrapped the moment pydo hands a body over (`seal`), so no frame's
+  locals ever hold one as a plain string.
+- Every answer is checked against its documented shape before use: anything else is a
+  `DigitalOceanError` naming the operation and the field (never a value from the answer); for a
+  create or regenerate, which may have minted a secret, an `UnknownOutcomeError`.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from components.errors import (
     UnknownOutcomeError,
 )
 from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
-from components.secret import Secret
+from components.secret import Secret, seal
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -65,8 +70,17 @@ log = logging.getLogger("gradient_keys.digitalocean")
 
 KEYS_PATH = "/v2/gen-ai/models/api_keys"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
-_SAFE_ID = re.compile(r"[a-z_]{1,64}")
-_SAFE_REQUEST_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+# What goes into an error message from an error body: only fields shaped like what DigitalOcean
+# sends, so a hostile or broken endpoint cannot make us print a secret it planted there.
+# - `id` is a short snake_case word naming the status (spec/do-openapi shared/responses:
+#   not_found, too_many_requests, server_error, unauthorized; description.yml: forbidden, gone).
+#   Words of at most 16 letters, at most 5 of them: a random token of that shape is implausible, and
+#   ids that start like a credential (sk_, dop_, doo_, dor_) are dropped all the same.
+# - `request_id` is a uuid (shared/models/error.yml, example 4d9d8375-3c56-4925-a3e7-eb137fed17e9).
+#   A model access key (`sk-do-...`) or a token (`dop_v1_...`) can never have that shape.
+_SAFE_ID = re.compile(r"(?!(?:sk|dop|doo|dor)_)[a-z]{1,16}(?:_[a-z]{1,16}){0,4}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SECRET_FIELD = "secret_key"  # noqa: S105 - a field name
 
 
 @dataclass(frozen=True)
@@ -112,14 +126,32 @@ class ModelKey:
 
     @classmethod
     def from_info(cls, info: Any) -> ModelKey:
-        if not isinstance(info, dict) or not isinstance(info.get("uuid"), str):
-            raise ValueError("api_key_info without a uuid")
+        """An `apiModelAPIKeyInfo`; ValueError naming the field (never its value) when it is not one."""
+        problem = _key_info_problem(info)
+        if problem is not None:
+            raise ValueError(problem)
         return cls(
             uuid=info["uuid"],
-            name=str(info.get("name") or ""),
+            name=info.get("name") or "",
+            # Informational only, never decided on: a value of another type is dropped, not an error.
             created_at=info.get("created_at") if isinstance(info.get("created_at"), str) else None,
             created_by=info.get("created_by") if isinstance(info.get("created_by"), str) else None,
         )
+
+
+def _key_info_problem(info: Any) -> str | None:
+    """What makes `info` unusable as a key (it names fields, never values), or None."""
+    if not isinstance(info, dict):
+        return "api_key_info is not an object"
+    uuid = info.get("uuid")
+    if uuid is None:
+        return "api_key_info has no uuid"
+    if not isinstance(uuid, str) or not _UUID.fullmatch(uuid):
+        # Key uuids end up in messages and Pulumi state: only a uuid-shaped one is believed.
+        return "api_key_info.uuid is not a uuid"
+    if not isinstance(info.get("name"), (str, type(None))):
+        return "api_key_info.name is not a string"
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,11 +168,17 @@ class DeleteOutcome:
     already_gone: bool  # True when DigitalOcean had no such key on our first attempt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Reply:
+    """One answer. `body` is the parsed JSON, every `secret_key` in it already sealed (`seal`)."""
+
     status: int
     body: Any
     headers: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        # Never the body: a traceback printed with its locals (pytest -l, Sentry) shows this.
+        return f"_Reply(status={self.status})"
 
 
 class _TransportFailure(Exception):
@@ -192,14 +230,15 @@ def _safe_error_fields(body: Any) -> tuple[str | None, str | None]:
     request_id = body.get("request_id")
     return (
         error_id if isinstance(error_id, str) and _SAFE_ID.fullmatch(error_id) else None,
-        request_id if isinstance(request_id, str) and _SAFE_REQUEST_ID.fullmatch(request_id) else None,
+        request_id if isinstance(request_id, str) and _UUID.fullmatch(request_id) else None,
     )
 
 
 def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
-    """pydo `cls=` hook: keep the status and the headers the generated code would drop."""
+    """pydo `cls=` hook: keep the status and the headers the generated code would drop, and seal
+    the secret before the body leaves pydo's frame."""
     http = pipeline_response.http_response
-    return _Reply(http.status_code, body, http.headers)
+    return _Reply(http.status_code, seal(body, _SECRET_FIELD), http.headers)
 
 
 class ModelKeys:
@@ -240,8 +279,13 @@ class ModelKeys:
 
     # -- listing ------------------------------------------------------------------------------
     def iter_pages(self) -> Iterator[list[ModelKey]]:
-        """Every key, a page of up to 200 at a time, following `meta.pages`."""
+        """Every key, a page of up to 200 at a time, following `meta.pages`.
+
+        A page that is not the documented shape raises `DigitalOceanError` naming the page and
+        the field (never a value from it).
+        """
         page = 1
+        previous: list[str] = []
         while True:
             reply = self._idempotent(
                 "list",
@@ -250,26 +294,30 @@ class ModelKeys:
             )
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
-            body: dict[str, Any] = reply.body if isinstance(reply.body, dict) else {}
+            if not isinstance(reply.body, dict):
+                raise _malformed("list", None, f"page {page} of the key listing is not a JSON object")
+            body: dict[str, Any] = reply.body
             infos = body.get("api_key_infos")
             if infos is None and "meta" in body:
                 infos = []  # an empty account
             if not isinstance(infos, list):
-                raise DigitalOceanError(
-                    "the key listing is not the documented shape", operation="list", status=200
-                )
-            try:
-                yield [ModelKey.from_info(info) for info in infos]
-            except ValueError:
-                raise DigitalOceanError(
-                    "the key listing holds an entry without a uuid", operation="list", status=200
-                ) from None
+                raise _malformed("list", None, f"page {page} of the key listing has no api_key_infos list")
+            problem = next(filter(None, map(_key_info_problem, infos)), None)
+            if problem is not None:
+                raise _malformed("list", None, f"page {page} of the key listing: {problem}")
+            keys = [ModelKey.from_info(info) for info in infos]
+            uuids = [k.uuid for k in keys]
+            if uuids and uuids == previous:
+                # A server that ignores `page` would otherwise be paged through for ever.
+                raise _malformed("list", None, f"page {page} of the key listing repeats page {page - 1}")
+            previous = uuids
+            yield keys
             meta = body.get("meta")
             pages = meta.get("pages") if isinstance(meta, dict) else None
             links = body.get("links")
             pages_links = links.get("pages") if isinstance(links, dict) else None
             has_next = isinstance(pages_links, dict) and bool(pages_links.get("next"))
-            more = page < pages if isinstance(pages, int) else has_next
+            more = page < pages if isinstance(pages, int) and not isinstance(pages, bool) else has_next
             if not infos or not more:
                 return
             page += 1
@@ -309,9 +357,13 @@ class ModelKeys:
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
         info = reply.body.get("api_key_info") if isinstance(reply.body, dict) else None
-        if not isinstance(info, dict) or not isinstance(info.get("uuid"), str):
-            raise DigitalOceanError(
-                "the answer carried no api_key_info", operation="rename", key=key_uuid, status=200
+        problem = _key_info_problem(info)
+        if problem is not None:
+            raise _malformed(
+                "rename",
+                key_uuid,
+                f"the answer is not the documented shape ({problem}); the new name may or may not "
+                "have been applied",
             )
         return ModelKey.from_info(info)
 
@@ -352,7 +404,7 @@ class ModelKeys:
                     continue
                 unknown = failure.kind
             else:
-                if reply.status == 200:
+                if 200 <= reply.status < 300:
                     return self._issued(reply, "regenerate", key_uuid)
                 if reply.status == 429:
                     refused = True
@@ -419,7 +471,7 @@ class ModelKeys:
                     continue
                 unknown = failure.kind
             else:
-                if reply.status == 200:
+                if 200 <= reply.status < 300:
                     return self._issued(reply, "create", name)
                 if reply.status == 410:
                     raise CreateRetiredError(
@@ -460,7 +512,7 @@ class ModelKeys:
             parsed = response.json()
         except ValueError:
             parsed = None
-        return _Reply(response.status_code, parsed, response.headers)
+        return _Reply(response.status_code, seal(parsed, _SECRET_FIELD), response.headers)
 
     def _send(self, call: Callable[[], _Reply]) -> _Reply:
         """One HTTP request, paced. HTTP errors become a `_Reply` holding no body text."""
@@ -551,15 +603,30 @@ class ModelKeys:
         self._sleep(wait)
 
     def _issued(self, reply: _Reply, operation: str, key: str) -> IssuedKey:
-        info = reply.body.get("api_key_info") if isinstance(reply.body, dict) else None
-        secret = info.get("secret_key") if isinstance(info, dict) else None
-        if not isinstance(secret, str) or not secret:
+        """The key and secret of a 2xx create or regenerate answer (its secret already sealed).
+
+        Anything else is `UnknownOutcomeError`: the call may well have minted a secret (and, for a
+        regenerate, killed the previous one), but an answer we cannot trust does not tell which.
+        """
+        # Judged in a helper: this frame, which raises, holds no part of the answer but `reply`
+        # (whose repr is its status), so a traceback printed with its locals shows none of it.
+        problem = _issued_problem(reply.body, key if operation == "regenerate" else None)
+        if problem is not None:
+            minted = (
+                "a new secret may have been minted and the previous one invalidated"
+                if operation == "regenerate"
+                else "the key may have been created"
+            )
             raise UnknownOutcomeError(
-                "DigitalOcean answered 200 without a secret; the key's current secret is unknown",
+                f"DigitalOcean answered HTTP {reply.status} but not the documented shape ({problem}); "
+                f"{minted}, so the key's current secret is unknown to gradient-keys. Run the operation "
+                "again once DigitalOcean answers normally",
                 operation=operation,
                 key=key,
+                status=reply.status,
             )
-        return IssuedKey(ModelKey.from_info(info), Secret(secret))
+        info = reply.body["api_key_info"]
+        return IssuedKey(ModelKey.from_info(info), info[_SECRET_FIELD])
 
     def _raise_for(self, reply: _Reply, operation: str, key: str | None) -> NoReturn:
         error_id, request_id = _safe_error_fields(reply.body)
@@ -596,3 +663,26 @@ class ModelKeys:
         if status >= 500:
             raise UnavailableError("DigitalOcean failed on every attempt; retry later", **context)
         raise DigitalOceanError("unexpected answer", **context)
+
+
+def _issued_problem(body: Any, expected_uuid: str | None) -> str | None:
+    """What makes a create or regenerate answer unusable (fields named, never values), or None."""
+    info: Any = body.get("api_key_info") if isinstance(body, dict) else None
+    problem = _key_info_problem(info)
+    if problem is not None:
+        return problem
+    if not isinstance(info.get(_SECRET_FIELD), Secret):
+        return "api_key_info has no secret_key string"
+    if expected_uuid is not None and info["uuid"].lower() != expected_uuid.lower():
+        return "api_key_info describes another key"
+    return None
+
+
+def _malformed(operation: str, key: str | None, problem: str) -> DigitalOceanError:
+    """A 200 whose body is not what the spec documents (a proxy, a broken or hostile endpoint)."""
+    return DigitalOceanError(
+        f"{problem}; is DIGITALOCEAN_API_URL the DigitalOcean API?",
+        operation=operation,
+        key=key,
+        status=200,
+    )

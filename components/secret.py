@@ -3,15 +3,18 @@
 `repr`, `str`, `format` and logging all show `<redacted>`; pickling (which is how Pulumi
 serializes a dynamic provider into state) is refused outright. The value is only reachable
 through `reveal()`, which makes every use of it greppable.
+
+`seal` wraps a secret the moment a reply is parsed, so that no plain string copy of it sits in a
+local variable that a traceback printed with its locals (pytest -l, Sentry's default) would show.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import NoReturn
+from typing import Any, NoReturn
 
-__all__ = ["FINGERPRINT_HEX_CHARS", "Secret", "fingerprint"]
+__all__ = ["FINGERPRINT_HEX_CHARS", "Secret", "UnreadableSecret", "fingerprint", "seal"]
 
 FINGERPRINT_HEX_CHARS = 12
 
@@ -58,3 +61,40 @@ class Secret:
 
     def __getstate__(self) -> NoReturn:
         raise TypeError("a Secret cannot be pickled or serialized; write it to Vault instead")
+
+
+class UnreadableSecret:
+    """Stands where a secret field held something other than a non-empty string: not a usable
+    secret, and not printable either (it may still hold one, nested)."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<unreadable secret: {self.kind}>"
+
+
+def seal(body: Any, field: str) -> Any:
+    """Replace, in place, every value under the key `field` anywhere in a parsed JSON body: a
+    non-empty string by a `Secret`, anything else by an `UnreadableSecret`. Returns `body`.
+
+    Iterative, so a deeply nested hostile body cannot exhaust the stack.
+    """
+    pending = [body]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == field and not isinstance(value, (Secret, UnreadableSecret)):
+                    node[name] = (
+                        Secret(value)
+                        if isinstance(value, str) and value
+                        else UnreadableSecret(type(value).__name__)
+                    )
+                elif isinstance(value, (dict, list)):
+                    pending.append(value)
+        elif isinstance(node, list):
+            pending.extend(item for item in node if isinstance(item, (dict, list)))
+    return body

@@ -10,6 +10,8 @@ Routes used (mount `M`, path `P` = `<path_prefix>/<key path>`):
 
 Reliability: each call retries with backoff on 5xx, sealed (503) and connection errors; a
 check-and-set loss is never retried here (`VaultConflictError`: the caller re-reads and decides).
+An answer that is not the documented shape (a proxy's page, a broken or hostile server) is a
+`VaultError` naming the call and the field, never a traceback and never a value from the answer.
 A version is complete on its own (secret + ledger in one write), so a failure between the data
 write and the mirror leaves nothing half-written: the mirror is rebuilt on the next read.
 No message, repr or log line carries the secret, the token or a Vault response body.
@@ -23,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import hvac
 import requests
@@ -39,7 +41,7 @@ from components.errors import (
 )
 from components.ledger import LEDGER_DATA_FIELD, SECRET_DATA_FIELD, Ledger, LedgerFormatError
 from components.pacing import Backoff
-from components.secret import Secret
+from components.secret import Secret, seal
 from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
 
 __all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink"]
@@ -49,6 +51,34 @@ log = logging.getLogger("gradient_keys.vault")
 DELETE_MODES = ("keep", "soft-delete", "destroy")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 T = TypeVar("T")
+# Capability names Vault documents; anything else in a capabilities answer is not repeated back.
+_CAPABILITIES = frozenset(
+    {"create", "read", "update", "patch", "delete", "list", "sudo", "root", "deny", "subscribe", "recover"}
+)
+_VERSION = re.compile(r"[0-9]{1,18}")  # not str.isdigit(), which also takes "²" (and int() refuses it)
+_MAX_LIST_DEPTH = 64  # folders below the prefix; a server that answers "x/" for ever is cut off here
+
+# hvac raises one exception class per HTTP status (hvac/exceptions.py, `VaultError.from_status`)
+# and lets requests' own through. What each means to `_call`, most specific first: an outcome, and
+# the detail a retry exhaustion reports (`{name}`: the exception's class). A programming error
+# (TypeError, AttributeError, ...) in gradient-keys is not in the table and surfaces as itself.
+_OUTCOMES: tuple[tuple[type[Exception], str, str], ...] = (
+    (hvac_errors.InvalidPath, "missing", "404"),
+    (hvac_errors.Forbidden, "forbidden", "403"),
+    (hvac_errors.Unauthorized, "unauthorized", "401"),
+    (hvac_errors.InvalidRequest, "invalid", "400"),  # or "conflict": see _classify
+    (hvac_errors.VaultDown, "retry", "sealed or in maintenance (503)"),
+    (hvac_errors.InternalServerError, "retry", "{name}"),
+    (hvac_errors.BadGateway, "retry", "{name}"),
+    (hvac_errors.RateLimitExceeded, "retry", "{name}"),
+    (hvac_errors.PreconditionFailed, "retry", "a standby that has not caught up yet (412)"),
+    (hvac_errors.VaultNotInitialized, "uninitialized", "not initialized (501)"),
+    (hvac_errors.VaultError, "unexpected", "an HTTP status Vault does not document for this call"),
+    (requests.ConnectionError, "retry", "unreachable ({name})"),
+    (requests.Timeout, "retry", "unreachable ({name})"),
+    (requests.exceptions.ChunkedEncodingError, "retry", "answer cut off ({name})"),
+    (requests.RequestException, "unusable", "{name}"),
+)
 
 # What the tool needs on each path it manages. policies/gradient-keys.hcl is generated from these
 # tables (components/vault_policy.py), so the preflight and the policy cannot drift apart.
@@ -57,6 +87,7 @@ T = TypeVar("T")
 # would also let a token set max_versions or delete_version_after on every key's path).
 WRITE_NEEDS = {"data": ("create", "update", "read"), "metadata": ("read", "patch")}
 AUDIT_NEEDS = {"metadata": ("read", "list")}  # list: find entries under the prefix nothing declares
+VERIFY_NEEDS = {"data": ("read",)}  # audit --verify-secrets compares each secret with its fingerprint
 DELETE_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
     "keep": {},
     "soft-delete": {"delete": ("update",)},
@@ -127,7 +158,13 @@ class VaultSink:
 
     # -- preflight ----------------------------------------------------------------------------
     def preflight(
-        self, paths: list[str], *, delete_mode: str | None = None, audit: bool = False, write: bool = True
+        self,
+        paths: list[str],
+        *,
+        delete_mode: str | None = None,
+        audit: bool = False,
+        write: bool = True,
+        read_secrets: bool = False,
     ) -> None:
         """Prove, before anything mints a secret, that this token may do what the tool will do.
 
@@ -137,6 +174,8 @@ class VaultSink:
         needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS) if write else {}
         if audit:
             needs["metadata"] = (*needs.get("metadata", ()), *AUDIT_NEEDS["metadata"])
+        if read_secrets:
+            needs["data"] = (*needs.get("data", ()), *VERIFY_NEEDS["data"])
         if delete_mode is not None:
             if delete_mode not in DELETE_MODES:
                 raise ConfigurationError(f"on_delete {delete_mode!r} is not one of {', '.join(DELETE_MODES)}")
@@ -146,16 +185,23 @@ class VaultSink:
         if not wanted:
             return
         reply = self._call("preflight", None, lambda: self._client.sys.get_capabilities(paths=list(wanted)))
-        granted = reply.get("data", reply) if isinstance(reply, dict) else {}
+        answer = _object(reply, "preflight", None, "the sys/capabilities-self answer")
+        granted = _object(answer.get("data", answer), "preflight", None, "its data")
         for api_path, caps in wanted.items():
-            have = set(granted.get(api_path) or [])
+            listed = granted.get(api_path)
+            if listed is not None and (
+                not isinstance(listed, list) or not all(isinstance(c, str) for c in listed)
+            ):
+                raise _malformed("preflight", api_path, "its capabilities are not a list of strings")
+            have = set(listed or [])
             if "root" in have:
                 continue
             missing = [c for c in caps if c not in have or "deny" in have]
             if missing:
+                shown = sorted(have & _CAPABILITIES)
                 raise VaultPermissionError(
                     f"the Vault token may not {missing[0]} {api_path} "
-                    f"(it has: {', '.join(sorted(have)) or 'nothing'}); "
+                    f"(it has: {', '.join(shown) or 'nothing'}); "
                     "grant the capabilities in policies/gradient-keys.hcl. Nothing was changed",
                     operation="preflight",
                     path=api_path,
@@ -177,13 +223,19 @@ class VaultSink:
         )
         if metadata is None:
             return None
-        data = metadata.get("data") or {}
-        version = int(data.get("current_version") or 0)
+        data = _object(_object(metadata, "read ledger", full).get("data"), "read ledger", full, "its data")
+        version = _count(data.get("current_version"), "read ledger", full, "current_version")
         if version == 0:
             return None
-        deleted = _version_deleted(data, version)
+        deleted = _version_deleted(data, version, full)
+        custom = data.get("custom_metadata")
+        if custom is not None and (
+            not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values())
+        ):
+            # Vault stores custom_metadata as a map of strings: anything else is not Vault talking.
+            raise _malformed("read ledger", full, "custom_metadata is not a map of strings")
         try:
-            mirrored = Ledger.from_metadata(data.get("custom_metadata"))
+            mirrored = Ledger.from_metadata(custom)
         except LedgerFormatError as exc:
             # An edited or damaged mirror is treated as stale: the version's own copy is the truth.
             log.warning("ledger mirror of %s is malformed (%s); rebuilding it from the version", full, exc)
@@ -243,13 +295,17 @@ class VaultSink:
                 operation="write",
                 path=full,
             )
-        payload = {SECRET_DATA_FIELD: secret.reveal(), LEDGER_DATA_FIELD: ledger.to_data_field()}
         try:
+            # The payload is built inside the call, never bound to a local of this frame: a
+            # traceback printed with its locals (pytest -l, Sentry) then shows only `Secret`.
             reply = self._call(
                 "write",
                 full,
                 lambda: self._kv.create_or_update_secret(
-                    full, payload, cas=expected_version, mount_point=self.mount
+                    full,
+                    {SECRET_DATA_FIELD: secret.reveal(), LEDGER_DATA_FIELD: ledger.to_data_field()},
+                    cas=expected_version,
+                    mount_point=self.mount,
                 ),
             )
         except VaultConflictError:
@@ -259,7 +315,8 @@ class VaultSink:
             if landed is None or landed.version != expected_version + 1 or landed.ledger != ledger:
                 raise
             return landed
-        version = int(reply["data"]["version"])
+        written = _object(_object(reply, "write", full).get("data"), "write", full, "its data")
+        version = _count(written.get("version"), "write", full, "version", minimum=1)
         try:
             self._mirror(full, ledger, version)
         except VaultError as exc:
@@ -294,9 +351,10 @@ class VaultSink:
         )
         if metadata is None:
             return
+        data = _object(_object(metadata, "soft-delete", full).get("data"), "soft-delete", full, "its data")
         versions = [
             int(v)
-            for v, info in (metadata["data"].get("versions") or {}).items()
+            for v, info in _versions(data, "soft-delete", full).items()
             if not info.get("deletion_time")
         ]
         if versions:
@@ -313,9 +371,19 @@ class VaultSink:
         while folders:
             folder = folders.pop()
             full = f"{self.prefix}/{folder}".rstrip("/")
+            if folder.count("/") > _MAX_LIST_DEPTH:
+                raise _malformed("list", full, f"folders nest deeper than {_MAX_LIST_DEPTH} levels")
             lister: Callable[[], Any] = functools.partial(self._kv.list_secrets, full, mount_point=self.mount)
             reply = self._call("list", full, lister, missing_ok=True)
-            for name in (reply or {}).get("data", {}).get("keys", []):
+            if reply is None:
+                continue
+            data = _object(_object(reply, "list", full).get("data"), "list", full, "its data")
+            names = data.get("keys")
+            if not isinstance(names, list) or not all(
+                isinstance(n, str) and n.rstrip("/") and "/" not in n.rstrip("/") for n in names
+            ):
+                raise _malformed("list", full, "keys is not a list of entry names")
+            for name in names:
                 relative = f"{folder}{name}"
                 if relative.rstrip("/") == skip:
                     continue
@@ -336,8 +404,9 @@ class VaultSink:
         )
         if reply is None:
             return None
-        data = reply["data"]["data"]
-        return dict(data) if isinstance(data, dict) else None
+        data = _object(_object(reply, "read record", full).get("data"), "read record", full, "its data")
+        record = data.get("data")
+        return dict(record) if isinstance(record, dict) else None
 
     def write_record(self, relative: str, data: dict[str, Any]) -> None:
         full = self.full_path(relative)
@@ -362,7 +431,7 @@ class VaultSink:
         )
 
     def _read_version(self, full: str, version: int) -> tuple[Secret, Ledger | None]:
-        reply = self._call(
+        reply = self._call(  # its api_key already a `Secret` (see _call)
             "read",
             full,
             lambda: self._kv.read_secret_version(
@@ -372,52 +441,57 @@ class VaultSink:
         )
         if reply is None:
             raise VaultError(f"version {version} is gone", operation="read", path=full)
-        data = reply["data"]["data"] or {}
+        outer = _object(_object(reply, "read", full).get("data"), "read", full, "its data")
+        data = _object(outer.get("data") or {}, "read", full, "its data.data")
         value = data.get(SECRET_DATA_FIELD)
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, Secret):
             raise VaultError(
                 f"version {version} has no {SECRET_DATA_FIELD} field", operation="read", path=full
             )
+        problem: str | None = None
         try:
             ledger = Ledger.from_data_field(data.get(LEDGER_DATA_FIELD))
         except LedgerFormatError as exc:
+            problem = str(exc)
+        if problem is not None:
+            # Raised outside the except block: nothing chained, no frame of the parse kept.
             raise VaultError(
-                f"version {version} holds a malformed ledger ({exc})", operation="read", path=full
-            ) from None
-        return Secret(value), ledger
+                f"version {version} holds a malformed ledger ({problem})", operation="read", path=full
+            )
+        return value, ledger
 
     def _call(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool = False) -> T:
-        """Run one Vault call with retries; map hvac's exceptions to ours, never chaining them."""
+        """Run one Vault call with retries; map hvac's and requests' exceptions to ours (`_OUTCOMES`).
+
+        Every `api_key` in the answer, wherever it is, comes back as a `Secret` (`seal`), before
+        any caller binds the answer to a local that a traceback printed with its locals would show.
+        Every error leaves without a chained exception or a frame of hvac's or requests' below
+        this one: those frames hold the request (a secret being written) and the answer.
+        """
         for attempt in range(1, self.max_attempts + 1):
             outcome = "retry"
             detail = ""
+            ours: VaultError | None = None
             try:
                 self.requests_made += 1
-                return call()
-            except hvac_errors.InvalidPath:
-                outcome = "missing"
-            except hvac_errors.Forbidden:
-                outcome = "forbidden"
-            except hvac_errors.Unauthorized:
-                outcome = "unauthorized"
-            except hvac_errors.InvalidRequest as exc:
-                outcome = "conflict" if "check-and-set" in str(exc) else "invalid"
-            except hvac_errors.VaultDown:
-                detail = "sealed or in maintenance (503)"
-            except (
-                hvac_errors.InternalServerError,
-                hvac_errors.BadGateway,
-                hvac_errors.RateLimitExceeded,
-            ) as exc:
-                detail = type(exc).__name__
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                detail = f"unreachable ({type(exc).__name__})"
-            except VaultError:
-                raise
+                return cast(T, seal(call(), SECRET_DATA_FIELD))
+            except VaultError as exc:
+                ours = exc  # ours, raised from inside the call (a refused redirect, a login)
+            except (hvac_errors.VaultError, requests.RequestException) as exc:
+                outcome, detail = _classify(exc)
+            except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                if not _raised_by_hvac(exc):
+                    raise  # a bug in gradient-keys: surfaces as itself
+                # hvac reads some answers itself (the `errors` of a JSON error body) and trips
+                # over malformed ones: that is the answer's fault, not ours.
+                outcome, detail = "unusable", "hvac could not parse it"
+            if ours is not None:
+                ours.__context__ = ours.__cause__ = None
+                raise ours.with_traceback(None)
             if outcome == "missing" and missing_ok:
                 return None  # type: ignore[return-value]
             if outcome != "retry":
-                self._raise(outcome, operation, path)
+                self._raise(outcome, operation, path, detail)
             if attempt < self.max_attempts:
                 wait = self.backoff.delay(attempt)
                 log.debug("vault %s %s: %s, retry %d in %.2fs", operation, path or "", detail, attempt, wait)
@@ -429,7 +503,7 @@ class VaultSink:
             path=path,
         )
 
-    def _raise(self, outcome: str, operation: str, path: str | None) -> NoReturn:
+    def _raise(self, outcome: str, operation: str, path: str | None, detail: str = "") -> NoReturn:
         if outcome == "conflict":
             raise VaultConflictError(
                 "check-and-set lost: another writer stored a newer version first; re-read and decide again",
@@ -449,9 +523,81 @@ class VaultSink:
             raise VaultError(
                 "no such path or mount (is KV v2 enabled at this mount?)", operation=operation, path=path
             )
+        if outcome == "uninitialized":
+            raise VaultUnavailableError(
+                f"Vault at {self.connection.addr} is not initialized (501); initialize and unseal it",
+                operation=operation,
+                path=path,
+            )
+        if outcome == "unexpected":
+            raise VaultError(
+                f"Vault answered with {detail}; the call may or may not have taken effect. Is VAULT_ADDR "
+                "a Vault server (not a proxy or load balancer page)?",
+                operation=operation,
+                path=path,
+            )
+        if outcome == "unusable":
+            raise VaultError(
+                f"Vault's answer could not be read ({detail}); the call may or may not have taken effect. "
+                "Is VAULT_ADDR a Vault server?",
+                operation=operation,
+                path=path,
+            )
         raise VaultError("Vault rejected the request as invalid", operation=operation, path=path)
 
 
-def _version_deleted(metadata: dict[str, Any], version: int) -> bool:
-    info = (metadata.get("versions") or {}).get(str(version)) or {}
+def _classify(exc: Exception) -> tuple[str, str]:
+    """`_OUTCOMES` applied to one exception: (outcome, detail)."""
+    for kind, outcome, detail in _OUTCOMES:
+        if isinstance(exc, kind):
+            # Vault tells a lost check-and-set only in its error text (a 400, like any bad request).
+            conflict = outcome == "invalid" and "check-and-set" in str(exc)
+            return ("conflict" if conflict else outcome), detail.format(name=type(exc).__name__)
+    raise AssertionError("unreachable: the table ends with the base classes")  # pragma: no cover
+
+
+def _raised_by_hvac(exc: BaseException) -> bool:
+    """Was `exc` raised by hvac's own code (its innermost frame is in an `hvac.` module)?"""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("hvac.")
+
+
+def _malformed(operation: str, path: str | None, problem: str) -> VaultError:
+    """An answer that is not the documented shape; the message names the field, never a value."""
+    return VaultError(
+        f"Vault's answer is not the documented shape ({problem}); is VAULT_ADDR a Vault server "
+        "(not a proxy or load balancer page)?",
+        operation=operation,
+        path=path,
+    )
+
+
+def _object(value: Any, operation: str, path: str | None, what: str = "the answer") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _malformed(operation, path, f"{what} is not a JSON object")
+    return value
+
+
+def _count(value: Any, operation: str, path: str, field: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _malformed(operation, path, f"{field} is not a whole number of at least {minimum}")
+    return value
+
+
+def _versions(metadata: dict[str, Any], operation: str, path: str) -> dict[str, dict[str, Any]]:
+    """KV v2 metadata's `versions`: version number (a string) -> that version's facts."""
+    versions = metadata.get("versions")
+    if versions is None:
+        return {}
+    if not isinstance(versions, dict) or not all(
+        isinstance(k, str) and _VERSION.fullmatch(k) and isinstance(v, dict) for k, v in versions.items()
+    ):
+        raise _malformed(operation, path, "versions is not a map of version numbers to objects")
+    return versions
+
+
+def _version_deleted(metadata: dict[str, Any], version: int, path: str) -> bool:
+    info = _versions(metadata, "read ledger", path).get(str(version)) or {}
     return bool(info.get("deletion_time")) or bool(info.get("destroyed"))

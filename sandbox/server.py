@@ -126,6 +126,14 @@ class _Drop(Exception):
     """Close the connection without answering."""
 
 
+class _Canned(Exception):
+    """Send an `answer` fault's reply verbatim instead of the operation's own."""
+
+    def __init__(self, fault: Fault) -> None:
+        super().__init__(fault.kind)
+        self.fault = fault
+
+
 @dataclass
 class _Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -312,6 +320,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _send_canned(self, fault: Fault) -> None:
+        """An `answer` fault's status, headers and body, exactly: none of the emulator's own headers
+        (ratelimit-*, x-request-id) unless the fault names them, and a JSON content type by default."""
+        payload = fault.payload() if fault.status != 204 else b""  # a 204 has no body (RFC 9110 15.3.5)
+        self.send_response(fault.status)
+        if not any(name.lower() == "content-type" for name in fault.headers):
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        if fault.status != 204:
+            self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        for name, value in fault.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
     def _send_error(self, status: int, message: str | None, headers: dict[str, str] | None) -> None:
         error_id = ERRORS.get(status, ("error", ""))[0]
         body = {
@@ -391,6 +415,10 @@ class _Handler(BaseHTTPRequestHandler):
             emulator.stats.record(operation, "dropped")
             self._drop()
             return
+        except _Canned as canned:
+            emulator.stats.record(operation, f"answer {canned.fault.status}")
+            self._send_canned(canned.fault)
+            return
         except _ApiError as err:
             emulator.stats.record(operation, err.status)
             self._send_error(err.status, err.message, {**rate_headers, **err.extra_headers})
@@ -410,6 +438,11 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "drop_after_commit":
             handler()
             raise _Drop()
+        if fault.kind == "answer":
+            if fault.commit:
+                with contextlib.suppress(_ApiError):  # the canned answer replaces a refusal too
+                    handler()
+            raise _Canned(fault)
         if fault.kind == "rate_limit":
             raise _ApiError(
                 429,
@@ -511,6 +544,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _Drop:
             emulator.stats.record(operation, "dropped")
             self._drop()
+            return
+        except _Canned as canned:
+            emulator.stats.record(operation, f"answer {canned.fault.status}")
+            self._send_canned(canned.fault)
             return
         except _ApiError as err:
             emulator.stats.record(operation, err.status)
