@@ -20,7 +20,7 @@ from components.do_keys import ModelKey
 from components.errors import VaultError
 from components.keys import KeyOperations
 from components.ledger import Ledger
-from components.rotation import format_time, parse_time
+from components.rotation import format_time, parse_time, unfinished_emergency
 from components.vault_sink import LedgerEntry
 
 __all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "run_audit"]
@@ -274,6 +274,14 @@ SLOT_INDEX = {"a": 0, "b": 1}
 def _check_schedule(
     add: Callable[..., None], row: KeyRow, spec: KeySpec, ledger: Ledger, now: datetime.datetime
 ) -> None:
+    if ledger.pending_slots:
+        add(
+            "emergency-unfinished",
+            "critical",
+            unfinished_emergency(ledger),
+            f"run `gradient-keys rotate --emergency {spec.name}` (or `rotate --due`, or `pulumi up`) "
+            "to finish it",
+        )
     if spec.rotation_token and spec.rotation_token != ledger.rotation_token:
         add(
             "rotation-pending",

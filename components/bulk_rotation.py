@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from components.config import KeySpec, StackSettings
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, ServiceUnavailable, exit_code
 from components.keys import KeyOperations, KeyState, RotationSkipped
-from components.rotation import format_time, parse_time, rotation_reason
+from components.rotation import format_time, parse_time, rotation_reason, unfinished_emergency
 
 __all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Summary"]
 
@@ -141,6 +141,13 @@ class RotationRunner:
                         "not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)",
                         _spec=spec,
                     )
+                )
+                continue
+            if ledger.pending_slots:
+                # An unfinished emergency comes first, whatever the selection or run says.
+                reason = unfinished_emergency(ledger)
+                outcomes.append(
+                    Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
                 )
                 continue
             if self.run_id and ledger.run_id == self.run_id:

@@ -40,6 +40,7 @@ from components.rotation import (
     next_ledger,
     plan_step,
     rotation_reason,
+    unfinished_emergency,
 )
 from components.secret import Secret
 from components.vault_auth import VaultConnection
@@ -285,6 +286,20 @@ class KeyOperations:
             return "Vault holds no current secret for this key"
         return rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.clock())
 
+    def rotation_due(self, spec: KeySpec, state: KeyState) -> tuple[str, KeyState]:
+        """`pending_rotation`, and `state` as of the Vault version it was decided on: a rotation
+        that goes ahead passes that version as `expected_version`, so a rotation by another run
+        in between is seen and not repeated."""
+        entry = self.vault.read_ledger(spec.vault_path, repair=False)  # a preview must not write
+        if entry is None or entry.deleted or entry.ledger is None:
+            return "Vault holds no current secret for this key", state
+        reason = rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.clock())
+        ledger = entry.ledger
+        checked = replace(
+            state, vault_version=entry.version, fingerprint=ledger.fingerprint, active_slot=ledger.active_slot
+        )
+        return reason, checked
+
     # -- create or adopt ----------------------------------------------------------------------
     def create_or_adopt(self, spec: KeySpec) -> KeyState:
         self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
@@ -472,17 +487,21 @@ class KeyOperations:
         if preflight:
             self.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
         entry = self.vault.read_ledger(spec.vault_path)
+        ledger = entry.ledger if entry is not None and not entry.deleted else None
+        if entry is not None and ledger is not None and ledger.pending_slots:
+            # An emergency stopped half-way: finishing it is this rotation, whoever asked for it.
+            return self._finish_emergency(spec, state, entry, ledger)
         if (
             expected_version is not None
             and not emergency
             and entry is not None
             and entry.version != expected_version
+            and _rotated_since(ledger, state)
         ):
             raise RotationSkipped(
                 f"key {spec.name} was rotated meanwhile (Vault version {entry.version}, planned against "
                 f"{expected_version}); not rotating it again"
             )
-        ledger = entry.ledger if entry is not None and not entry.deleted else None
         if ledger is None:
             # Nothing usable in Vault (deleted outside the tool): mint the active slot's secret again.
             ledger = Ledger(
@@ -509,22 +528,46 @@ class KeyOperations:
         new_ledger = next_ledger(
             ledger, step, secret.fingerprint, self.clock(), spec.rotation_token, run_id=run_id
         )
-        new_ledger = replace(new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None)
+        # An emergency records the slots still to regenerate in the same write, so a run that dies
+        # or fails before they are done is finished by the next one (`_finish_emergency`).
+        pending = "".join(o.regenerate_slot for o in others) or None
+        new_ledger = replace(
+            new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None, pending_slots=pending
+        )
         written = self._write(spec, secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot)
-        for other in others:  # an emergency's remaining slots, once Vault holds the new secret
-            uuid = state.slot_uuid(other.regenerate_slot)
+        if pending:
+            written = self._regenerate_pending(spec, state, secret, written, new_ledger)
+        return self._state(self._keys_of(state), written)
+
+    def _finish_emergency(
+        self, spec: KeySpec, state: KeyState, entry: LedgerEntry, ledger: Ledger
+    ) -> KeyState:
+        log.warning("%s: finishing an emergency (%s)", spec.name, unfinished_emergency(ledger))
+        secret, _written = self.vault.read_version(spec.vault_path, entry.version)
+        written = self._regenerate_pending(spec, state, secret, entry, ledger)
+        return self._state(self._keys_of(state), written)
+
+    def _regenerate_pending(
+        self, spec: KeySpec, state: KeyState, secret: Secret, entry: LedgerEntry, ledger: Ledger
+    ) -> LedgerEntry:
+        """Regenerate every slot the ledger lists as pending, then record that none is."""
+        for slot in ledger.pending_slots or "":
+            uuid = state.slot_uuid(slot)
             try:
                 self.do.regenerate(uuid)
             except DigitalOceanError as exc:
                 raise RotationFailedError(
-                    f"key {spec.name}: Vault holds a new secret, but slot {other.regenerate_slot} ({uuid}) "
-                    f"could not be regenerated ({type(exc).__name__}): its old secret may still work. "
-                    "Run the emergency again"
+                    f"key {spec.name}: Vault holds a new secret, but slot {slot} ({uuid}) could not be "
+                    f"regenerated ({type(exc).__name__}): its old secret MAY STILL WORK. Run the same "
+                    "command again (or `pulumi up`) to finish the emergency; the audit reports it as "
+                    "emergency-unfinished until then"
                 ) from None
-        keys = [
-            ModelKey(u, n) for u, n in zip(state.uuids, (state.slot_a_name, state.slot_b_name), strict=False)
-        ]
-        return self._state(keys, written)
+        return self._write(spec, secret, replace(ledger, pending_slots=None), expected=entry)
+
+    @staticmethod
+    def _keys_of(state: KeyState) -> list[ModelKey]:
+        names = (state.slot_a_name, state.slot_b_name)
+        return [ModelKey(u, n) for u, n in zip(state.uuids, names, strict=False)]
 
     @staticmethod
     def state_from_ledger(spec: KeySpec, entry: LedgerEntry | None) -> KeyState | None:
@@ -650,6 +693,14 @@ class KeyOperations:
             vault_version=entry.version if entry is not None else 0,
             fingerprint=ledger.fingerprint if ledger else "",
         )
+
+
+def _rotated_since(ledger: Ledger | None, planned: KeyState) -> bool:
+    """Did the key get a new secret after `planned` was read? A writer that stored the same
+    secret again (a new Vault version, same fingerprint and slot) did not rotate anything."""
+    if ledger is None or not planned.fingerprint:
+        return True
+    return (ledger.fingerprint, ledger.active_slot) != (planned.fingerprint, planned.active_slot)
 
 
 def _quoted(names: list[str] | tuple[str, ...]) -> str:

@@ -43,6 +43,9 @@ class Ledger:
     rotation_token: str | None = None  # the last `rotation_token` applied
     stack: str | None = None
     run_id: str | None = None  # the `gradient-keys rotate` run that wrote it (makes bulk runs resumable)
+    # Slots an emergency has still to regenerate: their old (possibly leaked) secrets may still
+    # work. Written with the emergency's first version, cleared once every slot is regenerated.
+    pending_slots: str | None = None
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:
@@ -50,6 +53,10 @@ class Ledger:
             raise LedgerFormatError("fingerprint must be 12 lowercase hex characters")
         if self.active_slot not in SLOTS:
             raise LedgerFormatError(f"active_slot must be one of {', '.join(SLOTS)}")
+        if self.pending_slots is not None and (
+            not isinstance(self.pending_slots, str) or not set(self.pending_slots) <= set(SLOTS)
+        ):
+            raise LedgerFormatError(f"pending_slots must be made of {', '.join(SLOTS)}")
         for item in fields(self):
             value = getattr(self, item.name)
             if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD_LENGTH):

@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigurationError, GradientKeysError
-from components.keys import KeyContext, KeyOperations, KeyState
+from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
 
 __all__ = ["REPLACE_ON", "ModelKeyProvider", "ProviderInternalError", "inputs_for"]
 
@@ -221,10 +221,15 @@ class ModelKeyProvider(ResourceProvider):
         if news.get("pending_rotation"):
             # Decided at check time; decided again now, from the ledger: if `gradient-keys rotate`
             # rotated the key in between, rotating again would kill the secret consumers just got.
-            reason = ops.pending_rotation(spec)
+            reason, checked = ops.rotation_due(spec, state)
             if reason:
                 log.info("key %s: rotating (%s)", spec.name, reason)
-                state = ops.rotate(spec, state)
+                # Against the version just checked: a rotation by the command in between skips this one.
+                try:
+                    state = ops.rotate(spec, checked, expected_version=checked.vault_version or None)
+                except RotationSkipped:
+                    log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
+                    state = ops.inspect(spec, state) or state
             else:
                 log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
                 state = ops.inspect(spec, state) or state

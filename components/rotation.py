@@ -25,6 +25,7 @@ __all__ = [
     "parse_time",
     "plan_step",
     "rotation_reason",
+    "unfinished_emergency",
 ]
 
 
@@ -46,6 +47,8 @@ def rotation_reason(
     a rotation the command already did is seen here and not repeated."""
     if ledger is None:
         return ""
+    if ledger.pending_slots:
+        return unfinished_emergency(ledger)
     if rotation_token and ledger.rotation_token != rotation_token:
         return f"rotation_token changed to {rotation_token!r}"
     if rotate_every_seconds is not None:
@@ -57,6 +60,11 @@ def rotation_reason(
         if now >= due:
             return f"due since {format_time(due)} (last rotated {ledger.rotated_at})"
     return ""
+
+
+def unfinished_emergency(ledger: Ledger) -> str:
+    slots = " and ".join(ledger.pending_slots or "")
+    return f"an emergency is unfinished: slot {slots} may still accept its old (leaked) secret"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,78 @@
+"""The provider rotates against the Vault version it checked: a command rotation between its
+check and its rotation is seen and not repeated (issue 12, defect 4)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.config import load_stack_file
+from components.keys import KeyContext, KeyOperations, KeyState
+from components.provider import ModelKeyProvider, _outputs, inputs_for
+from sandbox.openbao import OpenBaoServer
+from sandbox.server import Emulator
+from tests.integration.rotation_env import Managed, manage
+
+KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
+
+
+@pytest.fixture
+def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
+    return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/race-{tmp_path.name[-8:]}")
+
+
+def test_a_command_rotation_between_check_and_rotate_is_not_repeated(
+    managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in managed.env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_stack_file(managed.stack_file)
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+    spec = settings.keys[0]
+    olds = _outputs(inputs_for(spec, context), managed.states["chatbot"])
+    news = {
+        **inputs_for(dataclasses.replace(spec, rotation_token="t2"), context),
+        "pending_rotation": "token",
+    }
+    raced: list[int] = []
+    original = KeyOperations.rotate
+
+    def command_rotates_first(self: KeyOperations, spec: Any, state: KeyState, **options: Any) -> KeyState:
+        # The provider has checked the ledger and decided to rotate; the scheduled job wins the race.
+        code, _document, err = managed.rotate("chatbot")
+        assert code == 0, err
+        raced.append(managed.sink().read_ledger("apps/chatbot").version)  # type: ignore[union-attr]
+        return original(self, spec, state, **options)
+
+    monkeypatch.setattr(KeyOperations, "rotate", command_rotates_first)
+    sink = managed.sink()
+    regenerations = {k.uuid: k.regenerations for k in emulator.store.list()}
+    ModelKeyProvider().update("apps/chatbot", olds, news)
+    assert raced, "the provider should have decided to rotate"
+    after = {k.uuid: k.regenerations for k in emulator.store.list()}
+    assert sum(after.values()) - sum(regenerations.values()) == 1  # the command's rotation only
+    _secret, entry = sink.read_secret("apps/chatbot")
+    assert entry.version == raced[0]  # what the command wrote is still current
+
+
+def test_a_writer_storing_the_same_secret_again_does_not_make_a_rotation_already_done(
+    managed: Managed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a new secret means someone else rotated; a new Vault version of the same one does not
+    (issue 12, defect 7)."""
+    for name, value in managed.env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_stack_file(managed.stack_file)
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    spec = settings.keys[0]
+    sink = managed.sink()
+    secret, entry = sink.read_secret("apps/chatbot")
+    planned = ops.state_from_ledger(spec, entry)
+    assert planned is not None and entry.ledger is not None
+    # A re-store by another run: the same secret and slot, a new Vault version.
+    sink.write("apps/chatbot", secret, dataclasses.replace(entry.ledger, run_id="other-run"), entry.version)
+    rotated = ops.rotate(spec, planned, expected_version=planned.vault_version)
+    assert rotated.fingerprint != planned.fingerprint and rotated.vault_version == entry.version + 2
