@@ -110,7 +110,10 @@ def run_audit(
     specs = list(settings.keys)
     # Read-only: the audit needs read and list on the metadata (and read on data to verify).
     ops.vault.preflight(
-        [s.vault_path for s in specs[:1]] or ["_gradient-keys/audit"], audit=True, write=False
+        [s.vault_path for s in specs[:1]] or ["_gradient-keys/audit"],
+        audit=True,
+        write=False,
+        read_secrets=verify_secrets,
     )
     listing = {k.uuid: k for k in ops.do.list_all()}
     report.digitalocean_keys = len(listing)

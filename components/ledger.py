@@ -49,9 +49,9 @@ class Ledger:
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:
-        if not _FINGERPRINT.fullmatch(self.fingerprint):
+        if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
             raise LedgerFormatError("fingerprint must be 12 lowercase hex characters")
-        if self.active_slot not in SLOTS:
+        if not isinstance(self.active_slot, str) or self.active_slot not in SLOTS:
             raise LedgerFormatError(f"active_slot must be one of {', '.join(SLOTS)}")
         if self.pending_slots is not None and (
             not isinstance(self.pending_slots, str) or not set(self.pending_slots) <= set(SLOTS)
@@ -87,7 +87,7 @@ class Ledger:
         values = {k: v for k, v in metadata.items() if k in known}
         values["managed_by"] = metadata["managed-by"]
         raw_version = metadata.get("version")
-        if not isinstance(raw_version, str) or not raw_version.isdigit():
+        if not isinstance(raw_version, str) or not re.fullmatch(r"[0-9]{1,18}", raw_version):
             raise LedgerFormatError("the ledger's version field is missing or not a number")
         return cls._build(values), int(raw_version)
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.vault_sink import AUDIT_NEEDS, DELETE_NEEDS, WRITE_NEEDS, check_path
+from components.vault_sink import AUDIT_NEEDS, DELETE_NEEDS, VERIFY_NEEDS, WRITE_NEEDS, check_path
 
 __all__ = ["render_policy"]
 
-VERIFY_NEEDS = {"data": ("read",)}  # audit --verify-secrets compares each secret with its fingerprint
 _ORDER = ("create", "read", "update", "patch", "delete", "list")
 
 

@@ -524,14 +524,7 @@ def socket_nobody_listens_on() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-# == Found here, fixed elsewhere ==================================================================
-# Both are in components/ledger.py, outside this change: once fixed there these tests pass, and
-# strict xfail turns that into a failure asking for the marker to go.
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="components/ledger.py Ledger.__post_init__ runs a regex on a non-string fingerprint",
-)
+# == Ledgers of the wrong types (components/ledger.py) =============================================
 def test_a_stored_ledger_whose_fingerprint_is_a_number_is_a_typed_error(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
@@ -544,11 +537,6 @@ def test_a_stored_ledger_whose_fingerprint_is_a_number_is_a_typed_error(
         VaultSink().read_ledger(key_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason='components/ledger.py Ledger.from_metadata: "²".isdigit() is True, int("²") raises',
-)
 def test_a_mirror_whose_version_is_not_an_ascii_number_is_rebuilt(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:

@@ -267,8 +267,7 @@ PATH = "secret/data/gradient-keys/apps/a"
 STORED = ledger_for(Secret(SECRET))  # the ledger a version holding SECRET would carry
 # Ledger mirrors a real Vault could hold (strings only: Vault's custom_metadata is a map of strings).
 # `version` is drawn from ASCII digits and a few non-numbers, and ledger copies in the data hold
-# string values only: components/ledger.py raises ValueError on "²" and TypeError on a number for
-# `fingerprint` (see the xfail tests in tests/integration/test_hostile_responses.py).
+# string values (numbers and "²" are covered in tests/integration/test_hostile_responses.py).
 mirrors = shape(
     **{"managed-by": st.sampled_from(["gradient-keys", "someone-else"])},
     version=st.sampled_from(["1", "2", "", "x", "-1"]),
