@@ -13,6 +13,7 @@ DigitalOcean client, which slows down as the rate-limit budget runs low.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -21,13 +22,23 @@ from dataclasses import dataclass, field, fields
 from components.config import KeySpec, StackSettings
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, ServiceUnavailable, exit_code
 from components.keys import KeyOperations, KeyState, RotationSkipped
-from components.rotation import format_time, parse_time, rotation_reason, unfinished_emergency
+from components.ledger import Ledger
+from components.rotation import (
+    format_time,
+    parse_time,
+    rotated_recently,
+    rotation_reason,
+    unfinished_emergency,
+)
+from components.run_lease import RunLease
 
 __all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Summary"]
 
 JOURNAL_DIR = "_gradient-keys/rotation-runs"
 PREFLIGHT_BATCH = 100
 RESUME_WITHIN_SECONDS = 86400
+DEFAULT_MIN_INTERVAL_SECONDS = 3600  # consumers are expected to re-read Vault well within an hour
+DEFAULT_WAIT_SECONDS = 90.0  # longer than a dead run's lease: a rerun after a crash just waits
 
 
 @dataclass
@@ -85,6 +96,9 @@ class RotationRunner:
         fresh: bool = False,
         progress: Callable[[str], None] = lambda _line: None,
         monotonic: Callable[[], float] = time.monotonic,
+        min_interval_seconds: int = DEFAULT_MIN_INTERVAL_SECONDS,
+        force: bool = False,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self.settings = settings
         self.ops = ops
@@ -92,9 +106,14 @@ class RotationRunner:
         self.fresh = fresh
         self.progress = progress
         self.monotonic = monotonic
+        self.min_interval = min_interval_seconds
+        self.force = force
+        self.wait_seconds = wait_seconds
         self.run_id = ""
         self.resumed = False
         self.selection = ""
+        self.started_at = ""
+        self._skipped: list[str] = []  # keys another rotator moved while this run was planned
 
     # -- what to rotate -----------------------------------------------------------------------
     def select(
@@ -150,10 +169,16 @@ class RotationRunner:
                     Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
                 )
                 continue
-            if self.run_id and ledger.run_id == self.run_id:
-                outcomes.append(
-                    Outcome(spec.name, spec.vault_path, "", "already-done", f"in run {self.run_id}")
-                )
+            done = self._done_by_this_run(spec, ledger)
+            if done:
+                outcomes.append(Outcome(spec.name, spec.vault_path, "", "already-done", done))
+                continue
+            if (
+                spec.strategy == "dual-slot"
+                and not (self.emergency or self.force)
+                and rotated_recently(ledger, now, self.min_interval)
+            ):
+                outcomes.append(Outcome(spec.name, spec.vault_path, "", "not-due", self._too_soon(ledger)))
                 continue
             if self.emergency:
                 reason = "emergency: every slot regenerated, the old secrets stop working now"
@@ -173,14 +198,25 @@ class RotationRunner:
     def run(self, outcomes: list[Outcome]) -> Summary:
         started = self.monotonic()
         todo = [o for o in outcomes if o.status == "planned"]
-        if todo:
+        if not todo:
+            return self._finish(outcomes, todo, started)
+        for start in range(0, len(todo), PREFLIGHT_BATCH):
+            batch = todo[start : start + PREFLIGHT_BATCH]
+            self.ops.vault.preflight([o.vault_path for o in batch])
+        lease = RunLease(self.ops.vault, self.settings.stack, self.run_id, clock=self.ops.clock)
+        lease.acquire(self.wait_seconds)
+        with lease:
             self._write_journal(complete=False, total=len(todo))
-            for start in range(0, len(todo), PREFLIGHT_BATCH):
-                batch = todo[start : start + PREFLIGHT_BATCH]
-                self.ops.vault.preflight([o.vault_path for o in batch])
+            self._rotate_each(todo, started, lease)
+        return self._finish(outcomes, todo, started)
+
+    def _rotate_each(self, todo: list[Outcome], started: float, lease: RunLease) -> None:
         last_report = started
         for index, outcome in enumerate(todo, 1):
             assert outcome._spec is not None and outcome._state is not None
+            if lease.lost:
+                outcome.status, outcome.detail = "failed", "stopped: another run took over this stack's lease"
+                continue
             try:
                 state = self.ops.rotate(
                     outcome._spec,
@@ -192,6 +228,8 @@ class RotationRunner:
                 )
             except RotationSkipped as exc:
                 outcome.status, outcome.detail = "already-done", str(exc)
+                self._skipped.append(outcome.vault_path)
+                self._write_journal(complete=False, total=len(todo))  # its resume must skip it too
             except ServiceUnavailable as exc:
                 outcome.status, outcome.detail, outcome._error = "failed", f"unreachable: {exc}", exc
             except GradientKeysError as exc:
@@ -208,6 +246,8 @@ class RotationRunner:
                     f"[{index}/{len(todo)}] {outcome.key}: {outcome.status} ({rate:.1f}/s, ~{eta:.0f}s left)"
                 )
                 last_report = now
+
+    def _finish(self, outcomes: list[Outcome], todo: list[Outcome], started: float) -> Summary:
         summary = self._summarize(outcomes, self.monotonic() - started)
         # Complete unless a rotation itself failed (then the same command resumes and retries
         # it). Keys that failed at planning (not deployed yet) do not hold a run open.
@@ -232,7 +272,28 @@ class RotationRunner:
 
     # -- the journal --------------------------------------------------------------------------
     def _journal_path(self) -> str:
-        return f"{JOURNAL_DIR}/{self.settings.stack or 'default'}"
+        """One journal per stack and selection: a `rotate KEY` between a crash and its resume
+        keeps its own journal and leaves the interrupted run's alone."""
+        digest = hashlib.sha256(self._signature().encode()).hexdigest()[:16]
+        return f"{JOURNAL_DIR}/{self.settings.stack or 'default'}/{digest}"
+
+    def _too_soon(self, ledger: Ledger) -> str:
+        return (
+            f"rotated {ledger.rotated_at}, less than {self.min_interval}s ago: rotating again now would "
+            "cut off consumers still holding the previous secret (--force rotates it anyway)"
+        )
+
+    def _done_by_this_run(self, spec: KeySpec, ledger: Ledger) -> str:
+        """Why this run has nothing left to do for the key ("" when it has)."""
+        if not self.run_id:
+            return ""
+        if ledger.run_id == self.run_id:
+            return f"in run {self.run_id}"
+        if self.resumed and spec.vault_path in self._skipped:
+            return f"rotated by another run while run {self.run_id} worked"
+        if self.resumed and ledger.origin == "rotate" and ledger.rotated_at >= self.started_at:
+            return f"rotated {ledger.rotated_at}, after run {self.run_id} started"
+        return ""
 
     def _signature(self) -> str:
         return f"{self.selection};emergency={self.emergency}"
@@ -251,6 +312,8 @@ class RotationRunner:
             self.run_id = str(record.get("run_id"))
             self.resumed = True
             self.started_at = str(record.get("started_at"))
+            skipped = record.get("skipped")
+            self._skipped = [str(p) for p in skipped] if isinstance(skipped, list) else []
             self.progress(f"resuming run {self.run_id} started {self.started_at} (--fresh starts a new one)")
             return
         self.run_id = uuid.uuid4().hex[:12]
@@ -274,5 +337,6 @@ class RotationRunner:
                 "started_at": self.started_at,
                 "complete": "true" if complete else "false",
                 "keys": str(total),
+                "skipped": list(self._skipped),
             },
         )

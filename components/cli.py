@@ -1,6 +1,7 @@
 """The `gradient-keys` command.
 
     gradient-keys rotate --stack NAME [--due | --all | KEY...] [--emergency] [--dry-run] [--format json]
+                         [--min-interval 1h] [--force] [--wait SECONDS]
     gradient-keys audit --stack NAME [--format table|json] [--fail-on SEVERITY] [--verify-secrets]
     gradient-keys keys list [--format table|json]        the account's model access keys
     gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
@@ -32,7 +33,7 @@ from typing import Any, TextIO
 
 from components.audit import SEVERITIES, run_audit
 from components.bulk_rotation import RotationRunner
-from components.config import StackSettings, load_stack_file
+from components.config import StackSettings, load_stack_file, parse_duration
 from components.do_keys import ModelKeys
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
 from components.keys import KeyContext, KeyOperations
@@ -143,7 +144,16 @@ def _rotate(args: argparse.Namespace) -> int:
     print(ops.endpoints().describe(), file=sys.stderr)
     ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
     say = _say if args.format == "table" else (lambda _line: None)
-    runner = RotationRunner(settings, ops, emergency=args.emergency, fresh=args.fresh, progress=say)
+    runner = RotationRunner(
+        settings,
+        ops,
+        emergency=args.emergency,
+        fresh=args.fresh,
+        progress=say,
+        min_interval_seconds=_min_interval(args.min_interval),
+        force=args.force,
+        wait_seconds=args.wait,
+    )
     specs = runner.select(due=args.due, every=args.all, names=args.keys)
     outcomes = runner.plan(specs, dry_run=args.dry_run)
     planned = [o for o in outcomes if o.status == "planned"]
@@ -179,6 +189,18 @@ def _rotate(args: argparse.Namespace) -> int:
             f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
         )
     return summary.exit_code
+
+
+def _min_interval(text: str) -> int:
+    if text == "0":
+        return 0
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        raise ConfigurationError(f"--min-interval {text!r} is not a duration; use e.g. 1h, 90m, 2d or 0")
+    return seconds
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -280,6 +302,20 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     rotate.add_argument(
         "--fresh", action="store_true", help="start a new run even if an unfinished one exists"
+    )
+    rotate.add_argument(
+        "--min-interval",
+        default="1h",
+        metavar="DURATION",
+        help="skip dual-slot keys a rotation gave their secret less than this ago (default 1h; 0 disables)",
+    )
+    rotate.add_argument("--force", action="store_true", help="rotate even keys rotated within --min-interval")
+    rotate.add_argument(
+        "--wait",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="wait this long for another run on the stack to finish (default 90)",
     )
     rotate.add_argument("--format", choices=("table", "json"), default="table")
     rotate.set_defaults(func=_rotate)

@@ -377,6 +377,7 @@ class KeyOperations:
             active_slot=active_slot,
             rotation_token=token,
             stack=self.context.stack,
+            origin=known.origin if known is not None and known.fingerprint == fingerprint else "adopt",
         )
         entry = self._write(spec, secret, ledger, expected=current)
         for slot, key in zip(slots, ordered, strict=True):

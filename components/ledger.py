@@ -46,6 +46,10 @@ class Ledger:
     # Slots an emergency has still to regenerate: their old (possibly leaked) secrets may still
     # work. Written with the emergency's first version, cleared once every slot is regenerated.
     pending_slots: str | None = None
+    # How the current secret came to be: "adopt" (adoption or creation; no earlier secret was
+    # handed to consumers) or "rotate". Rotating again soon after a "rotate" kills the secret
+    # consumers held until then, so `gradient-keys rotate` waits a minimum interval after one.
+    origin: str | None = None
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "next_ledger",
     "parse_time",
     "plan_step",
+    "rotated_recently",
     "rotation_reason",
     "unfinished_emergency",
 ]
@@ -62,6 +63,17 @@ def rotation_reason(
     return ""
 
 
+def rotated_recently(ledger: Ledger, now: datetime.datetime, min_interval_seconds: int) -> bool:
+    """Did a rotation (not an adoption) give the key its current secret less than the interval ago?
+    Rotating again now would kill the secret consumers held before it, which some may still use."""
+    if ledger.origin != "rotate" or min_interval_seconds <= 0:
+        return False
+    try:
+        return now - parse_time(ledger.rotated_at) < datetime.timedelta(seconds=min_interval_seconds)
+    except ValueError:
+        return False
+
+
 def unfinished_emergency(ledger: Ledger) -> str:
     slots = " and ".join(ledger.pending_slots or "")
     return f"an emergency is unfinished: slot {slots} may still accept its old (leaked) secret"
@@ -98,6 +110,7 @@ def next_ledger(
         rotated_at=format_time(now),
         rotation_token=rotation_token if rotation_token is not None else ledger.rotation_token,
         run_id=run_id,
+        origin="rotate",
     )
 
 

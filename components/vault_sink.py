@@ -395,6 +395,10 @@ class VaultSink:
 
     # -- small non-secret records (the rotation-run journal) -----------------------------------
     def read_record(self, relative: str) -> dict[str, Any] | None:
+        return self.read_record_version(relative)[0]
+
+    def read_record_version(self, relative: str) -> tuple[dict[str, Any] | None, int]:
+        """The record and its KV version (0 when there is none), for a check-and-set rewrite."""
         full = self.full_path(relative)
         reply = self._call(
             "read record",
@@ -403,15 +407,20 @@ class VaultSink:
             missing_ok=True,
         )
         if reply is None:
-            return None
+            return None, 0
         data = _object(_object(reply, "read record", full).get("data"), "read record", full, "its data")
+        metadata = _object(data.get("metadata") or {}, "read record", full, "its metadata")
+        version = _count(metadata.get("version", 0), "read record", full, "version", minimum=0)
         record = data.get("data")
-        return dict(record) if isinstance(record, dict) else None
+        return (dict(record) if isinstance(record, dict) else None), version
 
-    def write_record(self, relative: str, data: dict[str, Any]) -> None:
+    def write_record(self, relative: str, data: dict[str, Any], cas: int | None = None) -> None:
+        """Write a record; with `cas`, only if its version is still `cas` (else VaultConflictError)."""
         full = self.full_path(relative)
         self._call(
-            "write record", full, lambda: self._kv.create_or_update_secret(full, data, mount_point=self.mount)
+            "write record",
+            full,
+            lambda: self._kv.create_or_update_secret(full, data, cas=cas, mount_point=self.mount),
         )
 
     # -- plumbing -----------------------------------------------------------------------------

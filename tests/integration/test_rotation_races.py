@@ -117,7 +117,7 @@ def test_a_key_not_deployed_yet_does_not_hold_runs_open(
         "chatbot": "rotated",
         "newcomer": "failed",
     }
-    code, second, _err = managed.rotate("--all")
+    code, second, _err = managed.rotate("--all", "--force")  # --force: chatbot was rotated seconds ago
     assert second["resumed"] is False and second["run_id"] != first["run_id"]
     assert {k["key"]: k["status"] for k in second["keys"]}["chatbot"] == "rotated"
 

@@ -1,0 +1,121 @@
+"""One rotation run per stack at a time: a lease in Vault, with an expiry.
+
+Two `rotate --all` started seconds apart would each rotate every key, and the second rotation of a
+dual-slot key kills the secret its consumers were given by the first's predecessor. The lease is a
+small record at `<prefix>/_gradient-keys/leases/<stack>`, taken and renewed with check-and-set, so
+exactly one writer wins. It expires (`ttl`) unless renewed, so a run that was killed blocks the
+next for at most that long; the same run resumed (same run id) takes it back at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from components.errors import GradientKeysError, VaultConflictError
+from components.rotation import format_time, parse_time
+from components.vault_sink import VaultSink
+
+__all__ = ["LEASE_DIR", "RunBusyError", "RunLease"]
+
+log = logging.getLogger("gradient_keys.lease")
+
+LEASE_DIR = "_gradient-keys/leases"
+
+
+class RunBusyError(GradientKeysError):
+    """Another rotation run holds the stack's lease; nothing was rotated."""
+
+
+class RunLease:
+    def __init__(
+        self,
+        vault: VaultSink,
+        stack: str,
+        run_id: str,
+        *,
+        ttl_seconds: int = 60,
+        clock: Callable[[], datetime.datetime],
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.vault = vault
+        self.path = f"{LEASE_DIR}/{stack or 'default'}"
+        self.run_id = run_id
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._version = 0
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self.lost = False
+
+    # -- taking it ------------------------------------------------------------------------------
+    def acquire(self, wait_seconds: float) -> None:
+        """Take the lease, waiting up to `wait_seconds` for another run's to end or expire."""
+        deadline = self.monotonic() + wait_seconds
+        while True:
+            record, version = self.vault.read_record_version(self.path)
+            if record is None or record.get("run_id") == self.run_id or self._expired(record):
+                try:
+                    self._write(version)
+                except VaultConflictError:
+                    continue  # another run took it between our read and write: look again
+                return
+            if self.monotonic() >= deadline:
+                raise RunBusyError(
+                    f"another rotation run ({record.get('run_id')} on {record.get('holder')}) is working on "
+                    f"this stack; its lease lasts until {record.get('expires_at')} unless it finishes first. "
+                    "Nothing was rotated: run again later, or wait for it with --wait SECONDS"
+                )
+            self.sleep(1.0)
+
+    def _expired(self, record: dict[str, object]) -> bool:
+        try:
+            return parse_time(str(record.get("expires_at"))) <= self.clock()
+        except ValueError:
+            return True
+
+    def _write(self, version: int, *, released: bool = False) -> None:
+        until = self.clock() + datetime.timedelta(seconds=0 if released else self.ttl)
+        record = {"run_id": self.run_id, "holder": self.holder, "expires_at": format_time(until)}
+        self.vault.write_record(self.path, record, cas=version)
+        self._version = version + 1
+
+    # -- keeping it -----------------------------------------------------------------------------
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self._write(self._version)
+            except VaultConflictError:
+                # Someone took it after it expired (this run stalled past the ttl): stop early.
+                log.warning("the rotation lease for %s was taken over; stopping after this key", self.path)
+                self.lost = True
+                return
+            except GradientKeysError as exc:
+                log.warning("could not renew the rotation lease (%s); retrying", type(exc).__name__)
+
+    def __enter__(self) -> RunLease:
+        self._renewer = threading.Thread(target=self._renew_until_stopped, name="lease-renewer", daemon=True)
+        self._renewer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        if not self.lost:
+            try:
+                self._write(self._version, released=True)
+            except GradientKeysError:
+                log.info("the rotation lease for %s expires on its own", self.path)

@@ -1,0 +1,128 @@
+"""Runs that overlap or interleave rotate each key once (issue 12, defects 2 and 5): one journal
+per selection, skipped keys recorded, a minimum interval between rotations, one run per stack."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from components.bulk_rotation import RotationRunner
+from components.config import load_stack_file
+from components.keys import KeyContext, KeyOperations
+from components.rotation import format_time
+from components.run_lease import LEASE_DIR
+from sandbox.openbao import OpenBaoServer
+from sandbox.server import Emulator
+from tests.integration.rotation_env import Managed, manage
+
+KEYS = [
+    {"name": "alpha", "vault_path": "apps/alpha"},
+    {"name": "bravo", "vault_path": "apps/bravo"},
+    {"name": "charlie", "vault_path": "apps/charlie"},
+]
+
+
+@pytest.fixture
+def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
+    return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/ovl-{tmp_path.name[-8:]}")
+
+
+def regenerations(emulator: Emulator) -> dict[str, int]:
+    return {k.name: k.regenerations for k in emulator.store.list()}
+
+
+def statuses(document: dict[str, object]) -> dict[str, str]:
+    return {str(k["key"]): str(k["status"]) for k in document["keys"]}  # type: ignore[attr-defined]
+
+
+def test_a_named_rotation_between_a_failure_and_the_resume_does_not_restart_the_bulk_run(
+    managed: Managed, emulator: Emulator
+) -> None:
+    emulator.inject(operation="regenerate", kind="error", status=400, after=1)  # bravo fails
+    code, first, _err = managed.rotate("--all", "--min-interval", "0")
+    assert code == 1 and statuses(first) == {"alpha": "rotated", "bravo": "failed", "charlie": "rotated"}
+    assert managed.rotate("charlie", "--force")[0] == 0  # an operator's rotation in between
+    before = regenerations(emulator)
+    code, resumed, err = managed.rotate("--all", "--min-interval", "0")
+    assert code == 0, err
+    assert resumed["resumed"] is True and resumed["run_id"] == first["run_id"]
+    assert statuses(resumed) == {"alpha": "already-done", "bravo": "rotated", "charlie": "already-done"}
+    after = regenerations(emulator)
+    assert [n for n in after if after[n] != before[n]] == ["bravo-slot-b"]
+
+
+def test_a_key_skipped_because_another_rotator_moved_it_is_not_rotated_by_the_resume(
+    managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in managed.env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_stack_file(managed.stack_file)
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    runner = RotationRunner(settings, ops, min_interval_seconds=0)
+    planned = runner.plan(runner.select(every=True))
+    other = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    other.rotate(managed.specs["alpha"], managed.states["alpha"])  # alpha moves on after the plan
+    emulator.inject(operation="regenerate", kind="error", status=400)  # bravo fails: the run stays open
+    runner.run(planned)
+    assert {o.key: o.status for o in planned} == {
+        "alpha": "already-done",
+        "bravo": "failed",
+        "charlie": "rotated",
+    }
+    resume = RotationRunner(
+        settings,
+        KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean)),
+        min_interval_seconds=0,
+    )
+    again = resume.plan(resume.select(every=True))
+    assert resume.resumed and {o.key: o.status for o in again} == {
+        "alpha": "already-done",
+        "bravo": "planned",
+        "charlie": "already-done",
+    }
+
+
+def test_a_second_run_right_after_the_first_does_not_rotate_again(
+    managed: Managed, emulator: Emulator
+) -> None:
+    assert managed.rotate("--all")[0] == 0
+    before = regenerations(emulator)
+    code, second, err = managed.rotate("--all")
+    assert code == 0, err
+    assert set(statuses(second).values()) == {"not-due"} and "--force" in second["keys"][0]["detail"]
+    assert regenerations(emulator) == before
+    code, forced, _err = managed.rotate("--all", "--force")
+    assert code == 0 and set(statuses(forced).values()) == {"rotated"}
+
+
+def test_a_run_waits_for_or_refuses_on_another_runs_lease(managed: Managed, emulator: Emulator) -> None:
+    sink = managed.sink()
+    now = datetime.datetime.now(datetime.UTC)
+    path = f"{LEASE_DIR}/{load_stack_file(managed.stack_file).stack}"
+    sink.write_record(
+        path,
+        {
+            "run_id": "someone",
+            "holder": "ci-7:42",
+            "expires_at": format_time(now + datetime.timedelta(minutes=5)),
+        },
+    )
+    before = regenerations(emulator)
+    code, _document, err = managed.rotate("--all", "--wait", "0")
+    assert code == 1 and "another rotation run (someone on ci-7:42)" in err
+    assert regenerations(emulator) == before
+    sink.write_record(
+        path,
+        {
+            "run_id": "someone",
+            "holder": "ci-7:42",
+            "expires_at": format_time(now - datetime.timedelta(seconds=1)),
+        },
+    )
+    code, document, err = managed.rotate("--all", "--wait", "0")  # an expired lease is taken over
+    assert code == 0 and set(statuses(document).values()) == {"rotated"}, err
+    record = sink.read_record(path)
+    assert record is not None and record["run_id"] == document["run_id"]
+    assert record["expires_at"] <= format_time(datetime.datetime.now(datetime.UTC))  # released at the end
