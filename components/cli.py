@@ -54,9 +54,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = (
 
 
 def _sandbox_dir(args: argparse.Namespace) -> Path:
-    if args.dir is not None:
-        return Path(args.dir)
-    return Path(os.environ.get("GRADIENT_KEYS_SANDBOX_DIR") or launcher.DEFAULT_DIR)
+    directory = Path(
+        args.dir
+        if args.dir is not None
+        else os.environ.get("GRADIENT_KEYS_SANDBOX_DIR") or launcher.DEFAULT_DIR
+    )
+    try:
+        if "\x00" in str(directory):
+            raise ValueError(directory)
+        directory.exists()  # an over-long name is refused here, before anything uses it
+    except (OSError, ValueError):
+        raise ConfigurationError(
+            f"the sandbox directory {escape_controls(str(directory))[:200]!r} is not a usable path; "
+            "pass --dir with an existing or creatable directory"
+        ) from None
+    return directory
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], stream: TextIO = sys.stdout) -> None:
@@ -389,8 +401,17 @@ class _EscapingFormatter(logging.Formatter):
         return escape_controls(super().format(record), keep_newlines=True)
 
 
+# Options that take one text value. Python 3.11's argparse turns `--mount=--` into an empty list
+# (CPython gh-109475); such a value is a usage error, not a crash further in.
+_TEXT_OPTIONS = ("mount", "prefix", "dir", "config", "stack", "min_interval", "admin_token", "name")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for name in _TEXT_OPTIONS:
+        if isinstance(getattr(args, name, None), list):
+            print(f"error: --{name.replace('_', '-')} needs a value", file=sys.stderr)
+            return EXIT_USAGE
     handler = logging.StreamHandler()
     handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])

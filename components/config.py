@@ -53,6 +53,7 @@ MAX_NAME = 120
 MAX_TOKEN = 64
 MAX_ALIASES = 1000
 MAX_VALUES = 100_000
+MAX_LISTED_PROBLEMS = 20
 MAX_STACK_FILE_BYTES = 1 << 20
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -146,14 +147,24 @@ class _Errors:
 
     def add(self, where: str, value: Any, problem: str) -> None:
         shown = f" {_show(value)}" if value is not _MISSING else ""
-        self.items.append(f"{where}:{shown} {problem}")
+        # `where` can quote a field name from the file: one line, bounded, controls escaped.
+        self.items.append(f"{_name(where, 200)}:{shown} {problem}")
 
     def raise_if_any(self, source: str) -> None:
         if self.items:
-            lines = "\n".join(f"  - {item}" for item in self.items)
+            listed = self.items[:MAX_LISTED_PROBLEMS]
+            more = len(self.items) - len(listed)
+            lines = "\n".join(f"  - {item}" for item in listed)
+            tail = f"\n  ... and {more} more" if more else ""
             raise ConfigurationError(
-                f"{source} has {len(self.items)} problem(s); nothing was changed:\n{lines}"
+                f"{_name(source, 300)} has {len(self.items)} problem(s); nothing was changed:\n{lines}{tail}"
             )
+
+
+def _name(text: object, limit: int = 60) -> str:
+    """A name from the file (a field, a namespace) as messages show it: text, one line, bounded."""
+    shown = escape_controls(text if isinstance(text, str) else repr(text))
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 _MISSING = object()
@@ -189,9 +200,11 @@ def _object(value: Any, where: str, allowed: set[str], errors: _Errors) -> dict[
     if not isinstance(value, dict):
         errors.add(where, value, f"must be a mapping with fields {', '.join(sorted(allowed))}")
         return {}
-    for name in sorted(set(value) - allowed):
+    for name in sorted(set(value) - allowed, key=repr):
         errors.add(
-            f"{where}.{name}", _MISSING, f"is not a known field; use one of {', '.join(sorted(allowed))}"
+            f"{where}.{_name(name)}",
+            _MISSING,
+            f"is not a known field; use one of {', '.join(sorted(allowed))}",
         )
     for name, item in value.items():
         _reject_secure(item, f"{where}.{name}", errors)
@@ -259,9 +272,9 @@ def _vault_path(value: Any, where: str, errors: _Errors) -> str | None:
 def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack config") -> StackSettings:
     """Validate the `gradient-keys:*` values (keys without the namespace) into settings."""
     errors = _Errors()
-    for name in sorted(set(values) - TOP_FIELDS):
+    for name in sorted(set(values) - TOP_FIELDS, key=repr):
         errors.add(
-            f"{NAMESPACE}:{name}",
+            f"{NAMESPACE}:{_name(name)}",
             _MISSING,
             f"is not a known setting; use one of {', '.join(sorted(TOP_FIELDS))}",
         )
@@ -450,10 +463,8 @@ def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:
         elif not colon and text in TOP_FIELDS:
             errors.add(text, _MISSING, f"has no namespace; write {NAMESPACE}:{text}")
         elif _looks_like_ours(namespace):
-            fix = f"{NAMESPACE}:{name}" if colon else f"{NAMESPACE}:<setting>"
-            errors.add(
-                _show(text)[1:-1], _MISSING, f"is not in the {NAMESPACE} namespace; did you mean {fix}?"
-            )
+            fix = f"{NAMESPACE}:{_name(name)}" if colon else f"{NAMESPACE}:<setting>"
+            errors.add(_name(text), _MISSING, f"is not in the {NAMESPACE} namespace; did you mean {fix}?")
     if "keys" not in values:
         errors.add(
             f"{NAMESPACE}:keys",
@@ -512,6 +523,8 @@ class _SelfReference(Exception):
 
 
 def _read_document(path: Path) -> Any:
+    if "\x00" in str(path):
+        raise ConfigurationError("the stack config path contains a NUL character; check --config/--stack")
     try:
         size = path.stat().st_size
         if size > MAX_STACK_FILE_BYTES:
@@ -530,10 +543,16 @@ def _read_document(path: Path) -> Any:
         return document
     except FileNotFoundError:
         raise ConfigurationError(
-            f"stack config {path} does not exist; pass --stack NAME or --config FILE"
+            f"stack config {_name(str(path), 300)} does not exist; pass --stack NAME or --config FILE"
         ) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"stack config {path} cannot be read ({type(exc).__name__})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigurationError(f"stack config {_name(str(path), 300)} cannot be read ({reason})") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError):
+        # PyYAML recognises some scalars it then cannot build (`2026-02-30`, `!!int ''`).
+        raise ConfigurationError(
+            f"stack config {_name(str(path), 300)} has a value YAML cannot build"
+        ) from None
     except RecursionError:
         raise ConfigurationError(f"stack config {path} is nested too deeply") from None
     except _SelfReference:
