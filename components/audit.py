@@ -3,12 +3,14 @@
 Reads only. DigitalOcean is listed once (about N/200 requests for N keys); each declared key's
 Vault ledger is read from the metadata mirror with bounded concurrency, never repaired here
 (repairing writes). Only `verify_secrets` reads secret values, to compare each with the
-fingerprint in its ledger; no secret is ever part of a finding or the report.
+fingerprint in its ledger and to ask the inference endpoint (`GET /v1/models`, read-only, paced)
+whether it still works; no secret is ever part of a finding or the report.
 """
 
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ __all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "run_audit"]
 SCHEMA = "gradient-keys/audit/v1"
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 DUE_SOON_DAYS = 7
+INFERENCE_CHECKS_PER_SECOND = 20.0  # --verify-secrets: paced calls to the inference endpoint
 JOURNAL_FOLDER = "_gradient-keys"
 
 
@@ -122,9 +125,11 @@ def run_audit(
     done = 0
     last = time.monotonic()
 
-    def read(spec: KeySpec) -> tuple[KeySpec, LedgerEntry | None, bool | None]:
+    pace = _Spacing(INFERENCE_CHECKS_PER_SECOND)
+
+    def read(spec: KeySpec) -> tuple[KeySpec, LedgerEntry | None, Verified]:
         entry = ops.vault.read_ledger(spec.vault_path, repair=False)
-        matches: bool | None = None
+        verified = Verified()
         if verify_secrets and entry is not None and not entry.deleted:
             # The fingerprint is compared with the ledger committed in the same version when there
             # is one (a `kv patch` of api_key keeps the old one), else with the mirror.
@@ -132,16 +137,20 @@ def run_audit(
                 secret, written = ops.vault.read_version(spec.vault_path, entry.version)
             except VaultError:
                 # No api_key, or not written by gradient-keys at all: consumers cannot use it either.
-                matches = False
+                verified = Verified(matches=False)
             else:
                 reference = written or entry.ledger
                 matches = reference is not None and secret.fingerprint == reference.fingerprint
-        return spec, entry, matches
+                # A matching fingerprint does not prove the secret still works (a regenerate that
+                # committed late kills it): ask the inference endpoint, read-only, paced.
+                pace.wait()
+                verified = Verified(matches=matches, alive=ops.verify(secret))
+        return spec, entry, verified
 
     owned: set[str] = set()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for spec, entry, matches in pool.map(read, specs):
-            owned |= _check_key(report, spec, entry, matches, listing, now)
+        for spec, entry, verified in pool.map(read, specs):
+            owned |= _check_key(report, spec, entry, verified, listing, now)
             done += 1
             if time.monotonic() - last >= 2.0:
                 progress(f"Vault: {done}/{len(specs)} ledgers read")
@@ -156,15 +165,42 @@ def run_audit(
     return report
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What `--verify-secrets` found for one key (None: not checked)."""
+
+    matches: bool | None = None  # the secret's fingerprint is the ledger's
+    alive: bool | None = None  # the inference endpoint accepts it
+
+
+class _Spacing:
+    """At most `rate` calls per second across the audit's threads (the inference endpoint is
+    DigitalOcean's production service: an audit of 10,000 keys must not look like a flood)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
 def _check_key(  # noqa: PLR0917 - one key's inputs, passed together by run_audit
     report: AuditReport,
     spec: KeySpec,
     entry: LedgerEntry | None,
-    matches: bool | None,
+    verified: Verified,
     listing: dict[str, ModelKey],
     now: datetime.datetime,
 ) -> set[str]:
     """Findings for one declared key; returns the DigitalOcean uuids it owns."""
+    matches = verified.matches
     row = KeyRow(spec.name, spec.vault_path, spec.strategy)
     report.keys.append(row)
     before = len(report.findings)
@@ -258,6 +294,14 @@ def _check_key(  # noqa: PLR0917 - one key's inputs, passed together by run_audi
             f"Vault's current version {entry.version} is not the one the ledger describes "
             "(written outside gradient-keys, or a writer stopped half-way)",
             "audit with --verify-secrets to check the secret; `gradient-keys rotate KEY` re-establishes it",
+        )
+    if verified.alive is False:
+        add(
+            "secret-dead",
+            "critical",
+            "the secret in Vault is refused by the inference endpoint: consumers reading it cannot call",
+            f"run `gradient-keys rotate {spec.name}` (a dual-slot key flips to a fresh slot); "
+            "`--force` if it was rotated within the last hour",
         )
     if matches is False:
         add(
