@@ -385,12 +385,15 @@ class ModelKeys:
             self._raise_for(reply, "delete", key_uuid)
         return DeleteOutcome(key_uuid, already_gone=False)
 
-    def regenerate(self, key_uuid: str) -> IssuedKey:
+    def regenerate(self, key_uuid: str, *, retry_unknown: bool = True) -> IssuedKey:
         """A new secret for the key; the previous one stops working at once.
 
         Never retried blindly: a 429 or a refused connection changed nothing and is retried; a
         lost response or a 5xx may have minted a secret we never saw, so the key is looked up
         and, if it still exists, regenerated again to learn a secret that is known to be current.
+        With `retry_unknown=False` such an outcome raises `UnknownOutcomeError` at once instead:
+        a request that timed out may still commit later and kill the secret a retry would return,
+        so a caller that can afford to wait (a dual-slot rotation of the unused slot) does not retry.
         """
         may_have_changed = False
         refused = False
@@ -414,6 +417,13 @@ class ModelKeys:
                     self._raise_for(reply, "regenerate", key_uuid)
                 unknown = f"HTTP {reply.status}"
             may_have_changed = True
+            if not retry_unknown:
+                raise UnknownOutcomeError(
+                    f"the regenerate's outcome is unknown ({unknown}) and it may still commit later; not "
+                    "retried, so no secret it could kill is stored. Rotate again in a few minutes",
+                    operation="regenerate",
+                    key=key_uuid,
+                )
             self._resolve_lost_regenerate(key_uuid, unknown, attempt)
         if not may_have_changed:
             # Every attempt was refused (429) or never reached DigitalOcean: nothing changed.

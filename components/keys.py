@@ -27,6 +27,7 @@ from components.errors import (
     DigitalOceanError,
     GradientKeysError,
     KeyNotFoundError,
+    UnknownOutcomeError,
     VaultConflictError,
     VaultError,
 )
@@ -519,7 +520,22 @@ class KeyOperations:
         else:
             steps = (plan_step(spec.strategy, ledger),)
         step, *others = steps  # the slot Vault will hold comes first
-        secret = self.do.regenerate(state.slot_uuid(step.regenerate_slot)).secret
+        # A normal dual-slot rotation regenerates the slot nobody uses: after an unknown outcome it
+        # stops (Vault unchanged, consumers keep the active slot) rather than retry, because the
+        # lost request may commit after the retry and kill the secret the retry would store.
+        unused_slot = (
+            spec.strategy == "dual-slot" and not emergency and step.regenerate_slot != ledger.active_slot
+        )
+        try:
+            secret = self.do.regenerate(
+                state.slot_uuid(step.regenerate_slot), retry_unknown=not unused_slot
+            ).secret
+        except UnknownOutcomeError as exc:
+            if not unused_slot:
+                raise
+            raise exc.add_context(
+                f"key {spec.name}: Vault is unchanged and consumers keep slot {ledger.active_slot}"
+            ) from None
         if spec.strategy == "dual-slot" and verify and not emergency and not self.verify(secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
