@@ -17,13 +17,14 @@ the other verbs only read. An argument list that would parse to `rotate` without
 a running sandbox is skipped, never run (`unsafe`). The sandbox verbs find no sandbox running
 (`GRADIENT_KEYS_SANDBOX_DIR` and the working directory are a fresh temporary directory).
 
-Bugs found are pinned by `xfail(strict=True)` properties at the end; the general properties skip
-their inputs (`known_bug`, a slight superset), so they keep guarding everything else.
+The three bugs these properties found (a stack path the OS cannot stat, an unusable sandbox
+directory, an option given as `--OPT=--`) are fixed; the properties at the end, once their strict
+xfails, stay as regression properties, each generating the one region of input that showed its bug.
+The general properties skip only unsafe argument lists.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
@@ -33,7 +34,7 @@ from typing import Any
 
 import hvac
 import pytest
-from hypothesis import HealthCheck, Phase, assume, event, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from components import cli
@@ -59,14 +60,12 @@ WILD = settings(
     # One sandbox and one OpenBao serve every example; each example compares before with after.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-BUGS = settings(
+REGRESSIONS = settings(
     max_examples=30,
     deadline=None,
     derandomize=True,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
-    phases=[Phase.explicit, Phase.generate],
-    report_multiple_bugs=False,  # one exception, so `xfail(raises=...)` names the bug exactly
 )
 
 PREFIX = "gradient-keys/property-cli"
@@ -290,45 +289,16 @@ def unsafe(args: Any) -> bool:
     return False
 
 
-# Options that take one value: argparse hands `--OPT=--` to the command as [] (CPython gh-109475).
-SINGLE_VALUED = ("stack", "config", "format", "fail_on", "mount", "prefix", "on_delete", "dir")
-
-
 def sandbox_dir(args: Any) -> Path:
     return Path(args.dir if args.dir is not None else os.environ["GRADIENT_KEYS_SANDBOX_DIR"])
 
 
-def known_bug(args: Any) -> str | None:
-    """Which reported bug these arguments would show, if any (None for all others)."""
-    if args is None:
-        return None
-    if any(isinstance(getattr(args, name, None), list) for name in SINGLE_VALUED):
-        return "double-dash-value"
-    if args.command in ("rotate", "audit"):
-        path = Path(args.config) if args.config else Path("stacks") / f"Pulumi.{args.stack}.yaml"
-        if args.config or args.stack:
-            try:
-                path.stat()
-            except (FileNotFoundError, PermissionError):
-                pass
-            except (OSError, ValueError):
-                return "stack-path"
-    if args.command == "sandbox" and args.sandbox_command in ("status", "console"):
-        directory = sandbox_dir(args)
-        try:
-            launcher.running(directory.resolve() if args.sandbox_command == "console" else directory)
-        except (OSError, ValueError):
-            return "sandbox-dir"
-    return None
-
-
 # -- the properties ---------------------------------------------------------------------------------------
 def check(world: World, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    """Run `argv` unless it is unsafe or shows a reported bug: a documented exit code, no
-    traceback, and DigitalOcean and Vault exactly as they were."""
+    """Run `argv` unless it is unsafe: a documented exit code, no traceback, and DigitalOcean and
+    Vault exactly as they were."""
     args = parsed(argv)
     assume(not unsafe(args))
-    assume(known_bug(args) is None)
     before = world.snapshot()
     code, out, err = run(argv, capsys)
     event(f"{args.command if args else 'usage error'}: exit {code}")
@@ -375,7 +345,7 @@ def test_the_snapshot_sees_a_rotation(world: World, capsys: pytest.CaptureFixtur
     assert vault_after != vault_before
 
 
-# -- bugs: each xfail property generates the one region of input that shows it ----------------------------
+# -- regressions: each property generates the one region of input where a bug was ----------------------
 unreadable_paths = st.one_of(
     st.tuples(st.text("ab", max_size=3), st.text("yz", max_size=3)).map(
         lambda pair: f"{pair[0]}\x00{pair[1]}"
@@ -385,15 +355,7 @@ unreadable_paths = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OSError),
-    reason="bug: `--config`/`--stack` naming a path the OS cannot stat for a reason other than "
-    "ENOENT/EACCES (a NUL byte: ValueError; a name over 255 bytes: OSError ENAMETOOLONG; a file "
-    "used as a directory: NotADirectoryError) escapes config._read_document and main() as a "
-    "traceback instead of exit 2",
-)
-@BUGS
+@REGRESSIONS
 @given(
     verb=st.sampled_from([["audit"], ["rotate", "--dry-run", "--due"]]),
     flag_name=st.sampled_from(["--config", "--stack"]),
@@ -402,22 +364,15 @@ unreadable_paths = st.one_of(
 def test_an_unreadable_stack_path_is_a_usage_error(
     world: World, capsys: pytest.CaptureFixture[str], verb: list[str], flag_name: str, path: str
 ) -> None:
-    argv = [*verb, flag_name, path]
-    if known_bug(parsed(argv)) is None:
-        return  # e.g. `--stack afile/...`: stacks/Pulumi.afile/... is merely missing
-    code, out, err = run(argv, capsys)
+    """Was a bug: `--config`/`--stack` naming a path the OS cannot stat for a reason other than
+    ENOENT/EACCES (a NUL byte: ValueError; a name over 255 bytes: OSError ENAMETOOLONG; a file used
+    as a directory: NotADirectoryError) escaped config._read_document and main() as a traceback."""
+    code, out, err = run([*verb, flag_name, path], capsys)
     assert code == 2, err
     assert "Traceback" not in out + err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ValueError, OSError),
-    reason="bug: `sandbox console list|create --dir` with a NUL byte (ValueError from "
-    "Path.resolve in launcher.console) and `sandbox status|console --dir` with a name over 255 bytes "
-    "(OSError ENAMETOOLONG from Path.exists in launcher.running) escape main() as a traceback",
-)
-@BUGS
+@REGRESSIONS
 @given(
     verb=st.sampled_from(
         [["sandbox", "status"], ["sandbox", "console", "list"], ["sandbox", "console", "create", "k"]]
@@ -430,31 +385,15 @@ def test_an_unreadable_stack_path_is_a_usage_error(
 def test_an_unusable_sandbox_dir_exits_documented(
     world: World, capsys: pytest.CaptureFixture[str], verb: list[str], directory: str
 ) -> None:
-    argv = [*verb, "--dir", directory]
-    if known_bug(parsed(argv)) is None:
-        return  # `sandbox status` treats a NUL byte as "no sandbox here"
-    code, out, err = run(argv, capsys)
+    """Was a bug: `sandbox console list|create --dir` with a NUL byte (ValueError from Path.resolve
+    in launcher.console) and `sandbox status|console --dir` with a name over 255 bytes (OSError
+    ENAMETOOLONG from Path.exists in launcher.running) escaped main() as a traceback."""
+    code, out, err = run([*verb, "--dir", directory], capsys)
     assert code in EXIT_CODES, err
     assert "Traceback" not in out + err
 
 
-def argparse_strips_double_dash() -> bool:
-    """Whether this interpreter's argparse turns `--opt=--` into [] (CPython gh-109475)."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--opt")
-    return bool(parser.parse_args(["--opt=--"]).opt != "--")
-
-
-@pytest.mark.xfail(
-    condition=argparse_strips_double_dash(),
-    strict=True,
-    raises=(AttributeError, TypeError),
-    reason="bug: on a Python whose argparse hands `--OPT=--` to the command as [] instead of '--' "
-    "(CPython gh-109475, fixed upstream by gh-114814; the .venv's 3.11.7 predates it), `vault "
-    "policy|check --mount=--/--prefix=--` raise AttributeError in vault_sink.check_path and `sandbox "
-    "status|console --dir=--` raise TypeError in pathlib: tracebacks, not exit 2",
-)
-@BUGS
+@REGRESSIONS
 @given(
     argv=st.sampled_from(
         [
@@ -471,6 +410,10 @@ def argparse_strips_double_dash() -> bool:
 def test_an_option_given_as_double_dash_exits_documented(
     world: World, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
+    """Was a bug: on a Python whose argparse hands `--OPT=--` to the command as [] instead of '--'
+    (CPython gh-109475, fixed upstream by gh-114814; the .venv's 3.11.7 predates it), `vault
+    policy|check --mount=--/--prefix=--` raised AttributeError in vault_sink.check_path and `sandbox
+    status|console --dir=--` TypeError in pathlib: tracebacks, not exit 2."""
     code, out, err = run(argv, capsys)
     assert code in EXIT_CODES, err
     assert "Traceback" not in out + err
