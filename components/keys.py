@@ -118,8 +118,12 @@ class KeyState:
 
 
 # -- one DigitalOcean listing shared by every key in a run ---------------------------------------
+# `_listing_lock` guards the shared dictionaries below and is never held across a network call.
+# A listing is fetched under its account's own `_fetch_locks` entry, so threads that need the same
+# listing at once wait for one fetch instead of each listing everything (single flight).
 _listing_lock = threading.Lock()
 _listing_cache: dict[tuple[str, str], tuple[float, dict[str, ModelKey]]] = {}
+_fetch_locks: dict[tuple[str, str], threading.Lock] = {}
 
 
 def cached_listing(client: ModelKeys, max_age: float = LISTING_TTL_SECONDS) -> dict[str, ModelKey]:
@@ -129,13 +133,19 @@ def cached_listing(client: ModelKeys, max_age: float = LISTING_TTL_SECONDS) -> d
     Callers get a copy: the engine runs provider operations on several threads, and one thread's
     `_update_cache` must not change the mapping another is iterating."""
     cache_key = (client.settings.api_url, client.settings.token.fingerprint)
+    asked = time.monotonic()
     with _listing_lock:
-        cached = _listing_cache.get(cache_key)
-        if cached is not None and time.monotonic() - cached[0] < max_age:
-            return dict(cached[1])
-        keys = {k.uuid: k for k in client.list_all()}
-        _listing_cache[cache_key] = (time.monotonic(), keys)
-        return dict(keys)
+        fetch_lock = _fetch_locks.setdefault(cache_key, threading.Lock())
+    with fetch_lock:
+        with _listing_lock:
+            cached = _listing_cache.get(cache_key)
+            # Fresh enough, or fetched by another thread while this one waited for the fetch lock.
+            if cached is not None and (time.monotonic() - cached[0] < max_age or cached[0] >= asked):
+                return dict(cached[1])
+        keys = {k.uuid: k for k in client.list_all()}  # network I/O: under the fetch lock only
+        with _listing_lock:
+            _listing_cache[cache_key] = (time.monotonic(), keys)
+            return dict(keys)
 
 
 _pacers: dict[tuple[str, str], RateLimitPacer] = {}
