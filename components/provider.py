@@ -34,6 +34,7 @@ from pulumi.dynamic import (
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
+from components.run_lease import shared_lease
 
 __all__ = ["REPLACE_ON", "ModelKeyProvider", "ProviderInternalError", "inputs_for"]
 
@@ -155,6 +156,22 @@ def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
     return {**inputs, **state.as_dict(), "pending_rotation": ""}
 
 
+LEASE_WAIT_SECONDS = 300.0  # a `gradient-keys rotate --all` of a few hundred keys
+
+
+def _rotate_if_still_due(ops: KeyOperations, spec: KeySpec, state: KeyState) -> KeyState:
+    reason, checked = ops.rotation_due(spec, state)
+    if reason:
+        log.info("key %s: rotating (%s)", spec.name, reason)
+        # Against the version just checked: a rotation by the command in between skips this one.
+        try:
+            return ops.rotate(spec, checked, expected_version=checked.vault_version or None)
+        except RotationSkipped:
+            pass
+    log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
+    return ops.inspect(spec, state) or state
+
+
 class ModelKeyProvider(ResourceProvider):
     """Stateless by design; see the module docstring."""
 
@@ -221,18 +238,10 @@ class ModelKeyProvider(ResourceProvider):
         if news.get("pending_rotation"):
             # Decided at check time; decided again now, from the ledger: if `gradient-keys rotate`
             # rotated the key in between, rotating again would kill the secret consumers just got.
-            reason, checked = ops.rotation_due(spec, state)
-            if reason:
-                log.info("key %s: rotating (%s)", spec.name, reason)
-                # Against the version just checked: a rotation by the command in between skips this one.
-                try:
-                    state = ops.rotate(spec, checked, expected_version=checked.vault_version or None)
-                except RotationSkipped:
-                    log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
-                    state = ops.inspect(spec, state) or state
-            else:
-                log.info("key %s: rotated meanwhile by another run; not rotating again", spec.name)
-                state = ops.inspect(spec, state) or state
+            # Under the stack's rotation lease, so a `gradient-keys rotate` run and this update
+            # never regenerate the same slot at once; decided again inside it, from the ledger.
+            with shared_lease(ops.vault, context.stack, clock=ops.clock, wait_seconds=LEASE_WAIT_SECONDS):
+                state = _rotate_if_still_due(ops, spec, state)
         return UpdateResult(_outputs({**inputs_for(spec, context), "plan": olds.get("plan", "")}, state))
 
     @_reported

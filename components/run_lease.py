@@ -9,20 +9,23 @@ next for at most that long; the same run resumed (same run id) takes it back at 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from components.errors import GradientKeysError, VaultConflictError
 from components.rotation import format_time, parse_time
 from components.vault_sink import VaultSink
 
-__all__ = ["LEASE_DIR", "RunBusyError", "RunLease"]
+__all__ = ["LEASE_DIR", "PROCESS_RUN_ID", "RunBusyError", "RunLease", "shared_lease"]
 
 log = logging.getLogger("gradient_keys.lease")
 
@@ -119,3 +122,42 @@ class RunLease:
                 self._write(self._version, released=True)
             except GradientKeysError:
                 log.info("the rotation lease for %s expires on its own", self.path)
+
+
+# -- one lease per process and stack, shared by the provider's threads ----------------------------
+@dataclass
+class _Shared:
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    lease: RunLease | None = None
+
+
+_shared: dict[tuple[str, str, str, str], _Shared] = {}
+_shared_lock = threading.Lock()
+PROCESS_RUN_ID = f"pulumi-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def shared_lease(
+    vault: VaultSink, stack: str, *, clock: Callable[[], datetime.datetime], wait_seconds: float
+) -> Iterator[None]:
+    """Hold the stack's lease while the body runs. The engine rotates several keys of one stack
+    on parallel threads of one provider process: they share one lease (taken by the first,
+    released by the last), so they exclude a `gradient-keys rotate` run, not each other."""
+    key = (vault.connection.addr, vault.mount, vault.prefix, stack)
+    with _shared_lock:
+        entry = _shared.setdefault(key, _Shared())
+    with entry.gate:
+        if entry.users == 0:
+            lease = RunLease(vault, stack, PROCESS_RUN_ID, clock=clock)
+            lease.acquire(wait_seconds)
+            entry.lease = lease.__enter__()
+        entry.users += 1
+    try:
+        yield
+    finally:
+        with entry.gate:
+            entry.users -= 1
+            if entry.users == 0 and entry.lease is not None:
+                entry.lease.__exit__(None, None, None)
+                entry.lease = None

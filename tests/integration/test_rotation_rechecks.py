@@ -4,6 +4,7 @@ check and its rotation is seen and not repeated (issue 12, defect 4)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from components.config import load_stack_file
 from components.keys import KeyContext, KeyOperations, KeyState
 from components.provider import ModelKeyProvider, _outputs, inputs_for
+from components.run_lease import PROCESS_RUN_ID, shared_lease
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import Managed, manage
@@ -24,7 +26,7 @@ def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Manag
     return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/race-{tmp_path.name[-8:]}")
 
 
-def test_a_command_rotation_between_check_and_rotate_is_not_repeated(
+def test_a_rotation_between_check_and_rotate_is_not_repeated(
     managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in managed.env.items():
@@ -41,9 +43,11 @@ def test_a_command_rotation_between_check_and_rotate_is_not_repeated(
     original = KeyOperations.rotate
 
     def command_rotates_first(self: KeyOperations, spec: Any, state: KeyState, **options: Any) -> KeyState:
-        # The provider has checked the ledger and decided to rotate; the scheduled job wins the race.
-        code, _document, err = managed.rotate("chatbot")
-        assert code == 0, err
+        # The provider has checked the ledger and decided to rotate; another rotator gets in first.
+        # (A `gradient-keys rotate` run cannot any more: the provider holds the stack's lease. This
+        # is the guard behind it, for any writer that slips through.)
+        other = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+        original(other, spec, managed.states["chatbot"])
         raced.append(managed.sink().read_ledger("apps/chatbot").version)  # type: ignore[union-attr]
         return original(self, spec, state, **options)
 
@@ -53,9 +57,9 @@ def test_a_command_rotation_between_check_and_rotate_is_not_repeated(
     ModelKeyProvider().update("apps/chatbot", olds, news)
     assert raced, "the provider should have decided to rotate"
     after = {k.uuid: k.regenerations for k in emulator.store.list()}
-    assert sum(after.values()) - sum(regenerations.values()) == 1  # the command's rotation only
+    assert sum(after.values()) - sum(regenerations.values()) == 1  # the other rotator's only
     _secret, entry = sink.read_secret("apps/chatbot")
-    assert entry.version == raced[0]  # what the command wrote is still current
+    assert entry.version == raced[0]  # what the other rotator wrote is still current
 
 
 def test_a_writer_storing_the_same_secret_again_does_not_make_a_rotation_already_done(
@@ -76,3 +80,18 @@ def test_a_writer_storing_the_same_secret_again_does_not_make_a_rotation_already
     sink.write("apps/chatbot", secret, dataclasses.replace(entry.ledger, run_id="other-run"), entry.version)
     rotated = ops.rotate(spec, planned, expected_version=planned.vault_version)
     assert rotated.fingerprint != planned.fingerprint and rotated.vault_version == entry.version + 2
+
+
+def test_the_command_waits_for_the_providers_lease(managed: Managed, emulator: Emulator) -> None:
+    """While `pulumi up` rotates keys of the stack, a `gradient-keys rotate` run does not start."""
+    sink = managed.sink()
+    settings = load_stack_file(managed.stack_file)
+    with shared_lease(
+        sink, settings.stack, clock=lambda: datetime.datetime.now(datetime.UTC), wait_seconds=0
+    ):
+        before = {k.uuid: k.regenerations for k in emulator.store.list()}
+        code, _document, err = managed.rotate("--all", "--wait", "0")
+        assert code == 1 and f"another rotation run ({PROCESS_RUN_ID}" in err
+        assert {k.uuid: k.regenerations for k in emulator.store.list()} == before
+    code, document, err = managed.rotate("--all", "--wait", "0")  # released: the next run goes ahead
+    assert code == 0 and document["keys"][0]["status"] == "rotated", err

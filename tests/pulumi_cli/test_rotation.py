@@ -115,3 +115,49 @@ def test_a_new_vault_path_replaces_the_key(
     assert old["data"]["versions"][str(current)]["deletion_time"]
     assert [r["outputs"]["vault_path"] for r in project.resources()] == ["apps/assistant"]
     project.preview("--expect-no-changes")
+
+
+def test_pulumi_up_and_the_command_racing_rotate_each_key_once(
+    adopted: Callable[..., PulumiProject], emulator: Emulator, root_vault: hvac.Client, prefix: str
+) -> None:
+    """The command and the provider both apply a new rotation_token, at the same time, through the
+    real engine (issue 12, defect 4): each key is rotated once, and its pre-run secret, which
+    dual-slot consumers may still hold, keeps working."""
+    keys = [{**DUAL, "name": f"racer-{i}", "vault_path": f"apps/racer-{i}"} for i in range(3)]
+    project = adopted(keys)
+    before = {k["vault_path"]: vault_secret(root_vault, prefix, k["vault_path"])[0] for k in keys}
+    counts = {k.uuid: k.regenerations for k in emulator.store.list()}
+    project.configure([{**k, "rotation_token": "race-1"} for k in keys], prefix)
+    emulator.inject(operation="regenerate", kind="delay", delay_seconds=1.5, times=6)  # widen the overlap
+    command = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "components.cli",
+            "rotate",
+            "--due",
+            "--format",
+            "json",
+            "--config",
+            str(project.stack_file),
+        ],
+        cwd=REPO,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        project.up()
+    finally:
+        out, err = command.communicate(timeout=300)
+    assert command.returncode == 0, err
+    assert "Traceback" not in err
+    after = {k.uuid: k.regenerations for k in emulator.store.list()}
+    rotated = {uuid: after[uuid] - counts.get(uuid, 0) for uuid in after}
+    assert sum(rotated.values()) == len(keys), (rotated, out)  # one regenerate per key, by either side
+    for key in keys:
+        secret, _version = vault_secret(root_vault, prefix, key["vault_path"])
+        assert secret != before[key["vault_path"]] and accepted(emulator, secret)
+        assert accepted(emulator, before[key["vault_path"]])  # the pre-run secret still works
+    project.up("--expect-no-changes")
