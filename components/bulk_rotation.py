@@ -204,6 +204,13 @@ class RotationRunner:
             batch = todo[start : start + PREFLIGHT_BATCH]
             self.ops.vault.preflight([o.vault_path for o in batch])
         lease = RunLease(self.ops.vault, self.settings.stack, self.run_id, clock=self.ops.clock)
+        if self.emergency:
+            # A leaked secret must die now, not after a bulk run's lease: an emergency does not
+            # wait. Check-and-set and verify-before-flip keep a concurrent rotation of the same key
+            # from storing a dead secret; the audit and a rerun catch what either left unfinished.
+            self._write_journal(complete=False, total=len(todo))
+            self._rotate_each(todo, started, lease)
+            return self._finish(outcomes, todo, started)
         lease.acquire(self.wait_seconds)
         with lease:
             self._write_journal(complete=False, total=len(todo))

@@ -126,3 +126,16 @@ def test_a_run_waits_for_or_refuses_on_another_runs_lease(managed: Managed, emul
     record = sink.read_record(path)
     assert record is not None and record["run_id"] == document["run_id"]
     assert record["expires_at"] <= format_time(datetime.datetime.now(datetime.UTC))  # released at the end
+
+
+def test_an_emergency_does_not_wait_for_another_runs_lease(managed: Managed, emulator: Emulator) -> None:
+    sink = managed.sink()
+    path = f"{LEASE_DIR}/{load_stack_file(managed.stack_file).stack}"
+    until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    sink.write_record(path, {"run_id": "bulk", "holder": "ci-1:7", "expires_at": format_time(until)})
+    leaked = sink.read_secret("apps/alpha")[0].reveal()
+    code, document, err = managed.rotate("alpha", "--emergency", "--wait", "0")
+    assert code == 0 and statuses(document) == {"alpha": "rotated"}, err
+    reply = emulator.store.find_by_secret(leaked)
+    assert reply is None  # the leaked secret no longer belongs to any key
+    assert (sink.read_record(path) or {}).get("run_id") == "bulk"  # the bulk run's lease is untouched
