@@ -169,6 +169,14 @@ class RotationRunner:
                     Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
                 )
                 continue
+            if ledger.unsettled and entry is not None and self.ops.stored_secret_dead(spec, entry):
+                reason = (
+                    "the stored secret no longer works: a regenerate whose answer was lost committed late"
+                )
+                outcomes.append(
+                    Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
+                )
+                continue
             done = self._done_by_this_run(spec, ledger)
             if done:
                 outcomes.append(Outcome(spec.name, spec.vault_path, "", "already-done", done))

@@ -29,7 +29,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
@@ -160,6 +160,9 @@ class IssuedKey:
 
     key: ModelKey
     secret: Secret
+    # False when an earlier attempt's answer was lost: that request may still commit later and
+    # kill this secret, so whoever stores it should check it again on the next run.
+    settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -408,7 +411,8 @@ class ModelKeys:
                 unknown = failure.kind
             else:
                 if 200 <= reply.status < 300:
-                    return self._issued(reply, "regenerate", key_uuid)
+                    issued = self._issued(reply, "regenerate", key_uuid)
+                    return replace(issued, settled=False) if may_have_changed else issued
                 if reply.status == 429:
                     refused = True
                     self._pause_unless_last(attempt, reply, "regenerate", key_uuid)

@@ -537,15 +537,14 @@ class KeyOperations:
             spec.strategy == "dual-slot" and not emergency and step.regenerate_slot != ledger.active_slot
         )
         try:
-            secret = self.do.regenerate(
-                state.slot_uuid(step.regenerate_slot), retry_unknown=not unused_slot
-            ).secret
+            issued = self.do.regenerate(state.slot_uuid(step.regenerate_slot), retry_unknown=not unused_slot)
         except UnknownOutcomeError as exc:
             if not unused_slot:
                 raise
             raise exc.add_context(
                 f"key {spec.name}: Vault is unchanged and consumers keep slot {ledger.active_slot}"
             ) from None
+        secret = issued.secret
         if spec.strategy == "dual-slot" and verify and not emergency and not self.verify(secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
@@ -559,12 +558,22 @@ class KeyOperations:
         # or fails before they are done is finished by the next one (`_finish_emergency`).
         pending = "".join(o.regenerate_slot for o in others) or None
         new_ledger = replace(
-            new_ledger, slot_a=state.slot_a_uuid, slot_b=state.slot_b_uuid or None, pending_slots=pending
+            new_ledger,
+            slot_a=state.slot_a_uuid,
+            slot_b=state.slot_b_uuid or None,
+            pending_slots=pending,
+            unsettled=None if issued.settled else "true",
         )
         written = self._write(spec, secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot)
         if pending:
             written = self._regenerate_pending(spec, state, secret, written, new_ledger)
         return self._state(self._keys_of(state), written)
+
+    def stored_secret_dead(self, spec: KeySpec, entry: LedgerEntry) -> bool:
+        """For a ledger marked unsettled: does the stored secret no longer work (the lost
+        regenerate committed after the retry)? Read-only: one Vault read, one inference call."""
+        secret, _written = self.vault.read_version(spec.vault_path, entry.version)
+        return not self.verify(secret)
 
     def _finish_emergency(
         self, spec: KeySpec, state: KeyState, entry: LedgerEntry, ledger: Ledger

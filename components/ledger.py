@@ -50,6 +50,9 @@ class Ledger:
     # handed to consumers) or "rotate". Rotating again soon after a "rotate" kills the secret
     # consumers held until then, so `gradient-keys rotate` waits a minimum interval after one.
     origin: str | None = None
+    # "true" when the secret came from a regenerate retried after a lost answer: the lost request
+    # may commit later and kill it, so the next `gradient-keys rotate` checks that it still works.
+    unsettled: str | None = None
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:

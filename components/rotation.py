@@ -111,6 +111,7 @@ def next_ledger(
         rotation_token=rotation_token if rotation_token is not None else ledger.rotation_token,
         run_id=run_id,
         origin="rotate",
+        unsettled=None,
     )
 
 

@@ -58,3 +58,23 @@ def test_an_in_place_rotation_still_recovers_a_lost_answer(managed: Managed, emu
     code, document, err = managed.rotate("batch")
     assert code == 0 and document["keys"][0]["status"] == "rotated", err
     assert works(emulator, managed.sink().read_secret("apps/batch")[0].reveal())
+
+
+def test_a_late_commit_after_an_in_place_retry_is_found_and_fixed_by_the_next_run(
+    managed: Managed, emulator: Emulator
+) -> None:
+    emulator.inject(operation="regenerate", kind="drop_after_commit")  # lost answer: looked up, retried
+    assert managed.rotate("batch")[0] == 0
+    sink = managed.sink()
+    stored, entry = sink.read_secret("apps/batch")
+    assert entry.ledger is not None and entry.ledger.unsettled == "true"
+    emulator.store.regenerate(managed.states["batch"].slot_a_uuid)  # the lost request lands now
+    assert not works(emulator, stored.reveal())
+    code, document, err = managed.rotate("--due")  # not due by age: due because its secret is dead
+    batch = {k["key"]: k for k in document["keys"]}["batch"]
+    assert code == 0 and batch["status"] == "rotated", err
+    assert "committed late" in batch["reason"]
+    fresh, entry = sink.read_secret("apps/batch")
+    assert works(emulator, fresh.reveal()) and entry.ledger is not None and entry.ledger.unsettled is None
+    code, document, _err = managed.rotate("--due")  # settled now: nothing more to do
+    assert code == 0 and {k["status"] for k in document["keys"]} == {"not-due"}
