@@ -297,6 +297,14 @@ class KeyOperations:
             return "Vault holds no current secret for this key"
         return rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.clock())
 
+    def rotation_basis(self, spec: KeySpec) -> str:
+        """The ledger a rotation decision was made on, as "VERSION:FINGERPRINT" ("" if none): the
+        provider records it at check time, so its update can tell whether anyone rotated since."""
+        entry = self.vault.read_ledger(spec.vault_path, repair=False)
+        if entry is None or entry.deleted or entry.ledger is None:
+            return ""
+        return f"{entry.version}:{entry.ledger.fingerprint}"
+
     def rotation_due(self, spec: KeySpec, state: KeyState) -> tuple[str, KeyState]:
         """`pending_rotation`, and `state` as of the Vault version it was decided on: a rotation
         that goes ahead passes that version as `expected_version`, so a rotation by another run

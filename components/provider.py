@@ -159,8 +159,14 @@ def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
 LEASE_WAIT_SECONDS = 300.0  # a `gradient-keys rotate --all` of a few hundred keys
 
 
-def _rotate_if_still_due(ops: KeyOperations, spec: KeySpec, state: KeyState) -> KeyState:
+def _rotate_if_still_due(ops: KeyOperations, spec: KeySpec, state: KeyState, basis: str) -> KeyState:
+    """Rotate as decided at check time, unless the key got a new secret since (another run
+    rotated it): rotating again now would kill the secret its consumers were just given."""
     reason, checked = ops.rotation_due(spec, state)
+    if basis and basis != f"{checked.vault_version}:{checked.fingerprint}":
+        _version, _, fingerprint = basis.partition(":")
+        if fingerprint != checked.fingerprint:
+            reason = ""  # rotated by someone else after this update was planned
     if reason:
         log.info("key %s: rotating (%s)", spec.name, reason)
         # Against the version just checked: a rotation by the command in between skips this one.
@@ -187,6 +193,8 @@ class ModelKeyProvider(ResourceProvider):
             inputs["plan"] = olds.get("plan", "")
             try:
                 inputs["pending_rotation"] = ops.pending_rotation(spec)
+                if inputs["pending_rotation"]:
+                    inputs["rotation_basis"] = ops.rotation_basis(spec)
             except GradientKeysError as exc:
                 return CheckResult(
                     inputs, [CheckFailure("vault_path", f"cannot read the Vault ledger: {exc}")]
@@ -241,7 +249,7 @@ class ModelKeyProvider(ResourceProvider):
             # Under the stack's rotation lease, so a `gradient-keys rotate` run and this update
             # never regenerate the same slot at once; decided again inside it, from the ledger.
             with shared_lease(ops.vault, context.stack, clock=ops.clock, wait_seconds=LEASE_WAIT_SECONDS):
-                state = _rotate_if_still_due(ops, spec, state)
+                state = _rotate_if_still_due(ops, spec, state, str(news.get("rotation_basis") or ""))
         return UpdateResult(_outputs({**inputs_for(spec, context), "plan": olds.get("plan", "")}, state))
 
     @_reported

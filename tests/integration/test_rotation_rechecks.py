@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from components.config import load_stack_file
 from components.keys import KeyContext, KeyOperations, KeyState
@@ -95,3 +96,31 @@ def test_the_command_waits_for_the_providers_lease(managed: Managed, emulator: E
         assert {k.uuid: k.regenerations for k in emulator.store.list()} == before
     code, document, err = managed.rotate("--all", "--wait", "0")  # released: the next run goes ahead
     assert code == 0 and document["keys"][0]["status"] == "rotated", err
+
+
+def test_an_update_planned_before_a_command_rotation_does_not_rotate_again(
+    managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulumi up` checks (a new rotation_token: due), then `gradient-keys rotate --all` rotates the
+    key, then the update runs: the key already has a new secret since the check, so the update does
+    not rotate it again and the secret consumers held before both still works (issue 12, defect 4)."""
+    for name, value in managed.env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_stack_file(managed.stack_file)
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+    spec = settings.keys[0]
+    held = managed.sink().read_secret("apps/chatbot")[0].reveal()
+    olds = _outputs(inputs_for(spec, context), managed.states["chatbot"])
+    declared = inputs_for(dataclasses.replace(spec, rotation_token="t2"), context)
+    provider = ModelKeyProvider()
+    news = provider.check(olds, declared).inputs
+    assert news["pending_rotation"] and news["rotation_basis"]
+    code, _document, err = managed.rotate("--all")
+    assert code == 0, err
+    before = {k.uuid: k.regenerations for k in emulator.store.list()}
+    provider.update("apps/chatbot", olds, news)
+    assert {k.uuid: k.regenerations for k in emulator.store.list()} == before
+    reply = requests.get(
+        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {held}"}, timeout=10
+    )
+    assert reply.status_code == 200
