@@ -87,13 +87,18 @@ VAULT_ENV_VARS = (
 )
 
 
-def start_openbao(log_dir: Path) -> OpenBaoServer:
+def require_openbao() -> None:
+    """Skip where the OpenBao binary is absent; in CI, which installs it, fail instead."""
     try:
         bao_binary()
     except OpenBaoError as exc:
         if os.environ.get("CI"):
             raise  # CI installs OpenBao: its absence there is a failure, not a skip
         pytest.skip(f"OpenBao is not installed here ({exc})")
+
+
+def start_openbao(log_dir: Path) -> OpenBaoServer:
+    require_openbao()
     return start_dev_server(log_path=log_dir / "bao.log")
 
 

@@ -5,27 +5,21 @@ The tier is marked `slow` (registered in pyproject.toml), which the default run 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from sandbox.openbao import OpenBaoError, bao_binary
 from tests.campaign.lab import Lab
 from tests.campaign.runner import ScenarioResult, master_seed, rounds_budget, table
 from tests.campaign.scenarios import measure_clean_run
+from tests.conftest import require_openbao
 
 RESULTS: list[ScenarioResult] = []
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    try:
-        bao_binary()
-    except OpenBaoError as exc:
-        if os.environ.get("CI"):
-            raise  # CI installs OpenBao: its absence there is a failure, not a skip
-        pytest.skip(f"OpenBao is not installed here ({exc})")
+    require_openbao()
     with Lab(tmp_path_factory.mktemp("campaign")) as running:
         measure_clean_run(running)
         yield running
