@@ -181,12 +181,13 @@ class RotationRunner:
             if done:
                 outcomes.append(Outcome(spec.name, spec.vault_path, "", "already-done", done))
                 continue
-            if (
-                spec.strategy == "dual-slot"
-                and not (self.emergency or self.force)
-                and rotated_recently(ledger, now, self.min_interval)
-            ):
-                outcomes.append(Outcome(spec.name, spec.vault_path, "", "not-due", self._too_soon(ledger)))
+            if not (self.emergency or self.force) and rotated_recently(ledger, now, self.min_interval):
+                # Both strategies: a dual-slot key would lose the previous secret consumers still
+                # hold, an in-place key would cut its consumers off a second time; and a run killed
+                # after its last key (journal complete, the operator saw no end) is rerun safely.
+                outcomes.append(
+                    Outcome(spec.name, spec.vault_path, "", "not-due", self._too_soon(spec, ledger))
+                )
                 continue
             if self.emergency:
                 reason = "emergency: every slot regenerated, the old secrets stop working now"
@@ -292,10 +293,15 @@ class RotationRunner:
         digest = hashlib.sha256(self._signature().encode()).hexdigest()[:16]
         return f"{JOURNAL_DIR}/{self.settings.stack or 'default'}/{digest}"
 
-    def _too_soon(self, ledger: Ledger) -> str:
+    def _too_soon(self, spec: KeySpec, ledger: Ledger) -> str:
+        harm = (
+            "cut off consumers still holding the previous secret"
+            if spec.strategy == "dual-slot"
+            else "cut its consumers off a second time (in-place)"
+        )
         return (
             f"rotated {ledger.rotated_at}, less than {self.min_interval}s ago: rotating again now would "
-            "cut off consumers still holding the previous secret (--force rotates it anyway)"
+            f"{harm} (--force rotates it anyway)"
         )
 
     def _done_by_this_run(self, spec: KeySpec, ledger: Ledger) -> str:

@@ -18,11 +18,6 @@ from sandbox.server import DEFAULT_TOKEN, Emulator, EmulatorConfig
 READ_ONLY_TOKEN = "dop_v1_read_only_test_token"
 
 
-# The fault campaign (tests/campaign, issue 12) runs on demand until its CI budget and its last
-# findings are settled: `GRADIENT_KEYS_CAMPAIGN=1 ./scripts/test tests/campaign`.
-collect_ignore_glob = [] if os.environ.get("GRADIENT_KEYS_CAMPAIGN") == "1" else ["campaign/*"]
-
-
 @pytest.fixture(scope="session")
 def shared_emulator() -> Iterator[Emulator]:
     emulator = Emulator(

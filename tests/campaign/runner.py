@@ -35,7 +35,7 @@ MASTER_SEED_ENV = "GRADIENT_KEYS_CAMPAIGN_SEED"
 ROUNDS_ENV = "GRADIENT_KEYS_CAMPAIGN_ROUNDS"
 DEFAULT_MASTER_SEED = 20261125
 # Rounds per scenario in CI (kill_all_then_single plays a quarter); measured in docs/reliability.md.
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = 7  # 93 rounds over the 14 scenarios: the CI budget
 
 
 def master_seed() -> int:

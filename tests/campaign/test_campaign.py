@@ -12,13 +12,7 @@ from tests.campaign.scenarios import SCENARIOS
 
 # Scenarios that still violate an invariant through a defect issue 12 lists, measured on the code of
 # the day (docs/reliability.md). Non-strict: remove the mark when the fix lands and the scenario passes.
-KNOWN_DEFECTS: dict[str, str] = {
-    "kill_all_when_complete": (
-        "issue 12 defect 5, in-place keys: a run killed once its journal said complete is not resumed; "
-        "the rerun starts a new run and rotates the in-place keys again (the minimum interval covers "
-        "dual-slot keys only)"
-    ),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _param(name: str) -> object:

@@ -97,6 +97,25 @@ def test_a_second_run_right_after_the_first_does_not_rotate_again(
     assert code == 0 and set(statuses(forced).values()) == {"rotated"}
 
 
+def test_an_in_place_key_is_not_cut_off_twice_by_a_rerun_after_a_run_that_finished(
+    emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path
+) -> None:
+    """A run killed after its journal said complete looks, to the rerun, like any finished run: the
+    minimum interval is what keeps an in-place key's consumers from a second outage."""
+    keys = [*KEYS[:1], {"name": "legacy", "vault_path": "apps/legacy", "strategy": "in-place"}]
+    managed = manage(emulator, openbao, tmp_path, keys, prefix=f"gradient-keys/ip-{tmp_path.name[-8:]}")
+    assert managed.rotate("--all")[0] == 0
+    before = regenerations(emulator)
+    code, second, err = managed.rotate("--all")
+    assert code == 0, err
+    assert statuses(second) == {"alpha": "not-due", "legacy": "not-due"}
+    legacy = next(k for k in second["keys"] if k["key"] == "legacy")  # type: ignore[attr-defined]
+    assert "a second time (in-place)" in legacy["detail"] and "--force" in legacy["detail"]
+    assert regenerations(emulator) == before
+    code, forced, _err = managed.rotate("legacy", "--force")
+    assert code == 0 and statuses(forced) == {"legacy": "rotated"}
+
+
 def test_a_run_waits_for_or_refuses_on_another_runs_lease(managed: Managed, emulator: Emulator) -> None:
     sink = managed.sink()
     now = datetime.datetime.now(datetime.UTC)
