@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from components.errors import ConfigurationError
+from components.errors import ConfigProblem, ConfigurationError
 from components.terminal import escape_controls, has_controls
 from components.vault_auth import AUTH_METHODS
 from components.vault_sink import DELETE_MODES, check_path
@@ -53,7 +52,6 @@ MAX_NAME = 120
 MAX_TOKEN = 64
 MAX_ALIASES = 1000
 MAX_VALUES = 100_000
-MAX_LISTED_PROBLEMS = 20
 MAX_STACK_FILE_BYTES = 1 << 20
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -141,24 +139,26 @@ class StackSettings:
     audit: AuditConfig = field(default_factory=AuditConfig)
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[str] = []
+Where = tuple[str | int, ...]  # a field path in parts: ("keys", 2, "rotate_every")
 
-    def add(self, where: str, value: Any, problem: str) -> None:
-        shown = f" {_show(value)}" if value is not _MISSING else ""
-        # `where` can quote a field name from the file: one line, bounded, controls escaped.
-        self.items.append(f"{_name(where, 200)}:{shown} {problem}")
+
+class _Errors:
+    """The problems found so far; all are reported at once."""
+
+    def __init__(self) -> None:
+        self.items: list[ConfigProblem] = []
+
+    def add(self, where: Where, value: Any, fix: str) -> None:
+        """`value`, found at `where`, is wrong: `fix` says what to write instead."""
+        self.items.append(ConfigProblem.found(where, value, fix))
+
+    def at(self, where: Where, fix: str) -> None:
+        """A problem at `where` that quotes no value (a missing or unknown field)."""
+        self.items.append(ConfigProblem(where, fix))
 
     def raise_if_any(self, source: str) -> None:
         if self.items:
-            listed = self.items[:MAX_LISTED_PROBLEMS]
-            more = len(self.items) - len(listed)
-            lines = "\n".join(f"  - {item}" for item in listed)
-            tail = f"\n  ... and {more} more" if more else ""
-            raise ConfigurationError(
-                f"{_name(source, 300)} has {len(self.items)} problem(s); nothing was changed:\n{lines}{tail}"
-            )
+            raise ConfigurationError(self.items, source=source)
 
 
 def _name(text: object, limit: int = 60) -> str:
@@ -167,24 +167,10 @@ def _name(text: object, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
-_MISSING = object()
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
-
-
-def _show(value: Any) -> str:
-    """A short, bounded rendering: a hostile value (a YAML alias bomb) costs no more than a small one."""
-    text = _REPR.repr(value) if not isinstance(value, str) else f'"{value[:80]}"'
-    return escape_controls(text if len(text) <= 60 else text[:57] + '..."')
-
-
-def _reject_secure(value: Any, where: str, errors: _Errors) -> bool:
+def _reject_secure(value: Any, where: Where, errors: _Errors) -> bool:
     if isinstance(value, dict) and set(value) == {"secure"}:
-        errors.add(
+        errors.at(
             where,
-            _MISSING,
             "is a `secure:` value, but the stack config holds no credentials: put tokens in the "
             "environment (DIGITALOCEAN_TOKEN, VAULT_TOKEN or AppRole/JWT settings) and remove this value",
         )
@@ -192,7 +178,7 @@ def _reject_secure(value: Any, where: str, errors: _Errors) -> bool:
     return False
 
 
-def _object(value: Any, where: str, allowed: set[str], errors: _Errors) -> dict[str, Any]:
+def _object(value: Any, where: Where, allowed: set[str], errors: _Errors) -> dict[str, Any]:
     if value is None:
         return {}
     if _reject_secure(value, where, errors):
@@ -201,20 +187,19 @@ def _object(value: Any, where: str, allowed: set[str], errors: _Errors) -> dict[
         errors.add(where, value, f"must be a mapping with fields {', '.join(sorted(allowed))}")
         return {}
     for name in sorted(set(value) - allowed, key=repr):
-        errors.add(
-            f"{where}.{_name(name)}",
-            _MISSING,
+        errors.at(
+            (*where, _name(name)),
             f"is not a known field; use one of {', '.join(sorted(allowed))}",
         )
     for name, item in value.items():
-        _reject_secure(item, f"{where}.{name}", errors)
+        _reject_secure(item, (*where, str(name)), errors)
     return {
         k: v for k, v in value.items() if k in allowed and not (isinstance(v, dict) and set(v) == {"secure"})
     }
 
 
 def _text(
-    value: Any, where: str, errors: _Errors, *, choices: tuple[str, ...] = (), max_len: int = 256
+    value: Any, where: Where, errors: _Errors, *, choices: tuple[str, ...] = (), max_len: int = 256
 ) -> str | None:
     if value is None:
         return None
@@ -232,7 +217,7 @@ def _text(
     return value
 
 
-def _duration(value: Any, where: str, errors: _Errors) -> str | None:
+def _duration(value: Any, where: Where, errors: _Errors) -> str | None:
     text = _text(value, where, errors)
     if text is None:
         return None
@@ -244,7 +229,7 @@ def _duration(value: Any, where: str, errors: _Errors) -> str | None:
     return text
 
 
-def _url(value: Any, where: str, errors: _Errors) -> str | None:
+def _url(value: Any, where: Where, errors: _Errors) -> str | None:
     text = _text(value, where, errors)
     if text is not None and not re.fullmatch(r"https?://[^\s/]+/?", text):
         errors.add(
@@ -254,7 +239,7 @@ def _url(value: Any, where: str, errors: _Errors) -> str | None:
     return text.rstrip("/") if text else None
 
 
-def _vault_path(value: Any, where: str, errors: _Errors) -> str | None:
+def _vault_path(value: Any, where: Where, errors: _Errors) -> str | None:
     text = _text(value, where, errors)
     if text is None:
         return None
@@ -273,65 +258,66 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     """Validate the `gradient-keys:*` values (keys without the namespace) into settings."""
     errors = _Errors()
     for name in sorted(set(values) - TOP_FIELDS, key=repr):
-        errors.add(
-            f"{NAMESPACE}:{_name(name)}",
-            _MISSING,
+        errors.at(
+            (f"{NAMESPACE}:{_name(name)}",),
             f"is not a known setting; use one of {', '.join(sorted(TOP_FIELDS))}",
         )
 
-    raw_vault = _object(values.get("vault"), "vault", VAULT_FIELDS, errors)
+    raw_vault = _object(values.get("vault"), ("vault",), VAULT_FIELDS, errors)
     vault = VaultConfig(
-        mount=_vault_path(raw_vault.get("mount", "secret"), "vault.mount", errors) or "secret",
-        path_prefix=_vault_path(raw_vault.get("path_prefix", NAMESPACE), "vault.path_prefix", errors)
+        mount=_vault_path(raw_vault.get("mount", "secret"), ("vault", "mount"), errors) or "secret",
+        path_prefix=_vault_path(raw_vault.get("path_prefix", NAMESPACE), ("vault", "path_prefix"), errors)
         or NAMESPACE,
-        auth=_text(raw_vault.get("auth"), "vault.auth", errors, choices=AUTH_METHODS),
-        role=_text(raw_vault.get("role"), "vault.role", errors),
-        auth_mount=_text(raw_vault.get("auth_mount"), "vault.auth_mount", errors),
-        namespace=_text(raw_vault.get("namespace"), "vault.namespace", errors),
-        addr=_url(raw_vault.get("addr"), "vault.addr", errors),
+        auth=_text(raw_vault.get("auth"), ("vault", "auth"), errors, choices=AUTH_METHODS),
+        role=_text(raw_vault.get("role"), ("vault", "role"), errors),
+        auth_mount=_text(raw_vault.get("auth_mount"), ("vault", "auth_mount"), errors),
+        namespace=_text(raw_vault.get("namespace"), ("vault", "namespace"), errors),
+        addr=_url(raw_vault.get("addr"), ("vault", "addr"), errors),
     )
     if vault.role and vault.auth not in ("jwt", None):
         errors.add(
-            "vault.role",
+            ("vault", "role"),
             vault.role,
             f"only applies to auth: jwt (auth is {vault.auth}); remove it or use jwt",
         )
 
-    raw_do = _object(values.get("digitalocean"), "digitalocean", DO_FIELDS, errors)
+    raw_do = _object(values.get("digitalocean"), ("digitalocean",), DO_FIELDS, errors)
     digitalocean = DigitalOceanConfig(
-        api_url=_url(raw_do.get("api_url"), "digitalocean.api_url", errors),
-        inference_url=_url(raw_do.get("inference_url"), "digitalocean.inference_url", errors),
+        api_url=_url(raw_do.get("api_url"), ("digitalocean", "api_url"), errors),
+        inference_url=_url(raw_do.get("inference_url"), ("digitalocean", "inference_url"), errors),
     )
 
-    raw_audit = _object(values.get("audit"), "audit", AUDIT_FIELDS, errors)
+    raw_audit = _object(values.get("audit"), ("audit",), AUDIT_FIELDS, errors)
     ignore = raw_audit.get("ignore", [])
     if not isinstance(ignore, list):
-        errors.add("audit.ignore", ignore, "must be a list of DigitalOcean key names or uuids")
+        errors.add(("audit", "ignore"), ignore, "must be a list of DigitalOcean key names or uuids")
         ignore = []
-    ignored = [t for i, v in enumerate(ignore) if (t := _text(v, f"audit.ignore[{i}]", errors)) is not None]
-    audit = AuditConfig(tuple(ignored), _text(raw_audit.get("scope_prefix"), "audit.scope_prefix", errors))
+    ignored = [t for i, v in enumerate(ignore) if (t := _text(v, ("audit", "ignore", i), errors)) is not None]
+    audit = AuditConfig(
+        tuple(ignored), _text(raw_audit.get("scope_prefix"), ("audit", "scope_prefix"), errors)
+    )
 
-    defaults = _object(values.get("defaults"), "defaults", DEFAULT_FIELDS, errors)
+    defaults = _object(values.get("defaults"), ("defaults",), DEFAULT_FIELDS, errors)
     default_every = _duration(
-        defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), "defaults.rotate_every", errors
+        defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), ("defaults", "rotate_every"), errors
     )
     default_strategy = _text(
-        defaults.get("strategy", "dual-slot"), "defaults.strategy", errors, choices=STRATEGIES
+        defaults.get("strategy", "dual-slot"), ("defaults", "strategy"), errors, choices=STRATEGIES
     )
     default_delete = _text(
-        defaults.get("on_delete", "soft-delete"), "defaults.on_delete", errors, choices=DELETE_MODES
+        defaults.get("on_delete", "soft-delete"), ("defaults", "on_delete"), errors, choices=DELETE_MODES
     )
 
     raw_keys = values.get("keys", [])
     if raw_keys is None:
         raw_keys = []
     if not isinstance(raw_keys, list):
-        errors.add("keys", raw_keys, "must be a list of keys, each with at least name and vault_path")
+        errors.add(("keys",), raw_keys, "must be a list of keys, each with at least name and vault_path")
         raw_keys = []
     indexed = [
         (index, spec)
         for index, raw in enumerate(raw_keys)
-        if (spec := _key(raw, f"keys[{index}]", errors, default_every, default_strategy, default_delete))
+        if (spec := _key(raw, ("keys", index), errors, default_every, default_strategy, default_delete))
         is not None
     ]
     _check_unique(indexed, errors)
@@ -342,7 +328,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
 
 def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
     raw: Any,
-    where: str,
+    where: Where,
     errors: _Errors,
     default_every: str | None,
     default_strategy: str | None,
@@ -354,33 +340,33 @@ def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
         return None
     for required in ("name", "vault_path"):
         if required not in values:
-            errors.add(f"{where}.{required}", _MISSING, f"is required (e.g. {required}: chatbot-prod)")
-    name = _text(values.get("name"), f"{where}.name", errors, max_len=MAX_NAME)
-    vault_path = _vault_path(values.get("vault_path"), f"{where}.vault_path", errors)
+            errors.at((*where, required), f"is required (e.g. {required}: chatbot-prod)")
+    name = _text(values.get("name"), (*where, "name"), errors, max_len=MAX_NAME)
+    vault_path = _vault_path(values.get("vault_path"), (*where, "vault_path"), errors)
     if vault_path is not None and vault_path.split("/")[0] == RESERVED_FOLDER:
         errors.add(
-            f"{where}.vault_path",
+            (*where, "vault_path"),
             vault_path,
             f"is under {RESERVED_FOLDER}/, where gradient-keys keeps its own records (rotation-run "
             "journals); choose another path, e.g. apps/chatbot",
         )
         vault_path = None
     strategy = _text(
-        values.get("strategy", default_strategy), f"{where}.strategy", errors, choices=STRATEGIES
+        values.get("strategy", default_strategy), (*where, "strategy"), errors, choices=STRATEGIES
     )
-    every = _duration(values.get("rotate_every", default_every), f"{where}.rotate_every", errors)
-    token = _text(values.get("rotation_token"), f"{where}.rotation_token", errors, max_len=MAX_TOKEN)
+    every = _duration(values.get("rotate_every", default_every), (*where, "rotate_every"), errors)
+    token = _text(values.get("rotation_token"), (*where, "rotation_token"), errors, max_len=MAX_TOKEN)
     on_delete = _text(
-        values.get("on_delete", default_delete), f"{where}.on_delete", errors, choices=DELETE_MODES
+        values.get("on_delete", default_delete), (*where, "on_delete"), errors, choices=DELETE_MODES
     )
-    uuids, names = _adopt(values.get("adopt"), f"{where}.adopt", errors, strategy)
+    uuids, names = _adopt(values.get("adopt"), (*where, "adopt"), errors, strategy)
     if len(errors.items) > before or not (name and vault_path and strategy and every and on_delete):
         return None
     return KeySpec(name, vault_path, strategy, every, token, uuids, names, on_delete)
 
 
 def _adopt(
-    raw: Any, where: str, errors: _Errors, strategy: str | None
+    raw: Any, where: Where, errors: _Errors, strategy: str | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     values = _object(raw, where, ADOPT_FIELDS, errors)
     if not values:
@@ -390,7 +376,7 @@ def _adopt(
         return (), ()
     ((kind, value),) = values.items()
     items = value if isinstance(value, list) else [value]
-    texts = [_text(v, f"{where}.{kind}", errors) for v in items]
+    texts = [_text(v, (*where, kind), errors) for v in items]
     if any(t is None for t in texts):
         return (), ()
     wanted = 1 if strategy == "in-place" else 2
@@ -415,10 +401,10 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
     names: dict[str, int] = {}
     adopted: dict[str, str] = {}
     for index, spec in keys:
-        where = f"keys[{index}]"
+        where: Where = ("keys", index)
         if spec.name in names:
             errors.add(
-                f"{where}.name",
+                (*where, "name"),
                 spec.name,
                 f"is already declared by keys[{names[spec.name]}]; names must be unique",
             )
@@ -435,14 +421,14 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
             owners.setdefault(do_name, spec.name)
         if spec.vault_path in paths:
             errors.add(
-                f"{where}.vault_path",
+                (*where, "vault_path"),
                 spec.vault_path,
                 f"is already used by key {paths[spec.vault_path]!r}; give each key its own Vault path",
             )
         paths.setdefault(spec.vault_path, spec.name)
         for uuid in spec.adopt_uuids:
             if uuid in adopted:
-                errors.add(f"{where}.adopt", uuid, f"is also adopted by key {adopted[uuid]!r}")
+                errors.add((*where, "adopt"), uuid, f"is also adopted by key {adopted[uuid]!r}")
             adopted.setdefault(uuid, spec.name)
 
 
@@ -461,14 +447,13 @@ def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:
         if namespace == NAMESPACE and colon:
             values[name] = entries[key]
         elif not colon and text in TOP_FIELDS:
-            errors.add(text, _MISSING, f"has no namespace; write {NAMESPACE}:{text}")
+            errors.at((text,), f"has no namespace; write {NAMESPACE}:{text}")
         elif _looks_like_ours(namespace):
             fix = f"{NAMESPACE}:{_name(name)}" if colon else f"{NAMESPACE}:<setting>"
-            errors.add(_name(text), _MISSING, f"is not in the {NAMESPACE} namespace; did you mean {fix}?")
+            errors.at((_name(text),), f"is not in the {NAMESPACE} namespace; did you mean {fix}?")
     if "keys" not in values:
-        errors.add(
-            f"{NAMESPACE}:keys",
-            _MISSING,
+        errors.at(
+            (f"{NAMESPACE}:keys",),
             "is missing: the stack declares no key. Declare keys (see stacks/Pulumi.prod.example.yaml), "
             "or write `gradient-keys:keys: []` to manage none on purpose",
         )

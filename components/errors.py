@@ -5,7 +5,8 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
 `request_id` to quote to support.
 
     GradientKeysError
-    +-- ConfigurationError            bad arguments, settings or environment (exit code 2)
+    +-- ConfigurationError            bad arguments, settings or environment (exit code 2);
+                                      `.problems`: ConfigProblem(path, value, fix) for each
     +-- DigitalOceanError             an API call failed (operation, key, status, error_id, request_id)
         +-- AuthenticationError       401: the token is missing, wrong or revoked (exit 4)
         +-- PermissionDeniedError     403: the token lacks a genai scope (exit 4)
@@ -20,6 +21,8 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
         +-- VaultPermissionError      the token lacks a capability on a path (named) (exit 4)
         +-- VaultConflictError        check-and-set lost: someone wrote a newer version first
         +-- VaultUnavailableError     sealed, down or 5xx beyond the retry budget (exit 3)
+    +-- RotationFailedError           a rotation stopped on its own terms (new secret refused, ...)
+    +-- RotationSkipped               not a failure: another run rotated the key after this one planned
 
 `ServiceUnavailable` is mixed into both "unavailable" errors. `exit_code` maps any error to the
 one exit-code table every command shares (docs/exit-codes.md). `add_context` says what the error
@@ -29,6 +32,9 @@ left behind without rebuilding it, so its type, status and request id survive.
 from __future__ import annotations
 
 import enum
+import reprlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Self
 
 from components.terminal import escape_controls
@@ -37,6 +43,7 @@ __all__ = [
     "ExitCode",
     "AmbiguousKeyError",
     "AuthenticationError",
+    "ConfigProblem",
     "ConfigurationError",
     "CreateRetiredError",
     "DigitalOceanError",
@@ -44,6 +51,8 @@ __all__ = [
     "KeyNotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RotationFailedError",
+    "RotationSkipped",
     "ServiceUnavailable",
     "UnavailableError",
     "UnknownOutcomeError",
@@ -76,8 +85,110 @@ class GradientKeysError(Exception):
         return escape_controls(text, keep_newlines=True)
 
 
+MAX_LISTED_PROBLEMS = 20  # a message lists this many; `problems` holds them all
+_MAX_SHOWN = 60
+_MAX_ESCAPED = 6 * _MAX_SHOWN  # a shown value once escaped: `\u202e` is six characters for one
+_MAX_PATH = 200
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = (
+    2,
+    4,
+    4,
+    _MAX_SHOWN,
+    _MAX_SHOWN,
+)
+
+
+def shown_value(value: object) -> str:
+    """A value as a message quotes it: one line, at most 60 characters, controls escaped. A hostile
+    value (a YAML alias bomb) costs no more to show than a small one."""
+    text = _REPR.repr(value) if not isinstance(value, str) else f'"{value[:80]}"'
+    return escape_controls(text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + '..."')
+
+
+def _bounded(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, controls escaped."""
+    shown = escape_controls(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the settings: where, the value found there, and what to do.
+
+    `location` is the field path in parts, `("keys", 2, "rotate_every")`, shown as `path`
+    (`keys[2].rotate_every`); empty for a problem that is not about one field (a missing file).
+    `value` is the value as shown (`shown_value`; `ConfigProblem.found` renders it), or None when
+    the problem quotes none (a missing field). All of it is made safe here, whatever the caller
+    passed: bounded, controls escaped, so a problem can be shown anywhere as it is.
+    """
+
+    location: tuple[str | int, ...]
+    fix: str
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = tuple(p if isinstance(p, int) else _bounded(p, _MAX_PATH) for p in self.location)
+        object.__setattr__(self, "location", parts)
+        object.__setattr__(self, "fix", escape_controls(self.fix, keep_newlines=True))
+        if self.value is not None:
+            object.__setattr__(self, "value", _bounded(self.value, _MAX_ESCAPED))
+
+    @classmethod
+    def found(cls, location: tuple[str | int, ...], value: object, fix: str) -> ConfigProblem:
+        """The problem with `value` (any value read from the file) at `location`."""
+        return cls(location, fix, shown_value(value))
+
+    @property
+    def path(self) -> str:
+        """`keys[2].rotate_every`, `vault.addr`, `gradient-keys:keyz`; "" when not about a field."""
+        text = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" if i else part
+            for i, part in enumerate(self.location)
+        )
+        return text if len(text) <= _MAX_PATH else text[: _MAX_PATH - 3] + "..."
+
+    def __str__(self) -> str:
+        if not self.location:
+            return self.fix
+        shown = f" {self.value}" if self.value is not None else ""
+        return f"{self.path}:{shown} {self.fix}"
+
+
 class ConfigurationError(GradientKeysError):
-    """Settings, arguments or environment are wrong; raised before anything is changed."""
+    """Settings, arguments or environment are wrong; raised before anything is changed.
+
+    Carries its `problems` (at least one). Raised with a sentence, it holds one problem with an
+    empty path; raised with problems and the `source` they come from (a stack file, "ModelAccessKey
+    inputs"), its message lists them: `SOURCE has N problem(s); nothing was changed:` and one
+    `  - path: value fix` line each (the first 20, then how many more).
+    """
+
+    def __init__(
+        self, message: str | ConfigProblem | Sequence[ConfigProblem], *, source: str | None = None
+    ) -> None:
+        if isinstance(message, str):
+            problems: tuple[ConfigProblem, ...] = (ConfigProblem((), message),)
+        elif isinstance(message, ConfigProblem):
+            problems = (message,)
+        else:
+            problems = tuple(message)
+        if not problems:
+            raise ValueError("a ConfigurationError needs at least one problem")
+        listed = problems[:MAX_LISTED_PROBLEMS]
+        if source is None and len(problems) == 1:
+            text = str(problems[0])
+        else:
+            lines = "\n".join(f"  - {problem}" for problem in listed)
+            more = len(problems) - len(listed)
+            tail = f"\n  ... and {more} more" if more else ""
+            origin = _bounded(source or "the settings", 300)
+            text = f"{origin} has {len(problems)} problem(s); nothing was changed:\n{lines}{tail}"
+        super().__init__(text)
+        self.problems = problems
+        self.listed = listed  # the problems the message lists; the rest it counts
+        self.source = source
 
 
 class ServiceUnavailable(GradientKeysError):
@@ -167,6 +278,18 @@ class VaultConflictError(VaultError):
 
 class VaultUnavailableError(VaultError, ServiceUnavailable):
     pass
+
+
+class RotationFailedError(GradientKeysError):
+    """A rotation could not finish for a reason of its own (the new secret was refused by the
+    inference endpoint, an emergency's other slot could not be regenerated); the message says what
+    consumers see and what to do."""
+
+
+class RotationSkipped(GradientKeysError):
+    """Not a failure: the key was rotated by someone else after this rotation was planned, so
+    rotating it again would kill the secret its consumers were just given. The bulk runner counts
+    it as already done; the provider reads the key as it is."""
 
 
 class ExitCode(enum.IntEnum):

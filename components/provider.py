@@ -32,7 +32,7 @@ from pulumi.dynamic import (
 )
 
 from components.config import KeySpec, parse_settings
-from components.errors import ConfigurationError, GradientKeysError
+from components.errors import ConfigProblem, ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
 from components.run_lease import shared_lease
 
@@ -143,13 +143,23 @@ def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
 
 
 def _failures(error: ConfigurationError) -> list[CheckFailure]:
-    lines = [line.strip()[2:] for line in str(error).splitlines() if line.strip().startswith("- ")]
-    failures = []
-    for line in lines or [str(error)]:
-        where = line.split(":", 1)[0]
-        prop = where.split(".", 1)[1] if where.startswith("keys[") and "." in where else where
-        failures.append(CheckFailure(prop.split(".")[0], line))
+    """The engine's per-input failures, one for each problem the error lists (the rest counted)."""
+    failures = [CheckFailure(_input_of(problem), str(problem)) for problem in error.listed]
+    if more := len(error.problems) - len(error.listed):
+        failures.append(CheckFailure("", f"... and {more} more"))
     return failures
+
+
+def _input_of(problem: ConfigProblem) -> str:
+    """The input a problem is about: the key's field (`rotate_every` for `keys[0].rotate_every`),
+    the settings group (`vault` for `vault.addr`), or "" for the resource as a whole (the engine
+    then reports the failure without a property)."""
+    match problem.location:
+        case ("keys", int(), str(field), *_):
+            return field
+        case (str(group), *_) if group != "keys":
+            return group
+    return ""
 
 
 def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
