@@ -40,7 +40,6 @@ from components.keys import KeyContext, KeyOperations
 from components.terminal import escape_controls
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
-from sandbox import emulator, launcher
 
 __all__ = ["main"]
 
@@ -54,6 +53,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = (
 
 
 def _sandbox_dir(args: argparse.Namespace) -> Path:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     directory = Path(
         args.dir
         if args.dir is not None
@@ -101,10 +102,14 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _sandbox_serve(args: argparse.Namespace) -> int:
+    from sandbox import emulator  # noqa: PLC0415 - loads the sandbox for its commands only
+
     return emulator.run(emulator.config_from_args(args))
 
 
 def _sandbox_up(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     directory = _sandbox_dir(args)
     extra: list[str] = ["--create-mode", args.create_mode]
     for token in args.token or []:
@@ -126,12 +131,16 @@ def _sandbox_up(args: argparse.Namespace) -> int:
 
 
 def _sandbox_down(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     stopped = launcher.down(_sandbox_dir(args))
     print("sandbox stopped" if stopped else "no sandbox was running", file=sys.stderr)
     return EXIT_OK
 
 
 def _sandbox_status(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     info = launcher.running(_sandbox_dir(args))
     if info is None:
         print("no sandbox is running", file=sys.stderr)
@@ -259,6 +268,8 @@ def _vault_check(args: argparse.Namespace) -> int:
 
 
 def _console_create(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     reply = launcher.console(_sandbox_dir(args), "POST", "/_sandbox/console/keys", {"name": args.name})
     info = reply["api_key_info"]
     print(f"{info['uuid']}  {info['name']}")
@@ -270,12 +281,16 @@ def _console_create(args: argparse.Namespace) -> int:
 
 
 def _console_list(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
     reply = launcher.console(_sandbox_dir(args), "GET", "/_sandbox/console/keys")
     _print_table(reply["api_key_infos"], ("uuid", "name", "created_at"))
     return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
+    from sandbox import emulator  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
+
     parser = argparse.ArgumentParser(
         prog="gradient-keys", description="DigitalOcean model access keys as code"
     )
@@ -420,9 +435,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradientKeysError as exc:
         _say(f"error: {exc}")
         return exit_code(exc)
-    except launcher.SandboxError as exc:
+    except _sandbox_errors() as exc:
         _say(f"error: {exc}")
         return EXIT_FAILED
+
+
+def _sandbox_errors() -> tuple[type[Exception], ...]:
+    """The launcher's SandboxError, once a sandbox command has imported the launcher: only
+
+    they raise it, and other commands do not load the sandbox just to name it."""
+    launcher = sys.modules.get("sandbox.launcher")
+    return () if launcher is None else (launcher.SandboxError,)
 
 
 if __name__ == "__main__":
