@@ -442,7 +442,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sandbox_errors() -> tuple[type[Exception], ...]:
     """The launcher's SandboxError, once a sandbox command has imported the launcher: only
-
     they raise it, and other commands do not load the sandbox just to name it."""
     launcher = sys.modules.get("sandbox.launcher")
     return () if launcher is None else (launcher.SandboxError,)
