@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import yaml
 from components.errors import ConfigProblem, ConfigurationError
 from components.terminal import escape_controls, has_controls
 from components.vault_auth import AUTH_METHODS
-from components.vault_sink import DELETE_MODES, check_path
+from components.vault_sink import check_path
 
 __all__ = [
     "NAMESPACE",
@@ -35,6 +36,8 @@ __all__ = [
     "STRATEGIES",
     "DigitalOceanConfig",
     "KeySpec",
+    "OnDelete",
+    "Strategy",
     "StackSettings",
     "VaultConfig",
     "load_stack_file",
@@ -45,7 +48,24 @@ __all__ = [
 ]
 
 NAMESPACE = "gradient-keys"
-STRATEGIES = ("dual-slot", "in-place")
+
+
+class Strategy(enum.StrEnum):
+    """How a declared key rotates (docs/rotation.md). Members equal their strings."""
+
+    DUAL_SLOT = "dual-slot"  # two DigitalOcean keys take turns: the old secret works until the next rotation
+    IN_PLACE = "in-place"  # one DigitalOcean key, regenerated: the old secret dies at once
+
+
+class OnDelete(enum.StrEnum):
+    """What deleting a declared key does to its Vault path (vault_sink.DELETE_MODES, the same values)."""
+
+    KEEP = "keep"
+    SOFT_DELETE = "soft-delete"
+    DESTROY = "destroy"
+
+
+STRATEGIES = tuple(Strategy)
 SLOT_SUFFIXES = ("-slot-a", "-slot-b")
 DEFAULT_ROTATE_EVERY = "30d"
 MAX_NAME = 120
@@ -79,7 +99,7 @@ def parse_duration(text: str) -> int | None:
 
 def slot_names(name: str, strategy: str) -> tuple[str, ...]:
     """The DigitalOcean key names a declared key owns: `NAME-slot-a`/`-slot-b`, or `NAME` in place."""
-    if strategy == "in-place":
+    if strategy == Strategy.IN_PLACE:
         return (name,)
     return tuple(f"{name}{suffix}" for suffix in SLOT_SUFFIXES)
 
@@ -101,16 +121,43 @@ class DigitalOceanConfig:
     inference_url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class KeySpec:
+    """One declared key, validated. `strategy` and `on_delete` are enums (equal to their strings);
+    built in code, they may be given as the strings, which are checked here."""
+
     name: str
     vault_path: str
-    strategy: str = "dual-slot"
+    strategy: Strategy = Strategy.DUAL_SLOT
     rotate_every: str = DEFAULT_ROTATE_EVERY
     rotation_token: str | None = None
     adopt_uuids: tuple[str, ...] = ()
     adopt_names: tuple[str, ...] = ()
-    on_delete: str = "soft-delete"
+    on_delete: OnDelete = OnDelete.SOFT_DELETE
+
+    def __init__(  # noqa: PLR0917 - the dataclass's own signature, with strings accepted
+        self,
+        name: str,
+        vault_path: str,
+        strategy: Strategy | str = Strategy.DUAL_SLOT,
+        rotate_every: str = DEFAULT_ROTATE_EVERY,
+        rotation_token: str | None = None,
+        adopt_uuids: tuple[str, ...] = (),
+        adopt_names: tuple[str, ...] = (),
+        on_delete: OnDelete | str = OnDelete.SOFT_DELETE,
+    ) -> None:
+        fields = {
+            "name": name,
+            "vault_path": vault_path,
+            "strategy": Strategy(strategy),
+            "rotate_every": rotate_every,
+            "rotation_token": rotation_token,
+            "adopt_uuids": adopt_uuids,
+            "adopt_names": adopt_names,
+            "on_delete": OnDelete(on_delete),
+        }
+        for field_name, value in fields.items():
+            object.__setattr__(self, field_name, value)
 
     @property
     def slot_names(self) -> tuple[str, ...]:
@@ -196,6 +243,13 @@ def _object(value: Any, where: Where, allowed: set[str], errors: _Errors) -> dic
     return {
         k: v for k, v in value.items() if k in allowed and not (isinstance(v, dict) and set(v) == {"secure"})
     }
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The fields written with a value. A field left empty (`strategy:`, YAML null) counts as
+    absent: the default applies, and a required one is reported missing; a key is never dropped
+    without a problem saying why."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _text(
@@ -297,15 +351,18 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         tuple(ignored), _text(raw_audit.get("scope_prefix"), ("audit", "scope_prefix"), errors)
     )
 
-    defaults = _object(values.get("defaults"), ("defaults",), DEFAULT_FIELDS, errors)
+    defaults = _given(_object(values.get("defaults"), ("defaults",), DEFAULT_FIELDS, errors))
     default_every = _duration(
         defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), ("defaults", "rotate_every"), errors
     )
     default_strategy = _text(
-        defaults.get("strategy", "dual-slot"), ("defaults", "strategy"), errors, choices=STRATEGIES
+        defaults.get("strategy", Strategy.DUAL_SLOT), ("defaults", "strategy"), errors, choices=STRATEGIES
     )
     default_delete = _text(
-        defaults.get("on_delete", "soft-delete"), ("defaults", "on_delete"), errors, choices=DELETE_MODES
+        defaults.get("on_delete", OnDelete.SOFT_DELETE),
+        ("defaults", "on_delete"),
+        errors,
+        choices=tuple(OnDelete),
     )
 
     raw_keys = values.get("keys", [])
@@ -335,12 +392,12 @@ def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
     default_delete: str | None,
 ) -> KeySpec | None:
     before = len(errors.items)
-    values = _object(raw, where, KEY_FIELDS, errors)
+    values = _given(_object(raw, where, KEY_FIELDS, errors))
     if raw is not None and not isinstance(raw, dict):
         return None
-    for required in ("name", "vault_path"):
+    for required, example in (("name", "chatbot-prod"), ("vault_path", "apps/chatbot")):
         if required not in values:
-            errors.at((*where, required), f"is required (e.g. {required}: chatbot-prod)")
+            errors.at((*where, required), f"is required (e.g. {required}: {example})")
     name = _text(values.get("name"), (*where, "name"), errors, max_len=MAX_NAME)
     vault_path = _vault_path(values.get("vault_path"), (*where, "vault_path"), errors)
     if vault_path is not None and vault_path.split("/")[0] == RESERVED_FOLDER:
@@ -357,7 +414,7 @@ def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
     every = _duration(values.get("rotate_every", default_every), (*where, "rotate_every"), errors)
     token = _text(values.get("rotation_token"), (*where, "rotation_token"), errors, max_len=MAX_TOKEN)
     on_delete = _text(
-        values.get("on_delete", default_delete), (*where, "on_delete"), errors, choices=DELETE_MODES
+        values.get("on_delete", default_delete), (*where, "on_delete"), errors, choices=tuple(OnDelete)
     )
     uuids, names = _adopt(values.get("adopt"), (*where, "adopt"), errors, strategy)
     if len(errors.items) > before or not (name and vault_path and strategy and every and on_delete):
@@ -376,12 +433,17 @@ def _adopt(
         return (), ()
     ((kind, value),) = values.items()
     items = value if isinstance(value, list) else [value]
+    if any(item is None for item in items):
+        errors.at(
+            (*where, kind), f"is empty; write the DigitalOcean key's {kind.rstrip('s')} or remove adopt"
+        )
+        return (), ()
     texts = [_text(v, (*where, kind), errors) for v in items]
     if any(t is None for t in texts):
         return (), ()
-    wanted = 1 if strategy == "in-place" else 2
+    wanted = 1 if strategy == Strategy.IN_PLACE else 2
     if len(texts) != wanted:
-        if strategy == "in-place":
+        if strategy == Strategy.IN_PLACE:
             fix = "an in-place key owns one DigitalOcean key: adopt: {uuid: ...} or {name: ...}"
         else:
             fix = "a dual-slot key owns two DigitalOcean keys: adopt: {uuids: [A, B]} or {names: [A, B]}"

@@ -101,7 +101,7 @@ _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 
 
 
 def shown_value(value: object) -> str:
-    """A value as a message quotes it: one line, at most 60 characters, controls escaped. A hostile
+    """A value as a message quotes it: one line, some 60 characters, controls escaped. A hostile
     value (a YAML alias bomb) costs no more to show than a small one."""
     text = _REPR.repr(value) if not isinstance(value, str) else f'"{value[:80]}"'
     return escape_controls(text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + '..."')

@@ -9,14 +9,20 @@ wrong types, unknown fields, namespace typos, random top-level shapes and shared
 dumper writes as anchors and aliases), then sometimes spliced with YAML syntax or cut short; raw
 random text and bytes, and hand-written alias bombs, self references and merge keys as well.
 
-The four bugs these properties found (field names of mixed types, unknown field names echoed whole
-and with their line breaks, scalars PyYAML cannot construct, a message listing every problem) are
-fixed; the properties at the end, once their strict xfails, stay as regression properties, each
-generating the one region of input that showed its bug. The general properties skip nothing.
+The five bugs these properties found (field names of mixed types, unknown field names echoed whole
+and with their line breaks, scalars PyYAML cannot construct, a message listing every problem, a key
+with an empty field dropped without a word) are fixed; the properties at the end, once their strict
+xfails, stay as regression properties, each generating the one region of input that showed its bug.
+The general properties skip nothing.
+
+A file that loads also validates against docs/stack-file.schema.json, and a refused file's message
+is exactly its structured `problems` (the first 20 listed, the rest counted).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev requirements
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, example, given, settings
@@ -520,6 +527,42 @@ def problems_in(message: str) -> int:
     return count
 
 
+def check_problems(error: ConfigurationError) -> None:
+    """The message is made of the error's structured problems: as many, and the same lines."""
+    message = str(error)
+    assert problems_in(message) == len(error.problems), message
+    if error.source is None and len(error.problems) == 1:
+        assert message == str(error.problems[0])
+    else:
+        assert message.split("\n")[1 : 1 + len(error.listed)] == [f"  - {p}" for p in error.listed]
+    assert all(p.path for p in error.problems) or len(error.problems) == 1
+
+
+STACK_SCHEMA = jsonschema.Draft202012Validator(
+    json.loads((Path(__file__).resolve().parents[2] / "docs" / "stack-file.schema.json").read_text())
+)
+
+
+def as_json(value: Any) -> Any:
+    """A loaded YAML value as JSON holds it: names and dates as text."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value if value is None or isinstance(value, (str, int, float)) else repr(value)
+
+
+def check_loaded_file(data: bytes, loaded: StackSettings) -> None:
+    """A file that loads declares each of its keys (none dropped) and validates against the schema."""
+    document = as_json(yaml.safe_load(data))
+    declared = document["config"].get(f"{NAMESPACE}:keys") or []
+    assert len(loaded.keys) == len(declared), f"{len(declared)} key(s) declared, {len(loaded.keys)} loaded"
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in STACK_SCHEMA.iter_errors(document)]
+    assert not errors, f"loads, but the schema refuses it: {errors[:3]}"
+
+
 def write(directory: Path, data: bytes) -> Path:
     path = directory / "Pulumi.prop.yaml"
     path.write_bytes(data)
@@ -553,9 +596,11 @@ def test_a_stack_file_loads_or_raises_one_bounded_configuration_error(tmp_path: 
     loaded = outcome(write(tmp_path, data))
     if isinstance(loaded, ConfigurationError):
         event(f"refused: {min(problems_in(str(loaded)), 3)}+ problem(s)")
+        check_problems(loaded)
     else:
         event(f"loaded: {min(len(loaded.keys), 2)}+ key(s)")
         check_settings(loaded)
+        check_loaded_file(data, loaded)
 
 
 # -- the commands on any stack file, against a real sandbox and a real OpenBao -------------------------
@@ -705,7 +750,7 @@ def refused(directory: Path, data: bytes) -> str:
     """The file is refused with one well-formed `ConfigurationError`; its message."""
     loaded = outcome(write(directory, data))
     assert isinstance(loaded, ConfigurationError), f"loaded: {loaded}"
-    problems_in(str(loaded))
+    check_problems(loaded)
     return str(loaded)
 
 
@@ -803,3 +848,26 @@ def test_a_message_stays_bounded_however_many_problems(tmp_path: Path, count: in
     data = ("config:\n  gradient-keys:keys: [" + ", ".join([entry] * count) + "]\n").encode()
     message = refused(tmp_path, data)
     assert len(message) < MAX_MESSAGE, f"{len(message)} characters"
+
+
+@REGRESSIONS
+@given(
+    field=st.sampled_from(sorted(KEY_FIELDS)),
+    empty=st.sampled_from(["", "~", "null", "Null", "NULL"]),
+    where=st.sampled_from(["key", "defaults"]),
+)
+def test_an_empty_field_never_drops_a_key(tmp_path: Path, field: str, empty: str, where: str) -> None:
+    """Was a bug: a key with a field left empty (`name:`, `strategy: ~`, or `strategy:` under
+    `defaults`) was dropped without a problem: the stack loaded with fewer keys than it declares,
+    and `pulumi up` would have deleted the missing key's DigitalOcean keys."""
+    entry = {"name": "chatbot", "vault_path": "apps/chatbot"}
+    body = ", ".join(f"{k}: {v}" for k, v in entry.items() if not (where == "key" and k == field))
+    key = f"{{{body}, {field}: {empty}}}" if where == "key" else f"{{{body}}}"
+    defaults = f"  {NAMESPACE}:defaults: {{{field}: {empty}}}\n" if where == "defaults" else ""
+    data = f"config:\n  {NAMESPACE}:keys: [{key}]\n{defaults}".encode()
+    loaded = outcome(write(tmp_path, data))
+    if isinstance(loaded, ConfigurationError):
+        check_problems(loaded)
+        assert field in ("name", "vault_path") or where == "defaults", str(loaded)
+    else:
+        check_loaded_file(data, loaded)
