@@ -5,10 +5,14 @@ PUT `/{uuid}`, regenerate PUT `/{uuid}/regenerate`, delete DELETE `/{uuid}` (200
 create POST (retired upstream in June 2026: 410 `gone`).
 
 How this module handles pydo's traps (each verified against the sandbox; see DESIGN.md):
-- pydo's own retries are off (`retry_total=0`): its policy retries PUT on 429/5xx/lost responses,
-  and every retried regenerate mints a new secret. This module decides: list, rename and delete
-  retry with bounded backoff honouring `retry-after`/`ratelimit-reset`; regenerate and create
-  never repeat blindly, an unknown outcome is resolved by listing first.
+- pydo's default retry policy retries PUT on 429/5xx/lost responses, and every retried regenerate
+  mints a new secret. It is replaced by `_Retry`, azure-core's `RetryPolicy` with this module's
+  rules: list, rename and delete retry on 429, 5xx and lost or unreadable answers, waiting as
+  `pacing.Backoff` says (`retry-after`, then `ratelimit-reset`, then jittered exponential); a
+  request that mints a secret (regenerate, create) is never repeated by it, whatever the call
+  asks. `_mint` decides for those: an unknown outcome is resolved by listing first.
+- Pacing and request counting are per-attempt pipeline policies (`_PacedAndCounted`), so every
+  request sent, retries included, waits its turn and is counted.
 - A 404 does not raise in pydo (the error dict is returned): statuses are checked explicitly.
 - Create goes out as a raw request: pydo >= 0.37 accepts only 410 and puts a 200 body, secret
   included, in its exception text.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -35,9 +40,10 @@ from urllib.parse import urlsplit
 
 import pydo
 from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import ContentDecodePolicy, HTTPPolicy, RetryPolicy, SansIOHTTPPolicy
 from azure.core.rest import HttpRequest
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from components import endpoints
 from components.endpoints import DEFAULT_API_URL
@@ -53,7 +59,7 @@ from components.errors import (
     UnavailableError,
     UnknownOutcomeError,
 )
-from components.pacing import Backoff, RateLimitPacer, parse_rate_headers
+from components.pacing import Backoff, RateLimitPacer, RateLimitState, parse_rate_headers
 from components.secret import Secret, seal
 
 __all__ = [
@@ -178,6 +184,7 @@ class _Reply:
     status: int
     body: Any
     headers: Mapping[str, str]
+    attempt: int = 1  # which attempt of its call this answer came from (the pipeline retries)
 
     def __repr__(self) -> str:
         # Never the body: a traceback printed with its locals (pytest -l, Sentry) shows this.
@@ -189,6 +196,151 @@ class _TransportFailure(Exception):
         super().__init__(kind)
         self.reached_server = reached_server  # False: nothing was sent, so nothing changed
         self.kind = kind
+
+
+class _WaitRefused(Exception):
+    """The server asks for a longer wait than `Backoff.max_wait`: not slept (see `_retry_wait`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class _TryAgain(Exception):
+    """A secret-minting attempt that may be repeated: nothing changed (a 429, whose rate-limit
+    headers are `state`, or a request never sent), or a lost outcome was looked into."""
+
+    def __init__(self, state: RateLimitState | None = None) -> None:
+        super().__init__()
+        self.state = state
+
+
+@dataclass
+class _MintLog:
+    refused: bool = False  # some attempt was answered 429
+    unknown: bool = False  # some attempt's outcome is unknown: it may have minted a secret
+
+
+class _UnreadableAnswer(ServiceResponseError):
+    """An answer pydo could not read: a lost answer, to the retry policy. Holds no text of it."""
+
+
+# A per-call option, popped by `_Retry` before the transport sees it: (operation, key) for logs.
+_CALL_OPTION = "gradient_keys_call"
+_ATTEMPT = "gradient_keys_attempt"  # pipeline context: the number of the attempt under way
+_RATE_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+
+
+def _retry_wait(backoff: Backoff, attempt: int, state: RateLimitState | None) -> float:
+    """Seconds to wait after failed attempt `attempt`; `_WaitRefused` beyond `backoff.max_wait`."""
+    wait = backoff.delay(attempt, state)
+    if wait > backoff.max_wait:
+        raise _WaitRefused(wait)
+    return wait
+
+
+def _mints_secret(request: Any) -> bool:
+    """Create (POST) and regenerate: a repeat mints another secret and kills the one before."""
+    return bool(request.method.upper() == "POST" or urlsplit(request.url).path.endswith("/regenerate"))
+
+
+class _Retry(RetryPolicy[HttpRequest, Any]):
+    """azure-core's retry loop with DigitalOcean's rules, in place of pydo's default policy.
+
+    Retries 429 and every 5xx (azure-core's default skips 501 and 505 and retries 408), and lost
+    (`ServiceResponseError`, `_UnreadableAnswer` included) or unsent (`ServiceRequestError`)
+    requests, for GET, PUT and DELETE;
+    `max_attempts` attempts in all. Never a request that mints a secret, whatever the call asks.
+    Waits as `pacing.Backoff` says, through the injected `sleep`, and refuses a wait beyond
+    `Backoff.max_wait` (`_WaitRefused`, which `ModelKeys` reports as `RateLimitedError`).
+    """
+
+    def __init__(
+        self, max_attempts: int, backoff: Callable[[], Backoff], sleep: Callable[[float], None]
+    ) -> None:
+        retries = max(0, max_attempts - 1)
+        # Every counter at the total: the attempts are bounded by it, whatever failed.
+        super().__init__(retry_total=retries, retry_connect=retries, retry_read=retries, retry_status=retries)
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
+        settings = super().configure_retries(options)
+        settings["allowed"] = settings["total"]
+        settings["call"] = options.pop(_CALL_OPTION, ("request", None))
+        return settings
+
+    def _is_method_retryable(self, settings: dict[str, Any], request: Any, response: Any = None) -> bool:
+        # Unlike azure-core's, never a POST on a 5xx, and never a regenerate (a PUT).
+        return request.method.upper() in settings["methods"] and not _mints_secret(request)
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        status = response.http_response.status_code
+        return (status == 429 or status >= 500) and self._is_method_retryable(settings, response.http_request)
+
+    def sleep(
+        self,
+        settings: dict[str, Any],
+        transport: Any,
+        response: PipelineResponse[HttpRequest, Any] | None = None,
+    ) -> None:
+        attempt = settings["allowed"] - settings["total"]
+        state: RateLimitState | None = None
+        if response is not None and response.http_response.status_code == 429:
+            state = parse_rate_headers(response.http_response.headers)  # retry-after, ratelimit-reset
+        wait = _retry_wait(self._backoff(), attempt, state)
+        operation, key = settings["call"]
+        log.debug("%s %s: attempt %d failed, retrying in %.2fs", operation, key or "", attempt, wait)
+        self._sleep(wait)
+
+
+class _PacedAndCounted(HTTPPolicy[HttpRequest, Any]):
+    """Per attempt (it stands after `_Retry`): wait for the pacer's turn, count the request, number
+    the attempt, and feed the answer's rate-limit headers back to the pacer."""
+
+    def __init__(self, pacer: Callable[[], RateLimitPacer], counted: Callable[[], None]) -> None:
+        super().__init__()
+        self._pacer = pacer
+        self._counted = counted
+
+    def send(self, request: PipelineRequest[HttpRequest]) -> PipelineResponse[HttpRequest, Any]:
+        pacer = self._pacer()
+        pacer.wait_turn()
+        self._counted()
+        request.context[_ATTEMPT] = request.context.get(_ATTEMPT, 0) + 1
+        response = self.next.send(request)
+        pacer.observe(parse_rate_headers(response.http_response.headers))
+        return response
+
+
+class _ReadableAnswers(SansIOHTTPPolicy[HttpRequest, Any]):
+    """Inside the retry loop, so that an answer that could not be read is retried like a lost one
+    (as list, rename and delete always did): what azure-core's ContentDecodePolicy parses after
+    the retries (any body labelled JSON), and what pydo's model-key methods parse after the
+    pipeline returns (the JSON body of a 200 or 404 and its `ratelimit-*` headers as integers;
+    pydo/operations/_operations.py, `regenerate_model_api_key`). Create goes out raw and reads
+    its answer itself (`ModelKeys._raw`)."""
+
+    def on_response(
+        self, request: PipelineRequest[HttpRequest], response: PipelineResponse[HttpRequest, Any]
+    ) -> None:
+        http = response.http_response
+        parsed_by_pydo = request.http_request.method.upper() != "POST" and http.status_code in (200, 404)
+        unreadable = False
+        try:
+            ContentDecodePolicy.deserialize_from_http_generics(http)
+            if parsed_by_pydo:
+                if http.content:
+                    http.json()
+                for name in _RATE_HEADERS:
+                    value = http.headers.get(name)
+                    if value is not None:
+                        int(value)
+        except (DecodeError, ValueError):
+            unreadable = True
+        # Raised outside the except block: the parse error, which quotes the body, is not chained.
+        if unreadable:
+            raise _UnreadableAnswer("unreadable response")
 
 
 class _PlainHttpBearer(SansIOHTTPPolicy[HttpRequest, Any]):
@@ -211,11 +363,11 @@ class _NoNetworkTrace(SansIOHTTPPolicy[HttpRequest, Any]):
         request.context.options.pop("logging_enable", None)
 
 
-def _build_client(settings: ClientSettings) -> pydo.Client:
+def _build_client(settings: ClientSettings, retry: _Retry, per_attempt: list[Any]) -> pydo.Client:
     kwargs: dict[str, Any] = {
         "endpoint": settings.api_url,
-        "retry_total": 0,
-        "timeout": settings.connect_timeout + settings.read_timeout,
+        "retry_policy": retry,
+        "per_retry_policies": per_attempt,
         "connection_timeout": settings.connect_timeout,
         "read_timeout": settings.read_timeout,
         "logging_policy": _NoNetworkTrace(),
@@ -238,10 +390,11 @@ def _safe_error_fields(body: Any) -> tuple[str | None, str | None]:
 
 
 def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
-    """pydo `cls=` hook: keep the status and the headers the generated code would drop, and seal
-    the secret before the body leaves pydo's frame."""
+    """pydo `cls=` hook: keep the status, the headers and the attempt number the generated code
+    would drop, and seal the secret before the body leaves pydo's frame."""
     http = pipeline_response.http_response
-    return _Reply(http.status_code, seal(body, _SECRET_FIELD), http.headers)
+    attempt = pipeline_response.context.get(_ATTEMPT, 1)
+    return _Reply(http.status_code, seal(body, _SECRET_FIELD), http.headers, attempt)
 
 
 class ModelKeys:
@@ -262,8 +415,12 @@ class ModelKeys:
         self._sleep = sleep
         self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
         self.backoff = backoff if backoff is not None else Backoff()
-        self._client = _build_client(self.settings)
         self.requests_made = 0
+        self._counting = threading.Lock()
+        # The policies read `pacer` and `backoff` at each use: callers may swap them.
+        retry = _Retry(self.settings.max_attempts, lambda: self.backoff, sleep)
+        per_attempt = [_PacedAndCounted(lambda: self.pacer, self._count_request), _ReadableAnswers()]
+        self._client = _build_client(self.settings, retry, per_attempt)
 
     def __repr__(self) -> str:
         return f"ModelKeys(api_url={self.settings.api_url!r})"
@@ -273,6 +430,10 @@ class ModelKeys:
 
     def close(self) -> None:
         self._client.close()
+
+    def _count_request(self) -> None:
+        with self._counting:
+            self.requests_made += 1
 
     def __enter__(self) -> ModelKeys:
         return self
@@ -290,11 +451,7 @@ class ModelKeys:
         page = 1
         previous: list[str] = []
         while True:
-            reply = self._idempotent(
-                "list",
-                None,
-                lambda p=page: self._genai("list_model_api_keys", page=p, per_page=PAGE_SIZE),  # type: ignore[misc]
-            )
+            reply = self._idempotent("list", None, "list_model_api_keys", page=page, per_page=PAGE_SIZE)
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
             if not isinstance(reply.body, dict):
@@ -353,9 +510,7 @@ class ModelKeys:
     # -- changes ------------------------------------------------------------------------------
     def rename(self, key_uuid: str, name: str) -> ModelKey:
         reply = self._idempotent(
-            "rename",
-            key_uuid,
-            lambda: self._genai("update_model_api_key", key_uuid, {"api_key_uuid": key_uuid, "name": name}),
+            "rename", key_uuid, "update_model_api_key", key_uuid, {"api_key_uuid": key_uuid, "name": name}
         )
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
@@ -372,16 +527,10 @@ class ModelKeys:
 
     def delete(self, key_uuid: str) -> DeleteOutcome:
         """Delete; a key that is already gone is success, reported as `already_gone`."""
-        attempts: list[int] = []
-        reply = self._idempotent(
-            "delete",
-            key_uuid,
-            lambda: self._genai("delete_model_api_key", key_uuid),
-            attempts=attempts,
-        )
+        reply = self._idempotent("delete", key_uuid, "delete_model_api_key", key_uuid)
         if reply.status == 404:
             # A 404 after a lost earlier attempt means that attempt deleted it.
-            gone_before = len(attempts) == 1
+            gone_before = reply.attempt == 1
             log.debug("delete %s: already gone (first attempt: %s)", key_uuid, gone_before)
             return DeleteOutcome(key_uuid, already_gone=gone_before)
         if reply.status != 200:
@@ -398,54 +547,19 @@ class ModelKeys:
         a request that timed out may still commit later and kill the secret a retry would return,
         so a caller that can afford to wait (a dual-slot rotation of the unused slot) does not retry.
         """
-        may_have_changed = False
-        refused = False
-        for attempt in range(1, self.settings.max_attempts + 1):
-            unknown: str
-            try:
-                reply = self._send(lambda: self._genai("regenerate_model_api_key", key_uuid, retry_total=0))
-            except _TransportFailure as failure:
-                if not failure.reached_server:
-                    self._pause_unless_last(attempt, None, "regenerate", key_uuid)
-                    continue
-                unknown = failure.kind
-            else:
-                if 200 <= reply.status < 300:
-                    issued = self._issued(reply, "regenerate", key_uuid)
-                    return replace(issued, settled=False) if may_have_changed else issued
-                if reply.status == 429:
-                    refused = True
-                    self._pause_unless_last(attempt, reply, "regenerate", key_uuid)
-                    continue
-                if reply.status < 500:
-                    self._raise_for(reply, "regenerate", key_uuid)
-                unknown = f"HTTP {reply.status}"
-            may_have_changed = True
-            if not retry_unknown:
-                raise UnknownOutcomeError(
-                    f"the regenerate's outcome is unknown ({unknown}) and it may still commit later; not "
-                    "retried, so no secret it could kill is stored. Rotate again in a few minutes",
-                    operation="regenerate",
-                    key=key_uuid,
-                )
-            self._resolve_lost_regenerate(key_uuid, unknown, attempt)
-        if not may_have_changed:
-            # Every attempt was refused (429) or never reached DigitalOcean: nothing changed.
-            error = RateLimitedError if refused else UnavailableError
-            raise error(
-                f"no attempt of {self.settings.max_attempts} got through; nothing was changed, retry later",
-                operation="regenerate",
-                key=key_uuid,
-                status=429 if refused else None,
-            )
-        raise UnknownOutcomeError(
-            f"no regenerate answer after {self.settings.max_attempts} attempts; the key's current "
-            "secret is unknown to gradient-keys. Run the rotation again once DigitalOcean answers",
-            operation="regenerate",
-            key=key_uuid,
+        return self._mint(
+            "regenerate",
+            key_uuid,
+            lambda: self._genai("regenerate", key_uuid, "regenerate_model_api_key", key_uuid, retry_total=0),
+            resolve=self._resolve_lost_regenerate if retry_unknown else None,
+            exhausted=(
+                f"no regenerate answer after {self.settings.max_attempts} attempts; the key's current "
+                "secret is unknown to gradient-keys. Run the rotation again once DigitalOcean answers"
+            ),
         )
 
-    def _resolve_lost_regenerate(self, key_uuid: str, why: str, attempt: int) -> None:
+    def _resolve_lost_regenerate(self, key_uuid: str, why: str) -> None:
+        """After a lost regenerate: the key still exists (so regenerate again), or an error."""
         log.warning(
             "regenerate %s: outcome unknown (%s); looking the key up before trying again", key_uuid, why
         )
@@ -467,7 +581,6 @@ class ModelKeys:
                 operation="regenerate",
                 key=key_uuid,
             )
-        self._pause(attempt, None, "regenerate", key_uuid)
 
     def create(self, name: str) -> IssuedKey:
         """Create a key where the API still allows it (the pre-June-2026 API, or the sandbox's legacy mode).
@@ -476,68 +589,148 @@ class ModelKeys:
         the user to make the key in the control panel for adoption. After a lost response the key
         is looked up by name before anything is tried again.
         """
-        for attempt in range(1, self.settings.max_attempts + 1):
+
+        def resolve(name: str, why: str) -> IssuedKey | None:
+            log.warning("create %r: outcome unknown (%s); looking it up by name", name, why)
+            existing = self.find(name=name)
+            # Made, but its secret was lost with the response: mint a known one.
+            return self.regenerate(existing.uuid) if existing is not None else None
+
+        return self._mint(
+            "create",
+            name,
+            lambda: self._raw("create", name, "POST", KEYS_PATH, {"name": name}),
+            resolve=resolve,
+            exhausted=f"no create answer after {self.settings.max_attempts} attempts "
+            f"and no key named {name!r} exists",
+        )
+
+    def _mint(
+        self,
+        operation: str,
+        key: str,
+        send: Callable[[], _Reply],
+        *,
+        resolve: Callable[[str, str], IssuedKey | None] | None,
+        exhausted: str,
+    ) -> IssuedKey:
+        """Send a request that mints a secret (create, regenerate), up to `max_attempts` times but
+        never blindly (DESIGN.md, failure ordering 4). The pipeline never retries it (`_Retry`).
+
+        An attempt that changed nothing (a 429, a request never sent) is tried again after the
+        wait `Backoff` gives. One whose outcome is unknown (a lost answer, a 5xx) is handed to
+        `resolve(key, why)`, which looks at DigitalOcean: it returns the issued key, or None to try
+        again, or raises. Without `resolve` an unknown outcome is `UnknownOutcomeError` at once.
+        A secret issued after an unknown outcome is marked `settled=False`.
+        """
+        seen = _MintLog()
+
+        def attempt() -> IssuedKey:
+            why: str
             try:
-                reply = self._send(lambda: self._raw("POST", KEYS_PATH, {"name": name}))
+                reply = send()
             except _TransportFailure as failure:
                 if not failure.reached_server:
-                    self._pause(attempt, None, "create", name)
-                    continue
-                unknown = failure.kind
+                    raise _TryAgain() from None  # nothing was sent, so nothing changed
+                why = failure.kind
             else:
                 if 200 <= reply.status < 300:
-                    return self._issued(reply, "create", name)
-                if reply.status == 410:
-                    raise CreateRetiredError(
-                        "DigitalOcean retired key creation through the API. Create a model access key "
-                        f"named {name!r} in the control panel (INFERENCE > Manage; choose its model scope "
-                        "and VPC there) and declare it for adoption (adopt: {name: ...} or {uuid: ...})",
-                        operation="create",
-                        key=name,
-                        status=410,
-                        error_id="gone",
-                    )
+                    issued = self._issued(reply, operation, key)
+                    return replace(issued, settled=False) if seen.unknown else issued
                 if reply.status == 429:
-                    self._pause(attempt, reply, "create", name)
-                    continue
+                    seen.refused = True
+                    raise _TryAgain(parse_rate_headers(reply.headers))
                 if reply.status < 500:
-                    self._raise_for(reply, "create", name)
-                unknown = f"HTTP {reply.status}"
-            log.warning("create %r: outcome unknown (%s); looking it up by name", name, unknown)
-            existing = self.find(name=name)
-            if existing is not None:
-                # It was made, but its secret was lost with the response: mint a known one.
-                return self.regenerate(existing.uuid)
-            self._pause(attempt, None, "create", name)
-        raise UnknownOutcomeError(
-            f"no create answer after {self.settings.max_attempts} attempts and no key named {name!r} exists",
-            operation="create",
-            key=name,
+                    self._raise_for(reply, operation, key)
+                why = f"HTTP {reply.status}"
+            seen.unknown = True
+            if resolve is None:
+                raise UnknownOutcomeError(
+                    f"the {operation}'s outcome is unknown ({why}) and it may still commit later; not "
+                    "retried, so no secret it could kill is stored. Rotate again in a few minutes",
+                    operation=operation,
+                    key=key,
+                )
+            issued_meanwhile = resolve(key, why)
+            if issued_meanwhile is not None:
+                return issued_meanwhile
+            raise _TryAgain()
+
+        def wait(state: RetryCallState) -> float:
+            failed = state.outcome.exception() if state.outcome is not None else None
+            headers = failed.state if isinstance(failed, _TryAgain) else None
+            return _retry_wait(self.backoff, state.attempt_number, headers)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=wait,
+            retry=retry_if_exception_type(_TryAgain),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda state: log.debug(
+                "%s %s: attempt %d failed, retrying in %.2fs",
+                operation,
+                key,
+                state.attempt_number,
+                state.upcoming_sleep,
+            ),
+        )
+        refused_wait: float | None = None
+        try:
+            return retrying(attempt)
+        except _TryAgain:
+            pass
+        except _WaitRefused as refused:
+            refused_wait = refused.seconds
+        if refused_wait is not None:
+            raise self._wait_refused(refused_wait, operation, key)
+        if seen.unknown:
+            raise UnknownOutcomeError(exhausted, operation=operation, key=key)
+        # Every attempt was refused (429) or never reached DigitalOcean: nothing changed.
+        error = RateLimitedError if seen.refused else UnavailableError
+        raise error(
+            f"no attempt of {self.settings.max_attempts} got through; nothing was changed, retry later",
+            operation=operation,
+            key=key,
+            status=429 if seen.refused else None,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _genai(self, method: str, *args: Any, **kwargs: Any) -> _Reply:
+    def _genai(self, operation: str, key: str | None, method: str, *args: Any, **kwargs: Any) -> _Reply:
         """Call a pydo `client.genai` method, capturing status and headers through `cls=`."""
-        return cast(_Reply, getattr(self._client.genai, method)(*args, cls=_capture, **kwargs))
+        call = getattr(self._client.genai, method)
+        return self._send(
+            operation,
+            key,
+            lambda: cast(_Reply, call(*args, cls=_capture, **{_CALL_OPTION: (operation, key)}, **kwargs)),
+        )
 
-    def _raw(self, method: str, path: str, body: Any) -> _Reply:
-        response = self._client.send_request(HttpRequest(method, path, json=body))
-        try:
-            parsed = response.json()
-        except ValueError:
-            parsed = None
-        return _Reply(response.status_code, seal(parsed, _SECRET_FIELD), response.headers)
+    def _raw(self, operation: str, key: str | None, method: str, path: str, body: Any) -> _Reply:
+        def call() -> _Reply:
+            request = HttpRequest(method, path, json=body)
+            options: dict[str, Any] = {"retry_total": 0, _CALL_OPTION: (operation, key)}
+            response = self._client.send_request(request, **options)
+            try:
+                parsed = response.json()
+            except ValueError:
+                parsed = None
+            return _Reply(response.status_code, seal(parsed, _SECRET_FIELD), response.headers)
 
-    def _send(self, call: Callable[[], _Reply]) -> _Reply:
-        """One HTTP request, paced. HTTP errors become a `_Reply` holding no body text."""
-        self.pacer.wait_turn()
-        self.requests_made += 1
+        return self._send(operation, key, call)
+
+    def _send(self, operation: str, key: str | None, call: Callable[[], _Reply]) -> _Reply:
+        """One call through the pipeline (which paces, counts and, for idempotent requests,
+        retries each attempt). HTTP errors become a `_Reply` holding no body text; a lost or
+        unreadable answer a `_TransportFailure`; a wait refused a `RateLimitedError`."""
         failure: _TransportFailure | None = None
+        refused_wait: float | None = None
         try:
             reply = call()
-        except DecodeError:
-            # A 200 whose body is not JSON (a proxy's page, a cut-off answer). azure-core's
-            # DecodeError quotes the body, which may hold a secret: it is dropped, not chained.
+        except _WaitRefused as refused:
+            refused_wait = refused.seconds
+        except (DecodeError, _UnreadableAnswer):
+            # A body that is not JSON (a proxy's page, a cut-off answer). azure-core's DecodeError
+            # quotes the body, which may hold a secret: it is dropped, not chained.
             failure = _TransportFailure(reached_server=True, kind="unreadable response")
         except HttpResponseError as exc:
             response: Any = exc.response
@@ -558,63 +751,40 @@ class ModelKeys:
         except ServiceResponseError as exc:
             failure = _TransportFailure(reached_server=True, kind=type(exc).__name__)
         except ValueError:
-            # An answer that is not JSON (a proxy's HTML page, a cut-off body): treated like a lost
-            # answer. The parse error, which quotes the body, is dropped. Only the parse error: an
-            # AttributeError or TypeError is a bug in our code and must surface as one.
+            # An answer pydo could not parse, should `_ReadableAnswers` have let one through: like a
+            # lost answer. The parse error, which quotes the body, is dropped. Only the parse error:
+            # an AttributeError or TypeError is a bug in our code and must surface as one.
             failure = _TransportFailure(reached_server=True, kind="unreadable response")
         # Raised outside the except blocks so no azure exception (which holds bodies) is chained.
+        if refused_wait is not None:
+            raise self._wait_refused(refused_wait, operation, key)
         if failure is not None:
             raise failure
-        self.pacer.observe(parse_rate_headers(reply.headers))
         return reply
 
-    def _idempotent(
-        self,
-        operation: str,
-        key: str | None,
-        call: Callable[[], _Reply],
-        attempts: list[int] | None = None,
-    ) -> _Reply:
-        """Send, retrying on 429, 5xx and network failures: safe for list, rename and delete."""
-        attempts = attempts if attempts is not None else []
-        for attempt in range(1, self.settings.max_attempts + 1):
-            attempts.append(attempt)
-            try:
-                reply = self._send(call)
-            except _TransportFailure as failure:
-                if attempt == self.settings.max_attempts:
-                    raise UnavailableError(
-                        f"DigitalOcean did not answer ({failure.kind}) after {attempt} attempts",
-                        operation=operation,
-                        key=key,
-                    ) from None
-                self._pause(attempt, None, operation, key)
-                continue
-            if reply.status == 429 or reply.status >= 500:
-                if attempt == self.settings.max_attempts:
-                    self._raise_for(reply, operation, key)
-                self._pause(attempt, reply, operation, key)
-                continue
-            return reply
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _pause_unless_last(self, attempt: int, reply: _Reply | None, operation: str, key: str | None) -> None:
-        if attempt < self.settings.max_attempts:
-            self._pause(attempt, reply, operation, key)
-
-    def _pause(self, attempt: int, reply: _Reply | None, operation: str, key: str | None) -> None:
-        state = parse_rate_headers(reply.headers) if reply is not None and reply.status == 429 else None
-        wait = self.backoff.delay(attempt, state)
-        if wait > self.backoff.max_wait:
-            raise RateLimitedError(
-                f"DigitalOcean asks to wait {wait:.0f}s, more than the {self.backoff.max_wait:.0f}s "
-                "gradient-keys waits; the token's hourly budget is spent. Retry later",
+    def _idempotent(self, operation: str, key: str | None, method: str, *args: Any, **kwargs: Any) -> _Reply:
+        """list, rename and delete: sent once, retried by the pipeline (`_Retry`) on 429, 5xx and
+        lost answers; here only what the last attempt brought is turned into our errors."""
+        try:
+            reply = self._genai(operation, key, method, *args, **kwargs)
+        except _TransportFailure as failure:
+            raise UnavailableError(
+                f"DigitalOcean did not answer ({failure.kind}) after {self.settings.max_attempts} attempts",
                 operation=operation,
                 key=key,
-                status=429,
-            )
-        log.debug("%s %s: attempt %d failed, retrying in %.2fs", operation, key or "", attempt, wait)
-        self._sleep(wait)
+            ) from None
+        if reply.status == 429 or reply.status >= 500:
+            self._raise_for(reply, operation, key)
+        return reply
+
+    def _wait_refused(self, wait: float, operation: str, key: str | None) -> RateLimitedError:
+        return RateLimitedError(
+            f"DigitalOcean asks to wait {wait:.0f}s, more than the {self.backoff.max_wait:.0f}s "
+            "gradient-keys waits; the token's hourly budget is spent. Retry later",
+            operation=operation,
+            key=key,
+            status=429,
+        )
 
     def _issued(self, reply: _Reply, operation: str, key: str) -> IssuedKey:
         """The key and secret of a 2xx create or regenerate answer (its secret already sealed).
@@ -652,6 +822,16 @@ class ModelKeys:
             "error_id": error_id,
             "request_id": request_id,
         }
+        if status == 410 and operation == "create":
+            raise CreateRetiredError(
+                "DigitalOcean retired key creation through the API. Create a model access key "
+                f"named {key!r} in the control panel (INFERENCE > Manage; choose its model scope "
+                "and VPC there) and declare it for adoption (adopt: {name: ...} or {uuid: ...})",
+                operation=operation,
+                key=key,
+                status=410,
+                error_id="gone",
+            )
         if status == 401:
             raise AuthenticationError(
                 "the token was refused; check DIGITALOCEAN_TOKEN (is it current, for this account?)",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import requests
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from components import endpoints
 from components.endpoints import DEFAULT_INFERENCE_URL
@@ -35,17 +36,30 @@ def key_works(
     delay: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
-    for attempt in range(1, attempts + 1):
+    """Does `GET /v1/models` answer 200 with this secret? Up to `attempts` tries, `delay` apart:
+    any other answer, or none (a `requests` error), is tried again."""
+    if attempts < 1:
+        return False
+
+    def status() -> int | None:
         try:
-            status = requests.get(
+            return requests.get(
                 f"{base_url}/v1/models", headers={"Authorization": f"Bearer {secret.reveal()}"}, timeout=10
             ).status_code
         except requests.RequestException as exc:
-            status = None
-            log.debug("inference check attempt %d: %s", attempt, type(exc).__name__)
-        if status == 200:
-            return True
-        log.debug("inference check attempt %d answered %s", attempt, status)
-        if attempt < attempts:
-            sleep(delay)
-    return False
+            log.debug("inference check: %s", type(exc).__name__)
+            return None
+
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_fixed(delay),
+        retry=retry_if_result(lambda answered: answered != 200),
+        sleep=sleep,
+        retry_error_callback=lambda state: None,  # out of attempts: the key does not work
+        after=lambda state: log.debug(
+            "inference check attempt %d answered %s",
+            state.attempt_number,
+            state.outcome.result() if state.outcome is not None else None,
+        ),
+    )
+    return bool(retrying(status) == 200)

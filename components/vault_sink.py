@@ -8,8 +8,9 @@ Routes used (mount `M`, path `P` = `<path_prefix>/<key path>`):
     GET  /v1/M/data/P                         read a version (verify, repair a stale mirror)
     POST /v1/M/delete/P, DELETE /v1/M/metadata/P   soft-delete / destroy
 
-Reliability: each call retries with backoff on 5xx, sealed (503) and connection errors; a
-check-and-set loss is never retried here (`VaultConflictError`: the caller re-reads and decides).
+Reliability: each call retries (tenacity; `max_attempts` in all, waits from `pacing.Backoff`) on
+5xx, sealed (503) and connection errors; a check-and-set loss is never retried here
+(`VaultConflictError`: the caller re-reads and decides).
 An answer that is not the documented shape (a proxy's page, a broken or hostile server) is a
 `VaultError` naming the call and the field, never a traceback and never a value from the answer.
 A version is complete on its own (secret + ledger in one write), so a failure between the data
@@ -30,6 +31,7 @@ from typing import Any, NoReturn, TypeVar, cast
 import hvac
 import requests
 from hvac import exceptions as hvac_errors
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from components.errors import (
     ConfigurationError,
@@ -472,45 +474,68 @@ class VaultSink:
     def _call(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool = False) -> T:
         """Run one Vault call with retries; map hvac's and requests' exceptions to ours (`_OUTCOMES`).
 
+        Outcomes `_OUTCOMES` calls "retry" (5xx, sealed, rate limited, unreachable) are tried
+        again, up to `max_attempts` in all, waiting as `backoff` says; any other ends the call.
         Every `api_key` in the answer, wherever it is, comes back as a `Secret` (`seal`), before
         any caller binds the answer to a local that a traceback printed with its locals would show.
         Every error leaves without a chained exception or a frame of hvac's or requests' below
         this one: those frames hold the request (a secret being written) and the answer.
         """
-        for attempt in range(1, self.max_attempts + 1):
-            outcome = "retry"
-            detail = ""
-            ours: VaultError | None = None
-            try:
-                self.requests_made += 1
-                return cast(T, seal(call(), SECRET_DATA_FIELD))
-            except VaultError as exc:
-                ours = exc  # ours, raised from inside the call (a refused redirect, a login)
-            except (hvac_errors.VaultError, requests.RequestException) as exc:
-                outcome, detail = _classify(exc)
-            except (AttributeError, TypeError, KeyError, ValueError) as exc:
-                if not _raised_by_hvac(exc):
-                    raise  # a bug in gradient-keys: surfaces as itself
-                # hvac reads some answers itself (the `errors` of a JSON error body) and trips
-                # over malformed ones: that is the answer's fault, not ours.
-                outcome, detail = "unusable", "hvac could not parse it"
-            if ours is not None:
-                ours.__context__ = ours.__cause__ = None
-                raise ours.with_traceback(None)
-            if outcome == "missing" and missing_ok:
-                return None  # type: ignore[return-value]
-            if outcome != "retry":
-                self._raise(outcome, operation, path, detail)
-            if attempt < self.max_attempts:
-                wait = self.backoff.delay(attempt)
-                log.debug("vault %s %s: %s, retry %d in %.2fs", operation, path or "", detail, attempt, wait)
-                self._sleep(wait)
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=lambda state: self.backoff.delay(state.attempt_number),
+            retry=retry_if_exception_type(_Transient),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda state: log.debug(
+                "vault %s %s: %s, retry %d in %.2fs",
+                operation,
+                path or "",
+                _transient_detail(state),
+                state.attempt_number,
+                state.upcoming_sleep,
+            ),
+        )
+        detail: str | None = None
+        try:
+            return cast(T, retrying(self._attempt, operation, path, call, missing_ok))
+        except _Transient as last:
+            detail = last.detail
         raise VaultUnavailableError(
             f"Vault at {self.connection.addr}: {detail}, after {self.max_attempts} attempts; "
             "nothing was changed by the failed call. Retry when Vault is unsealed and reachable",
             operation=operation,
             path=path,
         )
+
+    def _attempt(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool) -> T:
+        """One try of `_call`: the answer, our error, or `_Transient` (to be tried again)."""
+        outcome = "retry"
+        detail = ""
+        ours: VaultError | None = None
+        try:
+            self.requests_made += 1
+            return cast(T, seal(call(), SECRET_DATA_FIELD))
+        except VaultError as exc:
+            ours = exc  # ours, raised from inside the call (a refused redirect, a login)
+        except (hvac_errors.VaultError, requests.RequestException) as exc:
+            outcome, detail = _classify(exc)
+        except (AttributeError, TypeError, KeyError) as exc:
+            if not _raised_by_hvac(exc):
+                raise  # a bug in gradient-keys: surfaces as itself
+            # hvac reads some answers itself (the `errors` of a JSON error body, a login's token)
+            # and trips over malformed ones: that is the answer's fault, not ours. (A ValueError
+            # from hvac is about its arguments, a bug of ours; a JSON parse error is requests'.)
+            outcome, detail = "unusable", "hvac could not parse it"
+        # Raised outside the except blocks: nothing chained.
+        if ours is not None:
+            ours.__context__ = ours.__cause__ = None
+            raise ours.with_traceback(None)
+        if outcome == "missing" and missing_ok:
+            return None  # type: ignore[return-value]
+        if outcome == "retry":
+            raise _Transient(detail)
+        self._raise(outcome, operation, path, detail)
 
     def _raise(self, outcome: str, operation: str, path: str | None, detail: str = "") -> NoReturn:
         if outcome == "conflict":
@@ -553,6 +578,19 @@ class VaultSink:
                 path=path,
             )
         raise VaultError("Vault rejected the request as invalid", operation=operation, path=path)
+
+
+class _Transient(Exception):
+    """A Vault call that may succeed if tried again; `detail` says why it failed (no answer text)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _transient_detail(state: RetryCallState) -> str:
+    failed = state.outcome.exception() if state.outcome is not None else None
+    return failed.detail if isinstance(failed, _Transient) else ""
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
