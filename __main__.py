@@ -35,12 +35,10 @@ pulumi.log.info(
     ).describe()
 )
 
-keys = {}
 for spec in settings.keys:
     # Named by Vault path, which identifies a key for its whole life: a new `name` is then an
     # update (rename at DigitalOcean), a new `vault_path` a different key (a replacement).
     key = ModelAccessKey(spec.vault_path, spec, context)
-    keys[spec.name] = key
     pulumi.export(
         spec.name,
         {

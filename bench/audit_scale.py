@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 from components.audit import run_audit
+from components.clients import ClientFactory
 from components.config import parse_settings
 from components.do_keys import ClientSettings, ModelKeys
 from components.keys import KeyContext, KeyOperations
@@ -55,7 +55,6 @@ def main(argv: list[str] | None = None) -> None:
              "--rate-limit-per-minute", "0", "--rate-limit-per-hour", "0"],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        saved: dict[str, str | None] = {}
         try:
             assert server.stdout is not None
             url = server.stdout.readline().strip()
@@ -79,9 +78,8 @@ def main(argv: list[str] | None = None) -> None:
                 for i in range(args.keys)
             ]
             settings = parse_settings({"vault": {"path_prefix": "audit"}, "keys": declared}, "bench")
-            saved.update({name: os.environ.get(name) for name in env})
-            os.environ.update(env)  # the audit reads its credentials from the environment, as in a job
-            ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+            context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+            ops = KeyOperations(context, ClientFactory(env))  # as the command builds it, from its environment
             started = time.perf_counter()
             report = run_audit(settings, ops)
             audit_seconds = time.perf_counter() - started
@@ -98,11 +96,6 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     scale = args.keys / len(sample)
     document = {

@@ -10,6 +10,7 @@ whether it still works; no secret is ever part of a finding or the report.
 from __future__ import annotations
 
 import datetime
+import enum
 import threading
 import time
 from collections.abc import Callable
@@ -22,13 +23,29 @@ from components.do_keys import ModelKey
 from components.errors import VaultError
 from components.keys import KeyOperations
 from components.ledger import Ledger
-from components.rotation import format_time, parse_time, unfinished_emergency
+from components.rotation import DueKind, format_time, rotation_due, unfinished_emergency
 from components.vault_sink import LedgerEntry
 
-__all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "run_audit"]
+__all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "Severity", "run_audit"]
 
 SCHEMA = "gradient-keys/audit/v1"
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is, from least to most (`--fail-on` takes one)."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return SEVERITIES.index(self)
+
+
+SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 DUE_SOON_DAYS = 7
 INFERENCE_CHECKS_PER_SECOND = 20.0  # --verify-secrets: paced calls to the inference endpoint
 JOURNAL_FOLDER = "_gradient-keys"
@@ -37,7 +54,7 @@ JOURNAL_FOLDER = "_gradient-keys"
 @dataclass(frozen=True)
 class Finding:
     id: str
-    severity: str
+    severity: Severity
     key: str | None  # the declared key, or None for an undeclared DigitalOcean key / Vault entry
     message: str
     fix: str
@@ -71,12 +88,11 @@ class AuditReport:
     vault_requests: int = 0
     seconds: float = 0.0
 
-    def worst(self) -> str | None:
-        ranks = [SEVERITIES.index(f.severity) for f in self.findings]
-        return SEVERITIES[max(ranks)] if ranks else None
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
 
     def fails(self, threshold: str) -> bool:
-        return any(SEVERITIES.index(f.severity) >= SEVERITIES.index(threshold) for f in self.findings)
+        return any(f.severity.rank >= Severity(threshold).rank for f in self.findings)
 
     def document(self) -> dict[str, Any]:
         counts = {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
@@ -148,9 +164,10 @@ def run_audit(
         return spec, entry, verified
 
     owned: set[str] = set()
+    known = _Known.of(listing, now)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for spec, entry, verified in pool.map(read, specs):
-            owned |= _check_key(report, spec, entry, verified, listing, now)
+            owned |= _KeyCheck(report, spec, known).run(entry, verified)
             done += 1
             if time.monotonic() - last >= 2.0:
                 progress(f"Vault: {done}/{len(specs)} ledgers read")
@@ -158,7 +175,7 @@ def run_audit(
 
     _check_unmanaged(report, settings, listing, owned)
     _check_undeclared_vault(report, settings, ops)
-    report.findings.sort(key=lambda f: (-SEVERITIES.index(f.severity), f.key or "", f.id))
+    report.findings.sort(key=lambda f: (-f.severity.rank, f.key or "", f.id))
     report.digitalocean_requests = ops.do.requests_made
     report.vault_requests = ops.vault.requests_made
     report.seconds = time.monotonic() - started
@@ -191,128 +208,161 @@ class _Spacing:
             time.sleep(start - now)
 
 
-def _check_key(  # noqa: PLR0917 - one key's inputs, passed together by run_audit
-    report: AuditReport,
-    spec: KeySpec,
-    entry: LedgerEntry | None,
-    verified: Verified,
-    listing: dict[str, ModelKey],
-    now: datetime.datetime,
-) -> set[str]:
-    """Findings for one declared key; returns the DigitalOcean uuids it owns."""
-    matches = verified.matches
-    row = KeyRow(spec.name, spec.vault_path, spec.strategy)
-    report.keys.append(row)
-    before = len(report.findings)
+@dataclass(frozen=True)
+class _Known:
+    """What every key's check reads: DigitalOcean's keys by uuid and by name (indexed once per
+    audit, not once per key), and the audit's time."""
 
-    def add(finding_id: str, severity: str, message: str, fix: str, uuid: str | None = None) -> None:
-        report.findings.append(Finding(finding_id, severity, spec.name, message, fix, spec.vault_path, uuid))
+    listing: dict[str, ModelKey]
+    by_name: dict[str, ModelKey]
+    now: datetime.datetime
 
-    ledger = entry.ledger if entry is not None and not entry.deleted else None
-    by_name: dict[str, ModelKey] = {}
-    for listed in listing.values():
-        by_name.setdefault(listed.name, listed)
-    owned: set[str] = set()
-    if entry is None or entry.deleted or ledger is None:
-        add(
+    @classmethod
+    def of(cls, listing: dict[str, ModelKey], now: datetime.datetime) -> _Known:
+        by_name: dict[str, ModelKey] = {}
+        for listed in listing.values():
+            by_name.setdefault(listed.name, listed)
+        return cls(listing, by_name, now)
+
+
+class _KeyCheck:
+    """Findings for one declared key, and the DigitalOcean uuids it owns."""
+
+    def __init__(self, report: AuditReport, spec: KeySpec, known: _Known) -> None:
+        self.report, self.spec, self.known = report, spec, known
+        self.row = KeyRow(spec.name, spec.vault_path, spec.strategy)
+        self.owned: set[str] = set()
+
+    def add(
+        self, finding_id: str, severity: Severity, message: str, fix: str, uuid: str | None = None
+    ) -> None:
+        spec = self.spec
+        self.report.findings.append(
+            Finding(finding_id, severity, spec.name, message, fix, spec.vault_path, uuid)
+        )
+
+    def run(self, entry: LedgerEntry | None, verified: Verified) -> set[str]:
+        self.report.keys.append(self.row)
+        before = len(self.report.findings)
+        ledger = entry.ledger if entry is not None and not entry.deleted else None
+        if entry is None or ledger is None:
+            self._no_vault_entry(entry)
+        else:
+            self._slots(entry, ledger)
+            self._secret(entry, verified)
+            _check_schedule(self.add, self.row, self.spec, ledger, self.known.now)
+        self.row.findings = len(self.report.findings) - before
+        return self.owned
+
+    def _no_vault_entry(self, entry: LedgerEntry | None) -> None:
+        spec = self.spec
+        self.add(
             "vault-entry-missing",
-            "high",
+            Severity.HIGH,
             f"Vault holds no current secret at {spec.vault_path}"
             + (" (its versions are deleted)" if entry is not None and entry.deleted else ""),
             "run `pulumi up` (it adopts or re-creates the secret), or undelete the Vault versions",
         )
-        present = [by_name[n] for n in spec.slot_names if n in by_name]
-        owned |= {k.uuid for k in present}
+        present = [self.known.by_name[n] for n in spec.slot_names if n in self.known.by_name]
+        self.owned |= {k.uuid for k in present}
         if not present:
-            add(
+            self.add(
                 "missing-at-digitalocean",
-                "high",
+                Severity.HIGH,
                 f"no DigitalOcean key named {' or '.join(spec.slot_names)} exists",
                 f"create {', '.join(spec.slot_names)} in the control panel, then run `pulumi up`",
             )
-        row.findings = len(report.findings) - before
-        return owned
 
-    slots = (
-        [("a", ledger.slot_a), ("b", ledger.slot_b)]
-        if spec.strategy == "dual-slot"
-        else [("a", ledger.slot_a)]
-    )
-    row.slot_a_uuid, row.slot_b_uuid = ledger.slot_a or "", ledger.slot_b or ""
-    row.active_slot, row.rotated_at, row.vault_version = ledger.active_slot, ledger.rotated_at, entry.version
-    missing = [(slot, uuid) for slot, uuid in slots if not uuid or uuid not in listing]
-    owned |= {uuid for _slot, uuid in slots if uuid and uuid in listing}
-    if missing and len(missing) == len(slots):
-        add(
-            "missing-at-digitalocean",
-            "critical",
-            f"none of its DigitalOcean keys exists any more ({', '.join(u or '?' for _s, u in missing)}): "
-            "consumers' secret no longer works",
-            "create the keys in the control panel and run `pulumi up` (or `pulumi refresh` then `up`)",
+    def _slots(self, entry: LedgerEntry, ledger: Ledger) -> None:
+        spec, listing, row = self.spec, self.known.listing, self.row
+        slots = (
+            [("a", ledger.slot_a), ("b", ledger.slot_b)]
+            if spec.strategy == "dual-slot"
+            else [("a", ledger.slot_a)]
         )
-    elif missing:
-        slot, uuid = missing[0]
-        active = slot == ledger.active_slot
-        add(
-            "missing-slot",
-            "critical" if active else "high",
-            f"slot {slot} ({uuid or 'unset'}) is gone at DigitalOcean"
-            + (
-                ": it is the active slot, consumers' secret no longer works"
-                if active
-                else ": the next rotation would fail"
-            ),
-            f"create {spec.slot_names[SLOT_INDEX[slot]]} in the control panel, "
-            "then `pulumi refresh` and `pulumi up`",
-            uuid,
+        row.slot_a_uuid, row.slot_b_uuid = ledger.slot_a or "", ledger.slot_b or ""
+        row.active_slot, row.rotated_at, row.vault_version = (
+            ledger.active_slot,
+            ledger.rotated_at,
+            entry.version,
         )
-    for slot, uuid in slots:
-        wanted = spec.slot_names[SLOT_INDEX[slot]]
+        missing = [(slot, uuid) for slot, uuid in slots if not uuid or uuid not in listing]
+        self.owned |= {uuid for _slot, uuid in slots if uuid and uuid in listing}
+        if missing and len(missing) == len(slots):
+            self.add(
+                "missing-at-digitalocean",
+                Severity.CRITICAL,
+                "none of its DigitalOcean keys exists any more "
+                f"({', '.join(u or '?' for _s, u in missing)}): consumers' secret no longer works",
+                "create the keys in the control panel and run `pulumi up` (or `pulumi refresh` then `up`)",
+            )
+        elif missing:
+            slot, uuid = missing[0]
+            active = slot == ledger.active_slot
+            self.add(
+                "missing-slot",
+                Severity.CRITICAL if active else Severity.HIGH,
+                f"slot {slot} ({uuid or 'unset'}) is gone at DigitalOcean"
+                + (
+                    ": it is the active slot, consumers' secret no longer works"
+                    if active
+                    else ": the next rotation would fail"
+                ),
+                f"create {spec.slot_names[SLOT_INDEX[slot]]} in the control panel, "
+                "then `pulumi refresh` and `pulumi up`",
+                uuid,
+            )
+        for slot, uuid in slots:
+            self._names(slot, uuid, {u for _s, u in slots})
+
+    def _names(self, slot: str, uuid: str | None, ledger_uuids: set[str | None]) -> None:
+        listing = self.known.listing
+        wanted = self.spec.slot_names[SLOT_INDEX[slot]]
         if uuid and uuid in listing and listing[uuid].name != wanted:
-            add(
+            self.add(
                 "name-drift",
-                "low",
+                Severity.LOW,
                 f"DigitalOcean key {uuid} is named {listing[uuid].name!r}, declared {wanted!r}",
                 "run `pulumi up` to rename it, or change the declared name",
                 uuid,
             )
-        namesake = by_name.get(wanted)
-        if namesake is not None and namesake.uuid != uuid and namesake.uuid not in {u for _s, u in slots}:
-            owned.add(namesake.uuid)
-            add(
+        namesake = self.known.by_name.get(wanted)
+        if namesake is not None and namesake.uuid != uuid and namesake.uuid not in ledger_uuids:
+            self.owned.add(namesake.uuid)
+            self.add(
                 "ledger-mismatch",
-                "high",
+                Severity.HIGH,
                 f"the ledger's slot {slot} is {uuid or 'unset'}, "
                 f"but DigitalOcean's {wanted!r} is {namesake.uuid}",
                 "run `pulumi refresh` then `pulumi up` so the ledger and the keys agree",
                 namesake.uuid,
             )
-    if not entry.mirror_in_sync and matches is None:
-        add(
-            "ledger-stale",
-            "medium",
-            f"Vault's current version {entry.version} is not the one the ledger describes "
-            "(written outside gradient-keys, or a writer stopped half-way)",
-            "audit with --verify-secrets to check the secret; `gradient-keys rotate KEY` re-establishes it",
-        )
-    if verified.alive is False:
-        add(
-            "secret-dead",
-            "critical",
-            "the secret in Vault is refused by the inference endpoint: consumers reading it cannot call",
-            f"run `gradient-keys rotate {spec.name}` (a dual-slot key flips to a fresh slot); "
-            "`--force` if it was rotated within the last hour",
-        )
-    if matches is False:
-        add(
-            "secret-changed-outside",
-            "critical",
-            "the secret in Vault does not match the ledger's fingerprint: changed outside gradient-keys",
-            "rotate it now (`gradient-keys rotate KEY --emergency`) and find who wrote to the path",
-        )
-    _check_schedule(add, row, spec, ledger, now)
-    row.findings = len(report.findings) - before
-    return owned
+
+    def _secret(self, entry: LedgerEntry, verified: Verified) -> None:
+        if not entry.mirror_in_sync and verified.matches is None:
+            self.add(
+                "ledger-stale",
+                Severity.MEDIUM,
+                f"Vault's current version {entry.version} is not the one the ledger describes "
+                "(written outside gradient-keys, or a writer stopped half-way)",
+                "audit with --verify-secrets to check the secret; "
+                "`gradient-keys rotate KEY` re-establishes it",
+            )
+        if verified.alive is False:
+            self.add(
+                "secret-dead",
+                Severity.CRITICAL,
+                "the secret in Vault is refused by the inference endpoint: consumers reading it cannot call",
+                f"run `gradient-keys rotate {self.spec.name}` (a dual-slot key flips to a fresh slot); "
+                "`--force` if it was rotated within the last hour",
+            )
+        if verified.matches is False:
+            self.add(
+                "secret-changed-outside",
+                Severity.CRITICAL,
+                "the secret in Vault does not match the ledger's fingerprint: changed outside gradient-keys",
+                "rotate it now (`gradient-keys rotate KEY --emergency`) and find who wrote to the path",
+            )
 
 
 SLOT_INDEX = {"a": 0, "b": 1}
@@ -324,7 +374,7 @@ def _check_schedule(
     if ledger.pending_slots:
         add(
             "emergency-unfinished",
-            "critical",
+            Severity.CRITICAL,
             unfinished_emergency(ledger),
             f"run `gradient-keys rotate --emergency {spec.name}` (or `rotate --due`, or `pulumi up`) "
             "to finish it",
@@ -332,33 +382,40 @@ def _check_schedule(
     if spec.rotation_token and spec.rotation_token != ledger.rotation_token:
         add(
             "rotation-pending",
-            "low",
+            Severity.LOW,
             f"rotation_token {spec.rotation_token!r} is declared but not applied yet",
             "run `pulumi up` or `gradient-keys rotate --due`",
         )
     period = spec.rotate_every_seconds
     if period is None:
         return
-    try:
-        due = parse_time(ledger.rotated_at) + datetime.timedelta(seconds=period)
-    except ValueError:
-        add("rotation-overdue", "medium", f"rotated_at {ledger.rotated_at!r} is unreadable", "rotate the key")
-        return
-    row.next_rotation = format_time(due)
-    soon = min(datetime.timedelta(days=DUE_SOON_DAYS), datetime.timedelta(seconds=period / 10))
-    if now >= due:
+    # The same decision the command and the provider make; the token and emergency cases are
+    # reported above with their own findings, so only the age rule is read from it here.
+    due = rotation_due(ledger, period, None, now)
+    if due.kind is DueKind.AGE_UNREADABLE:
         add(
             "rotation-overdue",
-            "medium",
-            f"rotation was due {format_time(due)} "
+            Severity.MEDIUM,
+            f"rotated_at {ledger.rotated_at!r} is unreadable",
+            "rotate the key",
+        )
+        return
+    assert due.next_rotation is not None  # a period and a readable rotated_at give a date
+    row.next_rotation = format_time(due.next_rotation)
+    soon = min(datetime.timedelta(days=DUE_SOON_DAYS), datetime.timedelta(seconds=period / 10))
+    if now >= due.next_rotation:
+        add(
+            "rotation-overdue",
+            Severity.MEDIUM,
+            f"rotation was due {format_time(due.next_rotation)} "
             f"(rotate_every {spec.rotate_every}, last {ledger.rotated_at})",
             "run `gradient-keys rotate --due` (or schedule it: docs/rotation.md)",
         )
-    elif now >= due - soon:
+    elif now >= due.next_rotation - soon:
         add(
             "rotation-due-soon",
-            "info",
-            f"rotation due {format_time(due)}",
+            Severity.INFO,
+            f"rotation due {format_time(due.next_rotation)}",
             "nothing yet: the schedule will take it",
         )
 
@@ -378,7 +435,7 @@ def _check_unmanaged(
         report.findings.append(
             Finding(
                 "unmanaged-key",
-                "medium",
+                Severity.MEDIUM,
                 None,
                 f"DigitalOcean key {key.name!r} ({key.uuid}) is declared nowhere in stack {settings.stack}",
                 "declare it (adopt by uuid), delete it in the control panel, or list it under audit.ignore",
@@ -396,7 +453,7 @@ def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: K
         report.findings.append(
             Finding(
                 "vault-list-failed",
-                "low",
+                Severity.LOW,
                 None,
                 f"could not list the prefix: {exc}",
                 "grant list (policies/)",
@@ -408,7 +465,7 @@ def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: K
             report.findings.append(
                 Finding(
                     "undeclared-vault-entry",
-                    "low",
+                    Severity.LOW,
                     None,
                     f"Vault entry {settings.vault.path_prefix}/{path} "
                     f"is declared by no key in stack {settings.stack}",

@@ -12,7 +12,9 @@ DigitalOcean client, which slows down as the rate-limit budget runs low.
 
 from __future__ import annotations
 
+import collections
 import datetime
+import enum
 import hashlib
 import time
 import uuid
@@ -27,18 +29,31 @@ from components.rotation import (
     format_time,
     parse_time,
     rotated_recently,
-    rotation_reason,
+    rotation_due,
     unfinished_emergency,
 )
 from components.run_lease import RunLease
 
-__all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Summary"]
+__all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Status", "Summary"]
 
 JOURNAL_DIR = "_gradient-keys/rotation-runs"
 PREFLIGHT_BATCH = 100
 RESUME_WITHIN_SECONDS = 86400
+LATE_COMMIT = "the stored secret no longer works: a regenerate whose answer was lost committed late"
+EMERGENCY = "emergency: every slot regenerated, the old secrets stop working now"
+LEASE_LOST = "stopped: another run took over this stack's lease"
 DEFAULT_MIN_INTERVAL_SECONDS = 3600  # consumers are expected to re-read Vault well within an hour
 DEFAULT_WAIT_SECONDS = 90.0  # longer than a dead run's lease: a rerun after a crash just waits
+
+
+class Status(enum.StrEnum):
+    """What became of one key in a run (the JSON document's `status`)."""
+
+    PLANNED = "planned"
+    ROTATED = "rotated"
+    ALREADY_DONE = "already-done"
+    NOT_DUE = "not-due"
+    FAILED = "failed"
 
 
 @dataclass
@@ -46,7 +61,7 @@ class Outcome:
     key: str
     vault_path: str
     reason: str
-    status: str  # planned | rotated | already-done | not-due | failed
+    status: Status
     detail: str = ""
     active_slot: str = ""
     fingerprint: str = ""
@@ -76,7 +91,7 @@ class Summary:
 def _exit_code(outcomes: list[Outcome], rotated: int) -> ExitCode:
     """OK without failures. When nothing was rotated and every failure has the same cause
     (unreachable, credentials refused), that cause's code; otherwise FAILED."""
-    failures = [o for o in outcomes if o.status == "failed"]
+    failures = [o for o in outcomes if o.status == Status.FAILED]
     if not failures:
         return ExitCode.OK
     # A key that failed at planning without an error object ("not managed yet") is plain work failed.
@@ -139,74 +154,56 @@ class RotationRunner:
         ledger mirror is rebuilt (the run that rotates rebuilds it)."""
         self._resume_or_start()
         now = self.ops.clock()
-        outcomes = []
-        for spec in specs:
-            try:
-                entry = self.ops.vault.read_ledger(spec.vault_path, repair=not dry_run)
-                state = self.ops.state_from_ledger(spec, entry)
-            except GradientKeysError as exc:
-                outcomes.append(
-                    Outcome(spec.name, spec.vault_path, "", "failed", str(exc), _spec=spec, _error=exc)
-                )
-                continue
-            ledger = entry.ledger if entry is not None else None
-            if state is None or ledger is None:
-                outcomes.append(
-                    Outcome(
-                        spec.name,
-                        spec.vault_path,
-                        "",
-                        "failed",
-                        "not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)",
-                        _spec=spec,
-                    )
-                )
-                continue
-            if ledger.pending_slots:
-                # An unfinished emergency comes first, whatever the selection or run says.
-                reason = unfinished_emergency(ledger)
-                outcomes.append(
-                    Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
-                )
-                continue
-            if ledger.unsettled and entry is not None and self.ops.stored_secret_dead(spec, entry):
-                reason = (
-                    "the stored secret no longer works: a regenerate whose answer was lost committed late"
-                )
-                outcomes.append(
-                    Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state)
-                )
-                continue
-            done = self._done_by_this_run(spec, ledger)
-            if done:
-                outcomes.append(Outcome(spec.name, spec.vault_path, "", "already-done", done))
-                continue
-            if not (self.emergency or self.force) and rotated_recently(ledger, now, self.min_interval):
-                # Both strategies: a dual-slot key would lose the previous secret consumers still
-                # hold, an in-place key would cut its consumers off a second time; and a run killed
-                # after its last key (journal complete, the operator saw no end) is rerun safely.
-                outcomes.append(
-                    Outcome(spec.name, spec.vault_path, "", "not-due", self._too_soon(spec, ledger))
-                )
-                continue
-            if self.emergency:
-                reason = "emergency: every slot regenerated, the old secrets stop working now"
-            elif self.selection == "due":
-                reason = rotation_reason(ledger, spec.rotate_every_seconds, spec.rotation_token, now)
-                if not reason:
-                    outcomes.append(
-                        Outcome(spec.name, spec.vault_path, "", "not-due", f"rotated {ledger.rotated_at}")
-                    )
-                    continue
-            else:
-                reason = "requested"
-            outcomes.append(Outcome(spec.name, spec.vault_path, reason, "planned", _spec=spec, _state=state))
-        return outcomes
+        return [self._decide(spec, now, dry_run=dry_run) for spec in specs]
+
+    def _decide(self, spec: KeySpec, now: datetime.datetime, *, dry_run: bool) -> Outcome:
+        """One key's outcome before the run: planned (with why), or why not."""
+
+        def outcome(status: Status, reason: str = "", detail: str = "") -> Outcome:
+            return Outcome(spec.name, spec.vault_path, reason, status, detail, _spec=spec, _state=state)
+
+        state: KeyState | None = None
+        try:
+            entry = self.ops.vault.read_ledger(spec.vault_path, repair=not dry_run)
+            state = self.ops.state_from_ledger(spec, entry)
+        except GradientKeysError as exc:
+            failed = outcome(Status.FAILED, detail=str(exc))
+            failed._error = exc
+            return failed
+        ledger = entry.ledger if entry is not None else None
+        if state is None or ledger is None or entry is None:
+            return outcome(
+                Status.FAILED,
+                detail="not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)",
+            )
+        if ledger.pending_slots:
+            # An unfinished emergency comes first, whatever the selection or run says.
+            return outcome(Status.PLANNED, unfinished_emergency(ledger))
+        if ledger.unsettled and self.ops.stored_secret_dead(spec, entry):
+            return outcome(Status.PLANNED, LATE_COMMIT)
+        done = self._done_by_this_run(spec, ledger)
+        if done:
+            return outcome(Status.ALREADY_DONE, detail=done)
+        if not (self.emergency or self.force) and rotated_recently(ledger, now, self.min_interval):
+            # Both strategies: a dual-slot key would lose the previous secret consumers still
+            # hold, an in-place key would cut its consumers off a second time; and a run killed
+            # after its last key (journal complete, the operator saw no end) is rerun safely.
+            return outcome(Status.NOT_DUE, detail=self._too_soon(spec, ledger))
+        if self.emergency:
+            return outcome(
+                Status.PLANNED, "emergency: every slot regenerated, the old secrets stop working now"
+            )
+        if self.selection != "due":
+            return outcome(Status.PLANNED, "requested")
+        due = rotation_due(ledger, spec.rotate_every_seconds, spec.rotation_token, now)
+        if not due:
+            return outcome(Status.NOT_DUE, detail=f"rotated {ledger.rotated_at}")
+        return outcome(Status.PLANNED, due.reason)
 
     # -- doing it -----------------------------------------------------------------------------
     def run(self, outcomes: list[Outcome]) -> Summary:
         started = self.monotonic()
-        todo = [o for o in outcomes if o.status == "planned"]
+        todo = [o for o in outcomes if o.status == Status.PLANNED]
         if not todo:
             return self._finish(outcomes, todo, started)
         for start in range(0, len(todo), PREFLIGHT_BATCH):
@@ -231,7 +228,10 @@ class RotationRunner:
         for index, outcome in enumerate(todo, 1):
             assert outcome._spec is not None and outcome._state is not None
             if lease.lost:
-                outcome.status, outcome.detail = "failed", "stopped: another run took over this stack's lease"
+                outcome.status, outcome.detail = (
+                    Status.FAILED,
+                    "stopped: another run took over this stack's lease",
+                )
                 continue
             try:
                 state = self.ops.rotate(
@@ -243,15 +243,15 @@ class RotationRunner:
                     expected_version=outcome._state.vault_version,
                 )
             except RotationSkipped as exc:
-                outcome.status, outcome.detail = "already-done", str(exc)
+                outcome.status, outcome.detail = Status.ALREADY_DONE, str(exc)
                 self._skipped.append(outcome.vault_path)
                 self._write_journal(complete=False, total=len(todo))  # its resume must skip it too
             except ServiceUnavailable as exc:
-                outcome.status, outcome.detail, outcome._error = "failed", f"unreachable: {exc}", exc
+                outcome.status, outcome.detail, outcome._error = Status.FAILED, f"unreachable: {exc}", exc
             except GradientKeysError as exc:
-                outcome.status, outcome.detail, outcome._error = "failed", str(exc), exc
+                outcome.status, outcome.detail, outcome._error = Status.FAILED, str(exc), exc
             else:
-                outcome.status = "rotated"
+                outcome.status = Status.ROTATED
                 outcome.active_slot, outcome.fingerprint = state.active_slot, state.fingerprint
                 outcome.vault_version = state.vault_version
             now = self.monotonic()
@@ -267,7 +267,7 @@ class RotationRunner:
         summary = self._summarize(outcomes, self.monotonic() - started)
         # Complete unless a rotation itself failed (then the same command resumes and retries
         # it). Keys that failed at planning (not deployed yet) do not hold a run open.
-        rotation_failed = any(o.status == "failed" for o in todo)
+        rotation_failed = any(o.status == Status.FAILED for o in todo)
         if (todo or self.resumed) and not rotation_failed:
             self._write_journal(complete=True, total=len(todo))
         return summary
@@ -276,13 +276,18 @@ class RotationRunner:
         return self._summarize(outcomes, 0.0)
 
     def _summarize(self, outcomes: list[Outcome], seconds: float) -> Summary:
-        summary = Summary(seconds=round(seconds, 3))
-        for outcome in outcomes:
-            attribute = outcome.status.replace("-", "_")
-            setattr(summary, attribute, getattr(summary, attribute) + 1)
+        counts = collections.Counter(outcome.status for outcome in outcomes)
+        summary = Summary(
+            rotated=counts[Status.ROTATED],
+            already_done=counts[Status.ALREADY_DONE],
+            not_due=counts[Status.NOT_DUE],
+            failed=counts[Status.FAILED],
+            planned=counts[Status.PLANNED],
+            seconds=round(seconds, 3),
+        )
         summary.exit_code = _exit_code(outcomes, summary.rotated)
         summary.unreachable = summary.exit_code == ExitCode.UNREACHABLE
-        summary.digitalocean_requests = self.ops.do.requests_made if self.ops._do is not None else 0
+        summary.digitalocean_requests = self.ops.digitalocean_requests()
         summary.vault_requests = self.ops.vault.requests_made
         return summary
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from components.audit import SEVERITIES, run_audit
-from components.bulk_rotation import RotationRunner
+from components.bulk_rotation import RotationRunner, Status
+from components.clients import ClientFactory
 from components.config import StackSettings, load_stack_file, parse_duration
 from components.do_keys import ModelKeys
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
@@ -159,9 +160,15 @@ def _load_settings(args: argparse.Namespace) -> StackSettings:
     return load_stack_file(Path("stacks") / f"Pulumi.{args.stack}.yaml", args.stack)
 
 
+def _operations(settings: StackSettings) -> KeyOperations:
+    """The core on clients built from this process's environment (the command is a front end)."""
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+    return KeyOperations(context, ClientFactory(os.environ))
+
+
 def _rotate(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    ops = _operations(settings)
     print(ops.endpoints().describe(), file=sys.stderr)
     ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
     say = _say if args.format == "table" else (lambda _line: None)
@@ -177,7 +184,7 @@ def _rotate(args: argparse.Namespace) -> int:
     )
     specs = runner.select(due=args.due, every=args.all, names=args.keys)
     outcomes = runner.plan(specs, dry_run=args.dry_run)
-    planned = [o for o in outcomes if o.status == "planned"]
+    planned = [o for o in outcomes if o.status is Status.PLANNED]
     if args.format == "table":
         verb = "would rotate" if args.dry_run else "will rotate"
         print(
@@ -226,7 +233,7 @@ def _min_interval(text: str) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    ops = _operations(settings)
     print(ops.endpoints().describe(), file=sys.stderr)
     say = _say if args.format == "table" else (lambda _line: None)
     report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=say)

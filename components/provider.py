@@ -1,9 +1,10 @@
 """The Pulumi dynamic provider: a thin map of check/diff/create/read/update/delete onto keys.py.
 
 The provider object holds nothing: no credentials, no clients, no settings. Pulumi pickles it
-into the state (`__provider`), so everything is read from the environment inside each method,
-and the declaration travels as plain, non-secret inputs. State holds only uuids, names, times,
-the active slot, the Vault path and version, and the secret's fingerprint.
+into the state (`__provider`), so its clients come from the provider process's factory
+(components/clients.py: built once from the environment the engine gave the process, with one
+Vault login), and the declaration travels as plain, non-secret inputs. State holds only uuids,
+names, times, the active slot, the Vault path and version, and the secret's fingerprint.
 
 Inputs computed by `check`, so that `pulumi preview` shows them as changes:
 - `plan`: what creating the key will do (create, or adopt and regenerate once, which keys);
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.clients import process_factory
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigProblem, ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
@@ -94,7 +97,6 @@ UPDATE_ON = (
     "vault",
     "digitalocean",
 )
-STATE_FIELDS = tuple(KeyState.__dataclass_fields__)
 
 
 def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
@@ -162,6 +164,13 @@ def _input_of(problem: ConfigProblem) -> str:
     return ""
 
 
+def _operations(context: KeyContext) -> KeyOperations:
+    """The core, on this process's clients: the provider is a front end, the one place it reads
+    the environment. One Vault login and one DigitalOcean listing serve every operation the engine
+    sends this process (a preview of N keys logs in once)."""
+    return KeyOperations(context, process_factory(os.environ))
+
+
 def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:
     return {**inputs, **state.as_dict(), "pending_rotation": ""}
 
@@ -198,7 +207,7 @@ class ModelKeyProvider(ResourceProvider):
         except ConfigurationError as exc:
             return CheckResult(news, _failures(exc))
         inputs = inputs_for(spec, context)
-        ops = KeyOperations(context)
+        ops = _operations(context)
         if olds.get("name"):
             inputs["plan"] = olds.get("plan", "")
             try:
@@ -232,7 +241,7 @@ class ModelKeyProvider(ResourceProvider):
     @_reported
     def create(self, props: dict[str, Any]) -> CreateResult:
         spec, context = _declaration(props)
-        state = KeyOperations(context).create_or_adopt(spec)
+        state = _operations(context).create_or_adopt(spec)
         return CreateResult(
             state.slot_a_uuid, _outputs({**inputs_for(spec, context), "plan": props.get("plan", "")}, state)
         )
@@ -240,7 +249,7 @@ class ModelKeyProvider(ResourceProvider):
     @_reported
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         spec, context = _declaration(props)
-        state = KeyOperations(context).inspect(spec, KeyState.from_dict(props))
+        state = _operations(context).inspect(spec, KeyState.from_dict(props))
         if state is None:
             log.info("key %s: its DigitalOcean keys are gone; dropping it from state", spec.name)
             return ReadResult(None, {})
@@ -249,7 +258,7 @@ class ModelKeyProvider(ResourceProvider):
     @_reported
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         spec, context = _declaration(news)
-        ops = KeyOperations(context)
+        ops = _operations(context)
         state = KeyState.from_dict(olds)
         if olds.get("name") != news.get("name"):
             state = ops.rename(spec, state)
@@ -265,4 +274,4 @@ class ModelKeyProvider(ResourceProvider):
     @_reported
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         spec, context = _declaration(props)
-        KeyOperations(context).delete(spec, KeyState.from_dict(props))
+        _operations(context).delete(spec, KeyState.from_dict(props))

@@ -13,11 +13,14 @@ re-read Vault (a brief outage, by choice).
 from __future__ import annotations
 
 import datetime
+import enum
 from dataclasses import dataclass, replace
 
 from components.ledger import Ledger
 
 __all__ = [
+    "Due",
+    "DueKind",
     "RotationStep",
     "emergency_steps",
     "format_time",
@@ -25,6 +28,7 @@ __all__ = [
     "parse_time",
     "plan_step",
     "rotated_recently",
+    "rotation_due",
     "rotation_reason",
     "unfinished_emergency",
 ]
@@ -38,29 +42,65 @@ def parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
 
 
+class DueKind(enum.Enum):
+    """Why a key must rotate now (or that it need not), in the order the checks are made."""
+
+    NOT_DUE = "not-due"
+    EMERGENCY_UNFINISHED = "emergency-unfinished"
+    TOKEN_CHANGED = "token-changed"  # noqa: S105 - a rotation_token, not a credential
+    AGE_UNREADABLE = "age-unreadable"
+    AGE = "age"
+
+
+@dataclass(frozen=True)
+class Due:
+    """The one answer to "is this key due": used by the provider, the command and the audit."""
+
+    kind: DueKind
+    reason: str  # in words, "" when not due
+    next_rotation: datetime.datetime | None = None  # when the age rule makes (made) it due
+
+    def __bool__(self) -> bool:
+        return self.kind is not DueKind.NOT_DUE
+
+
+def rotation_due(
+    ledger: Ledger | None,
+    rotate_every_seconds: int | None,
+    rotation_token: str | None,
+    now: datetime.datetime,
+) -> Due:
+    """Is this key due, and why. The ledger is the shared truth: a rotation the command already
+    did is seen here and not repeated."""
+    if ledger is None:
+        return Due(DueKind.NOT_DUE, "")
+    next_rotation = None
+    unreadable = False
+    if rotate_every_seconds is not None:
+        try:
+            next_rotation = parse_time(ledger.rotated_at) + datetime.timedelta(seconds=rotate_every_seconds)
+        except ValueError:
+            unreadable = True
+    if ledger.pending_slots:
+        return Due(DueKind.EMERGENCY_UNFINISHED, unfinished_emergency(ledger), next_rotation)
+    if rotation_token and ledger.rotation_token != rotation_token:
+        return Due(DueKind.TOKEN_CHANGED, f"rotation_token changed to {rotation_token!r}", next_rotation)
+    if unreadable:
+        return Due(DueKind.AGE_UNREADABLE, f"ledger rotated_at {ledger.rotated_at!r} is unreadable")
+    if next_rotation is not None and now >= next_rotation:
+        reason = f"due since {format_time(next_rotation)} (last rotated {ledger.rotated_at})"
+        return Due(DueKind.AGE, reason, next_rotation)
+    return Due(DueKind.NOT_DUE, "", next_rotation)
+
+
 def rotation_reason(
     ledger: Ledger | None,
     rotate_every_seconds: int | None,
     rotation_token: str | None,
     now: datetime.datetime,
 ) -> str:
-    """Why this key must rotate now, or "" when it need not. The ledger is the shared truth:
-    a rotation the command already did is seen here and not repeated."""
-    if ledger is None:
-        return ""
-    if ledger.pending_slots:
-        return unfinished_emergency(ledger)
-    if rotation_token and ledger.rotation_token != rotation_token:
-        return f"rotation_token changed to {rotation_token!r}"
-    if rotate_every_seconds is not None:
-        try:
-            last = parse_time(ledger.rotated_at)
-        except ValueError:
-            return f"ledger rotated_at {ledger.rotated_at!r} is unreadable"
-        due = last + datetime.timedelta(seconds=rotate_every_seconds)
-        if now >= due:
-            return f"due since {format_time(due)} (last rotated {ledger.rotated_at})"
-    return ""
+    """`rotation_due`'s reason in words ("" when the key need not rotate)."""
+    return rotation_due(ledger, rotate_every_seconds, rotation_token, now).reason
 
 
 def rotated_recently(ledger: Ledger, now: datetime.datetime, min_interval_seconds: int) -> bool:

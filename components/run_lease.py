@@ -3,8 +3,11 @@
 Two `rotate --all` started seconds apart would each rotate every key, and the second rotation of a
 dual-slot key kills the secret its consumers were given by the first's predecessor. The lease is a
 small record at `<prefix>/_gradient-keys/leases/<stack>`, taken and renewed with check-and-set, so
-exactly one writer wins. It expires (`ttl`) unless renewed, so a run that was killed blocks the
-next for at most that long; the same run resumed (same run id) takes it back at once.
+exactly one writer wins. It names its holder (host, process id and start time) and expires (`ttl`)
+unless renewed, so a run that was killed blocks the next for at most that long, and not at all when
+the next starts on the same host: a holder that is not running there any more is taken over at
+once. A resumed run (same run id) is no exception: while the process that started it is alive, it
+is still rotating, and two processes of one run must not regenerate the same slot at once.
 """
 
 from __future__ import annotations
@@ -21,11 +24,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import psutil
+
 from components.errors import GradientKeysError, VaultConflictError
 from components.rotation import format_time, parse_time
 from components.vault_sink import VaultSink
 
-__all__ = ["LEASE_DIR", "PROCESS_RUN_ID", "RunBusyError", "RunLease", "shared_lease"]
+__all__ = [
+    "LEASE_DIR",
+    "PROCESS_RUN_ID",
+    "RunBusyError",
+    "RunLease",
+    "holder_gone",
+    "shared_lease",
+    "this_process",
+]
 
 log = logging.getLogger("gradient_keys.lease")
 
@@ -34,6 +47,29 @@ LEASE_DIR = "_gradient-keys/leases"
 
 class RunBusyError(GradientKeysError):
     """Another rotation run holds the stack's lease; nothing was rotated."""
+
+
+def this_process() -> str:
+    """`host:pid:start time`: the start time tells a reused process id from the holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.3f}"
+
+
+def holder_gone(holder: str) -> bool:
+    """Is the lease's holder a process of this host that is not running any more? A holder on
+    another host (or unreadable) is not known to be gone: its lease is waited out."""
+    host, _, rest = holder.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdecimal():
+        return False
+    try:
+        process = psutil.Process(int(pid_text))
+        running_since = f"{process.create_time():.3f}"
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False  # not ours to inspect: assume it runs
+    # The same pid with another start time is a new process that reused the number.
+    return bool(started) and started != running_since
 
 
 class RunLease:
@@ -55,7 +91,7 @@ class RunLease:
         self.clock = clock
         self.sleep = sleep
         self.monotonic = monotonic
-        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self.holder = this_process()
         self._version = 0
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -67,7 +103,7 @@ class RunLease:
         deadline = self.monotonic() + wait_seconds
         while True:
             record, version = self.vault.read_record_version(self.path)
-            if record is None or record.get("run_id") == self.run_id or self._expired(record):
+            if record is None or self._expired(record) or holder_gone(str(record.get("holder") or "")):
                 try:
                     self._write(version)
                 except VaultConflictError:

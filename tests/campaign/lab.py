@@ -36,6 +36,7 @@ import requests
 from components.secret import Secret
 from sandbox.openbao import OpenBaoServer, bao_binary, child_environment, open_private_log
 from sandbox.server import Emulator, EmulatorConfig
+from tests import inference_probe
 from tests.live_consumer import INTERVAL, REFRESH
 
 __all__ = ["REPO", "Consumer", "ConsumerCounts", "Lab", "PersistentBao", "Run", "works"]
@@ -183,14 +184,12 @@ class PersistentBao:
 
 
 def works(base_url: str, secret: str) -> bool:
-    """Does the inference endpoint accept this key (`GET /v1/models`, read-only)?"""
+    """Does the inference endpoint accept this key (`tests.inference_probe.works`)? Here an
+    endpoint that cannot be reached counts as refusing it, as it does for a consumer."""
     try:
-        reply = requests.get(
-            f"{base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-        )
+        return inference_probe.works(base_url, secret)
     except requests.RequestException:
         return False
-    return reply.status_code == 200
 
 
 @dataclass

@@ -7,15 +7,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hvac
+import pytest
 import yaml
 
-from components.config import KeySpec, load_stack_file
+from components.clients import ClientFactory
+from components.config import KeySpec, StackSettings, load_stack_file
 from components.keys import KeyContext, KeyOperations, KeyState
+from components.secret import Secret
 from components.vault_policy import render_policy
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
@@ -35,6 +39,27 @@ class Managed:
 
     def sink(self) -> VaultSink:
         return VaultSink(path_prefix=self.prefix, environ=self.env)
+
+    def settings(self) -> StackSettings:
+        return load_stack_file(self.stack_file)
+
+    def context(self) -> KeyContext:
+        """The key context the command builds from this stack file."""
+        settings = self.settings()
+        return KeyContext(settings.stack, settings.vault, settings.digitalocean)
+
+    def operations(
+        self, *, vault: VaultSink | None = None, verify: Callable[[Secret], bool] | None = None
+    ) -> KeyOperations:
+        """The core as the command builds it from this environment (Vault or the inference check
+        replaced when given)."""
+        return KeyOperations(self.context(), ClientFactory(self.env, vault=vault), verify=verify)
+
+    def use_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Give this process the environment the command runs with (undone after the test), for
+        tests that drive the core or the provider in-process."""
+        for name, value in self.env.items():
+            monkeypatch.setenv(name, value)
 
     def rotate(self, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
         """`gradient-keys rotate --config STACK --format json ARGS` as a subprocess."""
@@ -66,6 +91,12 @@ class Managed:
         )
         document = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
         return result.returncode, document, result.stderr
+
+
+def regenerations(emulator: Emulator, name_prefix: str = "") -> dict[str, int]:
+    """How often each DigitalOcean key (whose name starts with `name_prefix`) has been regenerated,
+    by name: the emulator starts every test empty, and the keys a test makes have distinct names."""
+    return {k.name: k.regenerations for k in emulator.store.list() if k.name.startswith(name_prefix)}
 
 
 def environment(
@@ -116,20 +147,11 @@ def manage(
     )
     settings = load_stack_file(stack_file)
     env = environment(emulator, openbao, directory, prefix)
-    previous = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
-        states = {}
-        for spec in settings.keys:
-            for name in spec.slot_names:
-                emulator.console_create(name)
-            ops.vault.remove(spec.vault_path, "destroy")
-            states[spec.name] = ops.create_or_adopt(spec)
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(env))
+    states = {}
+    for spec in settings.keys:
+        for name in spec.slot_names:
+            emulator.console_create(name)
+        ops.vault.remove(spec.vault_path, "destroy")
+        states[spec.name] = ops.create_or_adopt(spec)
     return Managed(directory, stack_file, env, {s.name: s for s in settings.keys}, states, prefix)

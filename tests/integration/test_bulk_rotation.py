@@ -1,5 +1,6 @@
-"""Bulk rotation under DigitalOcean's rate limit: 1,000 due keys, no request refused with 429,
-and a run killed half-way then started again rotates every key exactly once."""
+"""Bulk rotation under DigitalOcean's rate limit: 300 due keys (several times the emulator's burst
+budget, so the run must pace itself for most of it), no request refused with 429, and a run killed
+part-way then started again rotates every key exactly once. bench/ measures 1,000 and more."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import REPO, environment
 
-KEYS = 1000
+KEYS = 300
+KILL_AFTER = KEYS * 2 // 5  # regenerates done before the first run is killed: well past one budget
 BUDGET, WINDOW = 100, 2.0  # the emulator's burst budget: 100 requests per 2 s (DigitalOcean: 250/60 s)
 
 
 @pytest.mark.slow
-def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
+def test_hundreds_of_due_keys_rotate_paced_and_resume_after_a_kill(
     emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path
 ) -> None:
     prefix = f"gradient-keys/bulk-{tmp_path.name[-8:]}"
@@ -42,13 +44,13 @@ def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
 
     first = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while sum(k.regenerations for k in emulator.store.list()) < 400 and time.monotonic() < deadline:
+    while sum(k.regenerations for k in emulator.store.list()) < KILL_AFTER and time.monotonic() < deadline:
         assert first.poll() is None, "the first run should still be going"
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)  # no clean-up, no journal update: a runner that died
     first.wait()
     done_before = sum(1 for k in emulator.store.list() if k.regenerations)
-    assert 400 <= done_before < KEYS
+    assert KILL_AFTER <= done_before < KEYS
 
     second = subprocess.run(
         command, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=300, check=False
@@ -65,6 +67,6 @@ def test_a_thousand_due_keys_rotate_paced_and_resume_after_a_kill(
     assert sum(1 for n in regenerations if n >= 1) == KEYS  # every key's inactive slot, once...
     assert sum(regenerations) <= KEYS + 1  # ...give or take the one the kill cut in half
     assert "429" not in emulator.stats.view()["requests"].get("regenerate", {})
-    ledgers = [sink.read_ledger(f"apps/{i:05d}") for i in range(0, KEYS, 97)]
+    ledgers = [sink.read_ledger(f"apps/{i:05d}") for i in range(0, KEYS, 29)]
     assert {entry.ledger.run_id for entry in ledgers if entry and entry.ledger} == {document["run_id"]}
     assert all(entry and entry.ledger and entry.ledger.active_slot == "b" for entry in ledgers)

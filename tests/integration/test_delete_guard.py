@@ -9,7 +9,7 @@ from pathlib import Path
 import hvac
 import pytest
 
-from components import keys as keys_module
+from components.clients import ClientFactory
 from components.config import DigitalOceanConfig, KeySpec, VaultConfig
 from components.do_keys import ModelKey
 from components.keys import KeyContext, KeyOperations, KeyState
@@ -19,23 +19,19 @@ from tests.integration.rotation_env import Managed, manage
 
 
 @pytest.fixture
-def managed(
-    emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Managed:
-    made = manage(
+def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
+    return manage(
         emulator,
         openbao,
         tmp_path,
         [{"name": "chatbot", "vault_path": "apps/chatbot"}],
         f"guard/{tmp_path.name}",
     )
-    for name, value in made.env.items():
-        monkeypatch.setenv(name, value)
-    return made
 
 
 def operations(managed: Managed) -> KeyOperations:
-    return KeyOperations(KeyContext("rot", VaultConfig(path_prefix=managed.prefix), DigitalOceanConfig()))
+    context = KeyContext("rot", VaultConfig(path_prefix=managed.prefix), DigitalOceanConfig())
+    return KeyOperations(context, ClientFactory(managed.env))
 
 
 def soft_deleted(vault: hvac.Client, full_path: str) -> bool:
@@ -54,7 +50,7 @@ def test_keys_moved_to_a_new_vault_path_are_kept_also_when_the_delete_is_retried
     moved = KeySpec(name="chatbot", vault_path="apps/assistant")
     ops.create_or_adopt(moved)  # the new resource: same name, so the same DigitalOcean keys
     if fresh_process:
-        keys_module._owners.clear()  # the index is rebuilt from Vault alone
+        ops.io.owners().forget()  # the index is rebuilt from Vault alone
     for _attempt in range(2):  # a retried delete (the first one's checkpoint lost) changes nothing more
         ops.delete(old, state)
         assert sorted(k.uuid for k in emulator.store.list()) == sorted(state.uuids)
@@ -82,10 +78,10 @@ def test_keys_no_one_else_holds_are_deleted(managed: Managed, emulator: Emulator
 def test_a_listing_handed_out_is_not_changed_by_later_updates(managed: Managed, emulator: Emulator) -> None:
     """Provider operations run on several threads: a listing one is iterating must stay as it was."""
     ops = operations(managed)
-    listing = keys_module.cached_listing(ops.do)
+    listing = ops.io.listing().get()
     before = dict(listing)
     made = emulator.console_create("late-key")
-    keys_module._update_cache(ops.do, ModelKey(made["uuid"], "late-key"))
-    keys_module._update_cache(ops.do, None, removed=managed.states["chatbot"].slot_a_uuid)
+    ops.io.listing().changed(ModelKey(made["uuid"], "late-key"))
+    ops.io.listing().changed(removed=managed.states["chatbot"].slot_a_uuid)
     assert listing == before
-    assert made["uuid"] in keys_module.cached_listing(ops.do)  # the cache itself did change
+    assert made["uuid"] in ops.io.listing().get()  # the cache itself did change

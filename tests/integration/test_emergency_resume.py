@@ -12,11 +12,11 @@ from pathlib import Path
 
 import hvac
 import pytest
-import requests
 
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import REPO, Managed, manage
+from tests.inference_probe import works
+from tests.integration.rotation_env import REPO, Managed, manage, regenerations
 
 KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
 
@@ -24,13 +24,6 @@ KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
 @pytest.fixture
 def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
     return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/emg-{tmp_path.name[-8:]}")
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 def both_slot_secrets(managed: Managed) -> tuple[str, str]:
@@ -42,10 +35,6 @@ def both_slot_secrets(managed: Managed) -> tuple[str, str]:
     assert code == 0, err
     slot_b = sink.read_secret("apps/chatbot")[0].reveal()
     return slot_a, slot_b
-
-
-def regenerations(emulator: Emulator) -> dict[str, int]:
-    return {k.name: k.regenerations for k in emulator.store.list() if k.name.startswith("chatbot")}
 
 
 def pending(root_vault: hvac.Client, managed: Managed) -> str | None:
@@ -108,12 +97,12 @@ def test_an_emergency_killed_between_its_regenerates_is_finished_by_the_rerun(
     process.wait(timeout=30)
     assert pending(root_vault, managed) == "a"  # killed with slot a still to regenerate
     emulator.faults.clear()
-    before = regenerations(emulator)
+    before = regenerations(emulator, "chatbot")
 
     code, document, err = managed.rotate("chatbot", "--emergency")
     assert code == 0, err
     assert document["keys"][0]["status"] == "rotated" and "unfinished" in document["keys"][0]["reason"]
-    after = regenerations(emulator)
+    after = regenerations(emulator, "chatbot")
     assert after["chatbot-slot-a"] >= before["chatbot-slot-a"] + 1
     assert after["chatbot-slot-b"] == before["chatbot-slot-b"]  # the active slot is not regenerated again
     assert pending(root_vault, managed) is None

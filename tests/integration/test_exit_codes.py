@@ -10,6 +10,7 @@ from pathlib import Path
 import hvac
 import pytest
 
+from components.clients import ClientFactory
 from components.config import parse_settings
 from components.errors import ExitCode, PermissionDeniedError, exit_code
 from components.keys import KeyContext, KeyOperations
@@ -70,10 +71,9 @@ def test_a_missing_token_is_2_everywhere(managed: Managed, command: tuple[str, .
 
 
 def test_a_failed_second_regenerate_keeps_its_class_and_status(
-    emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path
 ) -> None:
-    for name, value in environment(emulator, openbao, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    env = environment(emulator, openbao, tmp_path)
     settings = parse_settings(
         {"vault": {"path_prefix": f"gradient-keys/ctx-{tmp_path.name[-8:]}"}, "keys": KEYS}, "ctx"
     )
@@ -82,7 +82,7 @@ def test_a_failed_second_regenerate_keeps_its_class_and_status(
         emulator.console_create(name)
     # The active slot's regenerate succeeds; the next one is refused (a scope taken away meanwhile).
     emulator.inject(operation="regenerate", kind="error", status=403, after=1)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(env))
     with pytest.raises(PermissionDeniedError) as caught:
         ops.create_or_adopt(spec)
     text = str(caught.value)

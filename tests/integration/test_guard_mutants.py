@@ -16,15 +16,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 
-from components.config import KeySpec, load_stack_file
+from components.config import KeySpec
 from components.errors import VaultError
 from components.inference_check import key_works
-from components.keys import KeyContext, KeyOperations, KeyState, RotationFailedError
+from components.keys import KeyOperations, KeyState, RotationFailedError
 from components.secret import Secret
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.inference_probe import works
 from tests.integration.rotation_env import Managed, manage
 
 KEYS = [
@@ -47,23 +47,12 @@ def managed(
 def operations(managed: Managed, verify: Callable[[Secret], bool] | None = None) -> KeyOperations:
     """The core as the command builds it; without `verify`, new secrets are checked against the
     inference endpoint in DIGITALOCEAN_INFERENCE_URL (the emulator), exactly as in production."""
-    settings = load_stack_file(managed.stack_file)
-    return KeyOperations(
-        KeyContext(settings.stack, settings.vault, settings.digitalocean), vault=managed.sink(), verify=verify
-    )
+    return managed.operations(vault=managed.sink(), verify=verify)
 
 
 def one_check(emulator: Emulator) -> Callable[[Secret], bool]:
     """One call to the emulator's inference endpoint: does it accept this secret now?"""
     return lambda secret: key_works(emulator.base_url, secret, attempts=1)
-
-
-def works(emulator: Emulator, secret: Secret) -> bool:
-    """What a consumer sees: does the inference endpoint accept the secret (faults cleared first)?"""
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret.reveal()}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 def refuse_every_key(emulator: Emulator) -> None:

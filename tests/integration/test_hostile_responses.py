@@ -40,6 +40,7 @@ from components.secret import Secret
 from components.vault_sink import VaultSink
 from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN, Emulator
 from sandbox.store import new_secret
+from tests.inference_probe import works
 
 MakeClient = Callable[..., ModelKeys]
 PREFIX = "gradient-keys"
@@ -68,13 +69,6 @@ def rendered(exc: BaseException) -> str:
     stdlib = "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
     shown = pytest.ExceptionInfo.from_exception(exc).getrepr(showlocals=True, style="long", chain=True)
     return "\n".join([str(exc), repr(exc), stdlib, str(shown)])
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 # -- a loopback server impersonating Vault ---------------------------------------------------------

@@ -7,11 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import requests
 
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import Managed, manage
+from tests.inference_probe import works
+from tests.integration.rotation_env import Managed, manage, regenerations
 
 KEYS = [
     {"name": "chatbot", "vault_path": "apps/chatbot"},
@@ -22,17 +22,6 @@ KEYS = [
 @pytest.fixture
 def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
     return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/late-{tmp_path.name[-8:]}")
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
-
-
-def regenerations(emulator: Emulator) -> dict[str, int]:
-    return {k.name: k.regenerations for k in emulator.store.list()}
 
 
 def test_a_lost_regenerate_of_the_unused_slot_is_not_retried(managed: Managed, emulator: Emulator) -> None:

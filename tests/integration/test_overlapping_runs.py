@@ -4,11 +4,15 @@ per selection, skipped keys recorded, a minimum interval between rotations, one 
 from __future__ import annotations
 
 import datetime
+import socket
+import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from components.bulk_rotation import RotationRunner
+from components.clients import ClientFactory
 from components.config import load_stack_file
 from components.keys import KeyContext, KeyOperations
 from components.rotation import format_time
@@ -48,21 +52,24 @@ def test_a_named_rotation_between_a_failure_and_the_resume_does_not_restart_the_
     code, resumed, err = managed.rotate("--all", "--min-interval", "0")
     assert code == 0, err
     assert resumed["resumed"] is True and resumed["run_id"] == first["run_id"]
-    assert statuses(resumed) == {"alpha": "already-done", "bravo": "rotated", "charlie": "already-done"}
+    finished = {"failed": "rotated", "rotated": "already-done"}
+    assert statuses(resumed) == {key: finished[status] for key, status in statuses(first).items()}
     after = regenerations(emulator)
     assert [n for n in after if after[n] != before[n]] == ["bravo-slot-b"]
 
 
 def test_a_key_skipped_because_another_rotator_moved_it_is_not_rotated_by_the_resume(
-    managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    managed: Managed, emulator: Emulator
 ) -> None:
-    for name, value in managed.env.items():
-        monkeypatch.setenv(name, value)
     settings = load_stack_file(managed.stack_file)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    ops = KeyOperations(
+        KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(managed.env)
+    )
     runner = RotationRunner(settings, ops, min_interval_seconds=0)
     planned = runner.plan(runner.select(every=True))
-    other = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+    other = KeyOperations(
+        KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(managed.env)
+    )
     other.rotate(managed.specs["alpha"], managed.states["alpha"])  # alpha moves on after the plan
     emulator.inject(operation="regenerate", kind="error", status=400)  # bravo fails: the run stays open
     runner.run(planned)
@@ -73,7 +80,9 @@ def test_a_key_skipped_because_another_rotator_moved_it_is_not_rotated_by_the_re
     }
     resume = RotationRunner(
         settings,
-        KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean)),
+        KeyOperations(
+            KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(managed.env)
+        ),
         min_interval_seconds=0,
     )
     again = resume.plan(resume.select(every=True))
@@ -158,3 +167,44 @@ def test_an_emergency_does_not_wait_for_another_runs_lease(managed: Managed, emu
     reply = emulator.store.find_by_secret(leaked)
     assert reply is None  # the leaked secret no longer belongs to any key
     assert (sink.read_record(path) or {}).get("run_id") == "bulk"  # the bulk run's lease is untouched
+
+
+def test_a_resumed_run_waits_while_the_process_that_started_it_lives(
+    managed: Managed, emulator: Emulator
+) -> None:
+    """A second `rotate --all` started while the first still works resumes the same run (its journal
+    says unfinished): it must not take the lease the live first process holds, or both regenerate
+    the same slots at once (found by the fault campaign's cmd_cmd). A holder on this host that is no
+    longer running is taken over at once: a rerun after a crash does not wait out the lease."""
+    emulator.inject(operation="regenerate", kind="error", status=400)  # the first run stays unfinished
+    code, first, _err = managed.rotate("--all", "--min-interval", "0")
+    assert code == 1
+    sink = managed.sink()
+    path = f"{LEASE_DIR}/{load_stack_file(managed.stack_file).stack}"
+    until = format_time(datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5))
+    alive = subprocess.Popen(["sleep", "60"])  # stands for the first run's process, still working
+    try:
+        holder = f"{socket.gethostname()}:{alive.pid}:{psutil.Process(alive.pid).create_time():.3f}"
+        sink.write_record(path, {"run_id": first["run_id"], "holder": holder, "expires_at": until})
+        before = regenerations(emulator)
+        code, _document, err = managed.rotate("--all", "--min-interval", "0", "--wait", "0")
+        assert code == 1 and f"another rotation run ({first['run_id']}" in err
+        assert regenerations(emulator) == before
+    finally:
+        alive.kill()
+        alive.wait()
+    # The holder's process is gone (killed, as a crashed run is): its lease is taken over at once.
+    code, resumed, err = managed.rotate("--all", "--min-interval", "0", "--wait", "0")
+    assert code == 0 and resumed["run_id"] == first["run_id"], err
+    finished = {"failed": "rotated", "rotated": "already-done"}
+    assert statuses(resumed) == {key: finished[status] for key, status in statuses(first).items()}
+
+
+def test_a_lease_held_on_another_host_is_waited_out(managed: Managed) -> None:
+    """A holder on another host cannot be looked at: its lease stands until it expires."""
+    sink = managed.sink()
+    path = f"{LEASE_DIR}/{load_stack_file(managed.stack_file).stack}"
+    until = format_time(datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5))
+    sink.write_record(path, {"run_id": "far", "holder": "another-host:1:1.000", "expires_at": until})
+    code, _document, err = managed.rotate("--all", "--wait", "0")
+    assert code == 1 and "another rotation run (far on another-host:1:1.000)" in err

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import hvac
 import pytest
-import requests
 
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import REPO, Managed, manage
+from tests.inference_probe import works
+from tests.integration.rotation_env import REPO, Managed, manage, regenerations
 
 KEYS = [
     {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"},
@@ -26,13 +26,6 @@ KEYS = [
 @pytest.fixture
 def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Managed:
     return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/rot-{tmp_path.name[-8:]}")
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 def age(managed: Managed, path: str, rotated_at: str = "2026-01-01T00:00:00Z") -> None:
@@ -83,14 +76,14 @@ def test_emergency_kills_every_old_secret_and_vault_holds_the_new_one(
     code, _document, _err = managed.rotate("chatbot")
     assert code == 0
     current = sink.read_secret("apps/chatbot")[0]
-    before = {k.uuid: k.regenerations for k in emulator.store.list() if k.name.startswith("chatbot")}
+    before = regenerations(emulator, "chatbot")
     assert len(before) == 2
     code, document, _err = managed.rotate("chatbot", "--emergency")
     assert code == 0 and document["emergency"] and document["keys"][0]["status"] == "rotated"
     fresh = sink.read_secret("apps/chatbot")[0]
     assert not works(emulator, current.reveal())  # refused at once
     assert works(emulator, fresh.reveal())
-    after = {k.uuid: k.regenerations for k in emulator.store.list() if k.name.startswith("chatbot")}
+    after = regenerations(emulator, "chatbot")
     assert {u: after[u] - n for u, n in before.items()} == dict.fromkeys(before, 1)  # both slots, once
 
 
@@ -114,18 +107,13 @@ def test_the_provider_sees_the_commands_rotation(managed: Managed) -> None:
     """A token rotation done by the command is not repeated by the provider, and the reverse."""
     import yaml
 
-    from components.config import load_stack_file
-    from components.keys import KeyContext, KeyOperations
-
     document = yaml.safe_load(managed.stack_file.read_text())
     document["config"]["gradient-keys:keys"][0]["rotation_token"] = "incident-7"
     managed.stack_file.write_text(yaml.safe_dump(document))
     code, result, _err = managed.rotate("--due")
     assert code == 0 and {k["key"]: k["status"] for k in result["keys"]}["chatbot"] == "rotated"
-    settings = load_stack_file(managed.stack_file)
-    ops = KeyOperations(
-        KeyContext(settings.stack, settings.vault, settings.digitalocean), vault=managed.sink()
-    )
+    settings = managed.settings()
+    ops = managed.operations(vault=managed.sink())
     assert ops.pending_rotation(settings.keys[0]) == ""  # what the provider's check computes
     code, result, _err = managed.rotate("--due")
     assert result["summary"]["rotated"] == 0

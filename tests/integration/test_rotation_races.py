@@ -8,14 +8,13 @@ from pathlib import Path
 
 import hvac
 import pytest
-import requests
 import yaml
 
-from components.config import load_stack_file
-from components.keys import KeyContext, KeyOperations, RotationFailedError
+from components.keys import KeyOperations, RotationFailedError
 from components.ledger import LEDGER_DATA_FIELD
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.inference_probe import works
 from tests.integration.rotation_env import Managed, manage
 
 KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
@@ -27,19 +26,8 @@ def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Manag
 
 
 def ops_for(managed: Managed, monkeypatch: pytest.MonkeyPatch) -> KeyOperations:
-    for name, value in managed.env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_stack_file(managed.stack_file)
-    return KeyOperations(
-        KeyContext(settings.stack, settings.vault, settings.digitalocean), vault=managed.sink()
-    )
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
+    managed.use_env(monkeypatch)
+    return managed.operations(vault=managed.sink())
 
 
 def test_a_rotation_planned_before_another_rotator_acted_is_skipped(
@@ -67,7 +55,7 @@ def test_a_racer_whose_regenerate_came_first_does_not_store_its_dead_secret(
     mine = ops.do.regenerate(state.slot_b_uuid).secret  # racer A regenerates slot b...
     ops.rotate(spec, state)  # ...racer B rotates completely (regenerating slot b after A)
     stale = dataclasses.replace(entry.ledger, fingerprint=mine.fingerprint, active_slot="b")
-    kept = ops._write(spec, mine, stale, expected=entry, regenerated_slot="b")  # A's late write
+    kept = ops.io.write(spec, mine, stale, expected=entry, regenerated_slot="b")  # A's late write
     current = sink.read_secret("apps/chatbot")[0]
     assert kept.version == 2 and works(emulator, current.reveal()) and not works(emulator, mine.reveal())
 

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-from components.config import load_stack_file
-from components.keys import KeyContext, KeyOperations, KeyState
+from components.keys import KeyOperations, KeyState
 from components.provider import ModelKeyProvider, _outputs, inputs_for
 from components.run_lease import PROCESS_RUN_ID, shared_lease
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import Managed, manage
+from tests.inference_probe import works
+from tests.integration.rotation_env import Managed, manage, regenerations
 
 KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
 
@@ -30,11 +29,9 @@ def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Manag
 def test_a_rotation_between_check_and_rotate_is_not_repeated(
     managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in managed.env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_stack_file(managed.stack_file)
-    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
-    spec = settings.keys[0]
+    managed.use_env(monkeypatch)
+    context = managed.context()
+    spec = managed.settings().keys[0]
     olds = _outputs(inputs_for(spec, context), managed.states["chatbot"])
     news = {
         **inputs_for(dataclasses.replace(spec, rotation_token="t2"), context),
@@ -47,18 +44,18 @@ def test_a_rotation_between_check_and_rotate_is_not_repeated(
         # The provider has checked the ledger and decided to rotate; another rotator gets in first.
         # (A `gradient-keys rotate` run cannot any more: the provider holds the stack's lease. This
         # is the guard behind it, for any writer that slips through.)
-        other = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
+        other = managed.operations()
         original(other, spec, managed.states["chatbot"])
         raced.append(managed.sink().read_ledger("apps/chatbot").version)  # type: ignore[union-attr]
         return original(self, spec, state, **options)
 
     monkeypatch.setattr(KeyOperations, "rotate", command_rotates_first)
     sink = managed.sink()
-    regenerations = {k.uuid: k.regenerations for k in emulator.store.list()}
+    before = regenerations(emulator)
     ModelKeyProvider().update("apps/chatbot", olds, news)
     assert raced, "the provider should have decided to rotate"
-    after = {k.uuid: k.regenerations for k in emulator.store.list()}
-    assert sum(after.values()) - sum(regenerations.values()) == 1  # the other rotator's only
+    after = regenerations(emulator)
+    assert sum(after.values()) - sum(before.values()) == 1  # the other rotator's only
     _secret, entry = sink.read_secret("apps/chatbot")
     assert entry.version == raced[0]  # what the other rotator wrote is still current
 
@@ -68,11 +65,9 @@ def test_a_writer_storing_the_same_secret_again_does_not_make_a_rotation_already
 ) -> None:
     """Only a new secret means someone else rotated; a new Vault version of the same one does not
     (issue 12, defect 7)."""
-    for name, value in managed.env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_stack_file(managed.stack_file)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean))
-    spec = settings.keys[0]
+    managed.use_env(monkeypatch)
+    ops = managed.operations()
+    spec = managed.settings().keys[0]
     sink = managed.sink()
     secret, entry = sink.read_secret("apps/chatbot")
     planned = ops.state_from_ledger(spec, entry)
@@ -86,14 +81,13 @@ def test_a_writer_storing_the_same_secret_again_does_not_make_a_rotation_already
 def test_the_command_waits_for_the_providers_lease(managed: Managed, emulator: Emulator) -> None:
     """While `pulumi up` rotates keys of the stack, a `gradient-keys rotate` run does not start."""
     sink = managed.sink()
-    settings = load_stack_file(managed.stack_file)
     with shared_lease(
-        sink, settings.stack, clock=lambda: datetime.datetime.now(datetime.UTC), wait_seconds=0
+        sink, managed.settings().stack, clock=lambda: datetime.datetime.now(datetime.UTC), wait_seconds=0
     ):
-        before = {k.uuid: k.regenerations for k in emulator.store.list()}
+        before = regenerations(emulator)
         code, _document, err = managed.rotate("--all", "--wait", "0")
         assert code == 1 and f"another rotation run ({PROCESS_RUN_ID}" in err
-        assert {k.uuid: k.regenerations for k in emulator.store.list()} == before
+        assert regenerations(emulator) == before
     code, document, err = managed.rotate("--all", "--wait", "0")  # released: the next run goes ahead
     assert code == 0 and document["keys"][0]["status"] == "rotated", err
 
@@ -104,11 +98,9 @@ def test_an_update_planned_before_a_command_rotation_does_not_rotate_again(
     """`pulumi up` checks (a new rotation_token: due), then `gradient-keys rotate --all` rotates the
     key, then the update runs: the key already has a new secret since the check, so the update does
     not rotate it again and the secret consumers held before both still works (issue 12, defect 4)."""
-    for name, value in managed.env.items():
-        monkeypatch.setenv(name, value)
-    settings = load_stack_file(managed.stack_file)
-    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
-    spec = settings.keys[0]
+    managed.use_env(monkeypatch)
+    context = managed.context()
+    spec = managed.settings().keys[0]
     held = managed.sink().read_secret("apps/chatbot")[0].reveal()
     olds = _outputs(inputs_for(spec, context), managed.states["chatbot"])
     declared = inputs_for(dataclasses.replace(spec, rotation_token="t2"), context)
@@ -117,10 +109,7 @@ def test_an_update_planned_before_a_command_rotation_does_not_rotate_again(
     assert news["pending_rotation"] and news["rotation_basis"]
     code, _document, err = managed.rotate("--all")
     assert code == 0, err
-    before = {k.uuid: k.regenerations for k in emulator.store.list()}
+    before = regenerations(emulator)
     provider.update("apps/chatbot", olds, news)
-    assert {k.uuid: k.regenerations for k in emulator.store.list()} == before
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {held}"}, timeout=10
-    )
-    assert reply.status_code == 200
+    assert regenerations(emulator) == before
+    assert works(emulator, held)

@@ -10,11 +10,11 @@ from typing import Any
 
 import hvac
 import pytest
-import requests
 
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.inference_probe import works
 from tests.integration.rotation_env import environment
 from tests.program.harness import run_program
 from tests.provider.harness import ProviderProcess
@@ -45,13 +45,6 @@ def vault(openbao: OpenBaoServer) -> VaultSink:
     return VaultSink(
         path_prefix=PREFIX, environ={"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
     )
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 def test_create_then_rename_rotate_and_delete(

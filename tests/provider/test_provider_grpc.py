@@ -10,7 +10,6 @@ from typing import Any
 import grpc
 import hvac
 import pytest
-import requests
 from pulumi.runtime.proto import provider_pb2
 
 from components.config import parse_settings
@@ -20,6 +19,7 @@ from components.secret import Secret
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.inference_probe import works
 from tests.integration.rotation_env import environment
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
@@ -33,13 +33,6 @@ def declare(**key: Any) -> dict[str, Any]:
     return with_provider(
         inputs_for(settings.keys[0], KeyContext("test", settings.vault, settings.digitalocean))
     )
-
-
-def works(emulator: Emulator, secret: str) -> bool:
-    reply = requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    )
-    return reply.status_code == 200
 
 
 @pytest.fixture

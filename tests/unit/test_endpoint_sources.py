@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from components import cli
+from components.clients import ClientFactory
 from components.config import DigitalOceanConfig, VaultConfig
 from components.do_keys import ClientSettings
 from components.endpoints import Source, resolve
@@ -83,7 +84,8 @@ def test_describe_names_each_source() -> None:
 
 def test_key_operations_refuse_before_any_login() -> None:
     ops = KeyOperations(
-        KeyContext("s", VaultConfig(addr="https://vault.attacker.example"), DigitalOceanConfig())
+        KeyContext("s", VaultConfig(addr="https://vault.attacker.example"), DigitalOceanConfig()),
+        ClientFactory({"VAULT_TOKEN": "hvs.not-a-real-token"}),
     )
     with pytest.raises(ConfigurationError, match=r"vault\.addr"):
         ops.vault  # noqa: B018

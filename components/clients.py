@@ -1,0 +1,251 @@
+"""The clients the core works with, built once per process from the front end's environment.
+
+The front ends (the `gradient-keys` command, the Pulumi provider and program) build one
+`ClientFactory` from `os.environ`; nothing below them reads the environment. A factory keeps, for
+as long as the process lives and per account: one Vault login (with AppRole or JWT, a preview of
+N keys is one login, not N), one DigitalOcean client and pacer (DigitalOcean's budget is per
+token, and the engine runs provider operations on several threads), one shared key listing, and
+the index of which Vault paths hold which DigitalOcean keys.
+
+Tests hand a factory the clients they built (`ClientFactory.of`), or an environment of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from components import endpoints
+from components.config import DigitalOceanConfig, VaultConfig
+from components.do_keys import ClientSettings, ModelKey, ModelKeys
+from components.endpoints import Endpoints
+from components.inference_check import key_works
+from components.pacing import RateLimitPacer
+from components.secret import Secret
+from components.vault_auth import VaultConnection
+from components.vault_sink import VaultSink
+
+__all__ = ["LISTING_TTL_SECONDS", "ClientFactory", "KeyListing", "OwnerIndex", "process_factory"]
+
+LISTING_TTL_SECONDS = 30.0
+# Everything the clients are built from: a front end whose environment changed gets a new factory.
+_ENV_PREFIXES = ("DIGITALOCEAN_", "VAULT_", "GRADIENT_KEYS_")
+
+T = TypeVar("T")
+
+
+class KeyListing:
+    """One account's DigitalOcean keys by uuid, listed at most once per `max_age`: a refresh of N
+    keys costs about N/200 list requests, not N. Changes made through the core update it.
+
+    `_lock` guards the mapping and is never held across a network call; a listing is fetched under
+    `_fetch_lock`, so threads that need it at once wait for one fetch (single flight). Callers get
+    a copy: one thread's `changed` must not alter a mapping another thread is iterating."""
+
+    def __init__(self, client: ModelKeys, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
+        self._fetched_at: float | None = None
+        self._keys: dict[str, ModelKey] = {}
+
+    def get(self, max_age: float = LISTING_TTL_SECONDS) -> dict[str, ModelKey]:
+        asked = self._monotonic()
+        with self._fetch_lock:
+            with self._lock:
+                fetched = self._fetched_at
+                # Fresh enough, or fetched by another thread while this one waited for the fetch.
+                if fetched is not None and (self._monotonic() - fetched < max_age or fetched >= asked):
+                    return dict(self._keys)
+            keys = {k.uuid: k for k in self._client.list_all()}  # network I/O: fetch lock only
+            with self._lock:
+                self._fetched_at, self._keys = self._monotonic(), keys
+                return dict(keys)
+
+    def changed(self, key: ModelKey | None = None, removed: str | None = None) -> None:
+        """Record a change the core made (a key created or renamed, a key deleted)."""
+        with self._lock:
+            if self._fetched_at is None:
+                return
+            if key is not None:
+                self._keys[key.uuid] = key
+            if removed is not None:
+                self._keys.pop(removed, None)
+
+
+class OwnerIndex:
+    """uuid -> the Vault paths under one prefix whose current ledger records it. Read once (one
+    listing, one ledger read per path) when a delete first needs it, then kept up to date by the
+    core's own writes. A delete keeps a DigitalOcean key another path holds (a key that moved to a
+    new `vault_path` is adopted by the new resource before Pulumi deletes the old one)."""
+
+    def __init__(self, vault: VaultSink) -> None:
+        self._vault = vault
+        self._lock = threading.Lock()
+        self._index: dict[str, set[str]] | None = None
+
+    def _load(self) -> dict[str, set[str]]:
+        with self._lock:
+            if self._index is not None:
+                return self._index
+        index: dict[str, set[str]] = {}
+        for path in self._vault.list_paths():  # network I/O: outside the lock
+            entry = self._vault.read_ledger(path, repair=False)
+            if entry is not None and entry.ledger is not None and not entry.deleted:
+                for uuid in (entry.ledger.slot_a, entry.ledger.slot_b):
+                    if uuid:
+                        index.setdefault(uuid, set()).add(path)
+        with self._lock:
+            if self._index is None:
+                self._index = index
+            return self._index
+
+    def elsewhere(self, path: str, uuids: tuple[str, ...]) -> dict[str, list[str]]:
+        """For each of `uuids` that another path holds, those paths."""
+        index = self._load()
+        with self._lock:
+            return {u: sorted(index.get(u, set()) - {path}) for u in uuids if index.get(u, set()) - {path}}
+
+    def note(self, path: str, uuids: tuple[str | None, ...]) -> None:
+        """`path` now holds `uuids` (none: it holds nothing any more)."""
+        with self._lock:
+            if self._index is None:
+                return
+            for holders in self._index.values():
+                holders.discard(path)
+            for uuid in uuids:
+                if uuid:
+                    self._index.setdefault(uuid, set()).add(path)
+
+    def forget(self) -> None:
+        """Drop what was read: the next delete reads Vault again."""
+        with self._lock:
+            self._index = None
+
+
+class ClientFactory:
+    """Clients for the core, each built once and shared by every operation of the process."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        digitalocean: ModelKeys | None = None,
+        vault: VaultSink | None = None,
+        verify: Callable[[Secret], bool] | None = None,
+    ) -> None:
+        self._environ = dict(environ)  # a snapshot: what the front end was started with
+        self._given_do, self._given_vault, self._given_verify = digitalocean, vault, verify
+        self._lock = threading.Lock()
+        self._build_locks: dict[object, threading.Lock] = {}
+        self._built: dict[object, object] = {}
+        self.vault_logins = 0  # counted for tests and benchmarks: one per account and process
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        digitalocean: ModelKeys | None = None,
+        vault: VaultSink | None = None,
+        verify: Callable[[Secret], bool] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ClientFactory:
+        """A factory that hands out the clients given (and builds others from `environ`, if any)."""
+        return cls(environ or {}, digitalocean=digitalocean, vault=vault, verify=verify)
+
+    def _once(self, key: object, build: Callable[[], T]) -> T:
+        """`build()` once per key, even when threads ask at the same time (a login is slow)."""
+        with self._lock:
+            if key in self._built:
+                return self._built[key]  # type: ignore[return-value]
+            build_lock = self._build_locks.setdefault(key, threading.Lock())
+        with build_lock:
+            with self._lock:
+                if key in self._built:
+                    return self._built[key]  # type: ignore[return-value]
+            value = build()  # network I/O (a Vault login): under this key's lock only
+            with self._lock:
+                self._built[key] = value
+            return value
+
+    # -- DigitalOcean -------------------------------------------------------------------------
+    def digitalocean(self, config: DigitalOceanConfig) -> ModelKeys:
+        if self._given_do is not None:
+            return self._given_do
+        settings = ClientSettings.from_env(self._environ, config.api_url)
+        account = ("do", settings.api_url, settings.token.fingerprint)
+        return self._once(account, lambda: ModelKeys(settings, pacer=RateLimitPacer()))
+
+    def digitalocean_built(self) -> list[ModelKeys]:
+        """The DigitalOcean clients built (or given) so far: a run that needed none made no request."""
+        with self._lock:
+            built = [v for v in self._built.values() if isinstance(v, ModelKeys)]
+        return [self._given_do, *built] if self._given_do is not None else built
+
+    def listing(self, client: ModelKeys) -> KeyListing:
+        return self._once(("listing", id(client)), lambda: KeyListing(client))
+
+    # -- Vault --------------------------------------------------------------------------------
+    def vault(self, config: VaultConfig) -> VaultSink:
+        if self._given_vault is not None:
+            return self._given_vault
+        return self._once(("vault", config), lambda: self._login(config))
+
+    def _login(self, config: VaultConfig) -> VaultSink:
+        env = self._vault_environ(config)
+        connection = VaultConnection.from_env(env, config.addr)
+        sink = VaultSink(
+            config.mount, config.path_prefix, environ=env, auth_method=config.auth, connection=connection
+        )
+        with self._lock:
+            self.vault_logins += 1
+        return sink
+
+    def _vault_environ(self, config: VaultConfig) -> dict[str, str]:
+        """The environment, with the stack config's Vault settings filling only what it leaves unset."""
+        mount_var = {"jwt": "VAULT_JWT_MOUNT", "approle": "VAULT_APPROLE_MOUNT"}.get(config.auth or "", "")
+        defaults = {
+            "VAULT_NAMESPACE": config.namespace,
+            "VAULT_JWT_ROLE": config.role,
+            **({mount_var: config.auth_mount} if mount_var else {}),
+        }
+        env = dict(self._environ)
+        for name, value in defaults.items():
+            if value and not env.get(name):
+                env[name] = value
+        return env
+
+    def owners(self, vault: VaultSink) -> OwnerIndex:
+        return self._once(("owners", id(vault)), lambda: OwnerIndex(vault))
+
+    # -- where secrets go, and the check of a new one -----------------------------------------
+    def endpoints(self, digitalocean: DigitalOceanConfig, vault: VaultConfig) -> Endpoints:
+        """Where each credential will go and why (checked: raises ConfigurationError)."""
+        return endpoints.resolve(digitalocean.api_url, digitalocean.inference_url, vault.addr, self._environ)
+
+    def verifier(self, config: DigitalOceanConfig) -> Callable[[Secret], bool]:
+        """Does a secret work at the inference endpoint (`GET /v1/models`)?"""
+        if self._given_verify is not None:
+            return self._given_verify
+        url = endpoints.inference(config.inference_url, self._environ).url
+        return lambda secret: key_works(url, secret)
+
+
+_process_lock = threading.Lock()
+_process_factories: dict[str, ClientFactory] = {}
+
+
+def process_factory(environ: Mapping[str, str]) -> ClientFactory:
+    """The factory for this process, for front ends that are entered many times (the provider):
+    one per environment, so a changed environment (a test, a renewed token) gets fresh clients."""
+    relevant = sorted((k, v) for k, v in environ.items() if k.startswith(_ENV_PREFIXES))
+    digest = hashlib.sha256(repr(relevant).encode()).hexdigest()  # never kept in clear: it holds tokens
+    with _process_lock:
+        factory = _process_factories.get(digest)
+        if factory is None:
+            factory = _process_factories[digest] = ClientFactory(environ)
+        return factory
