@@ -35,7 +35,7 @@ from components.audit import SEVERITIES, run_audit
 from components.bulk_rotation import RotationRunner, Status
 from components.clients import ClientFactory
 from components.config import StackSettings, load_stack_file, parse_duration
-from components.do_keys import ModelKeys
+from components.do_keys import ClientSettings, ModelKeys
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
 from components.keys import KeyContext, KeyOperations
 from components.terminal import escape_controls
@@ -87,7 +87,7 @@ def _say(line: str) -> None:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    with ModelKeys() as client:
+    with ModelKeys(ClientSettings.from_env(os.environ)) as client:
         print(f"endpoints: DigitalOcean API {client.settings.api_url}", file=sys.stderr)
         keys = client.list_all()
         rows = [
@@ -267,7 +267,7 @@ def _vault_policy(args: argparse.Namespace) -> int:
 
 
 def _vault_check(args: argparse.Namespace) -> int:
-    sink = VaultSink(args.mount, args.prefix)
+    sink = VaultSink(args.mount, args.prefix, environ=os.environ)
     sink.preflight(args.paths, delete_mode=args.on_delete)
     for path in args.paths:
         print(f"ok  {sink.api_path(path, 'data')}  (write, ledger, on_delete {args.on_delete})")

@@ -29,7 +29,6 @@ How this module handles pydo's traps (each verified against the sandbox; see DES
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -100,12 +99,10 @@ class ClientSettings:
     max_attempts: int = 5
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, configured_url: str | None = None
-    ) -> ClientSettings:
+    def from_env(cls, environ: Mapping[str, str], configured_url: str | None = None) -> ClientSettings:
         """`DIGITALOCEAN_TOKEN`, and the API at `DIGITALOCEAN_API_URL`, else the stack config's
         `configured_url`, else the real API (components/endpoints.py says who may redirect it)."""
-        env = os.environ if environ is None else environ
+        env = environ
         token = env.get("DIGITALOCEAN_TOKEN", "").strip()
         if not token:
             raise ConfigurationError(
@@ -405,13 +402,13 @@ class ModelKeys:
 
     def __init__(
         self,
-        settings: ClientSettings | None = None,
+        settings: ClientSettings,
         *,
         pacer: RateLimitPacer | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings = settings if settings is not None else ClientSettings.from_env()
+        self.settings = settings
         self._sleep = sleep
         self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
         self.backoff = backoff if backoff is not None else Backoff()

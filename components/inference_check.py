@@ -7,7 +7,6 @@ take a moment to be accepted everywhere, so a few spaced attempts are made.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 
@@ -23,10 +22,10 @@ __all__ = ["DEFAULT_INFERENCE_URL", "inference_url", "key_works"]
 log = logging.getLogger("gradient_keys.inference")
 
 
-def inference_url(configured: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+def inference_url(configured: str | None, environ: Mapping[str, str]) -> str:
     """`DIGITALOCEAN_INFERENCE_URL`, else the stack's `digitalocean.inference_url`, else DigitalOcean's.
     Every new secret is sent there, so it follows components/endpoints.py's rules."""
-    return endpoints.inference(configured, os.environ if environ is None else environ).url
+    return endpoints.inference(configured, environ).url
 
 
 def key_works(

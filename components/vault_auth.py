@@ -15,7 +15,6 @@ message, a repr or a log line.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +41,9 @@ class VaultConnection:
     timeout: float = 30.0
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, configured_addr: str | None = None
-    ) -> VaultConnection:
+    def from_env(cls, environ: Mapping[str, str], configured_addr: str | None = None) -> VaultConnection:
         """`VAULT_ADDR`, else the stack config's `configured_addr` (see components/endpoints.py)."""
-        env = os.environ if environ is None else environ
+        env = environ
         endpoint = endpoints.vault(configured_addr, env)
         if endpoint is None:
             raise ConfigurationError(
@@ -119,10 +116,10 @@ def _read_file(path: Path) -> str | None:
 
 
 def resolve_login(
-    environ: Mapping[str, str] | None = None, method: str | None = None, home: Path | None = None
+    environ: Mapping[str, str], method: str | None = None, home: Path | None = None
 ) -> VaultLogin:
     """Pick the login method by the documented order, or the one asked for."""
-    env = os.environ if environ is None else environ
+    env = environ
     wanted = (method or env.get("VAULT_AUTH_METHOD", "")).strip().lower() or None
     if wanted is not None and wanted not in AUTH_METHODS:
         raise ConfigurationError(

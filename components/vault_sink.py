@@ -119,7 +119,8 @@ def check_path(relative: str, what: str = "Vault path") -> str:
 
 
 class VaultSink:
-    """KV v2 at `mount`, under `path_prefix`. Logs in from the environment when built."""
+    """KV v2 at `mount`, under `path_prefix`. Logs in when built: with `credentials` on
+    `connection`, or as the `environ` a front end hands over says (components/vault_auth.py)."""
 
     def __init__(
         self,
@@ -128,7 +129,7 @@ class VaultSink:
         *,
         connection: VaultConnection | None = None,
         credentials: VaultLogin | None = None,
-        environ: Mapping[str, str] | None = None,
+        environ: Mapping[str, str],
         auth_method: str | None = None,
         max_attempts: int = 4,
         backoff: Backoff | None = None,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
 
-from components.do_keys import PAGE_SIZE, ModelKeys
+from components.do_keys import PAGE_SIZE, ClientSettings, ModelKeys
 from components.errors import (
     AmbiguousKeyError,
     AuthenticationError,
@@ -31,7 +32,7 @@ def requests_for(emulator: Emulator, operation: str) -> dict[str, int]:
 
 def test_reads_settings_from_the_environment_at_call_time(do_env: Emulator) -> None:
     do_env.console_create("k")
-    with ModelKeys() as client:
+    with ModelKeys(ClientSettings.from_env(os.environ)) as client:
         assert [k.name for k in client.list_all()] == ["k"]
 
 

@@ -11,6 +11,7 @@ impersonates it for the endpoints a test names.
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import string
@@ -458,7 +459,7 @@ def test_capabilities_vault_does_not_document_are_not_repeated_back(
 def test_vault_unreachable_mid_write_leaves_no_secret_in_the_traceback(
     vault_env: dict[str, str], key_path: str
 ) -> None:
-    sink = VaultSink(sleep=lambda _s: None)
+    sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
     closed = socket_nobody_listens_on()
 
@@ -478,7 +479,7 @@ def test_vault_unreachable_mid_write_leaves_no_secret_in_the_traceback(
 def test_a_conflict_mid_write_leaves_no_secret_in_the_traceback(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink(sleep=lambda _s: None)
+    sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
 
     def someone_writes_first(*args: object, **kwargs: object) -> object:
@@ -505,7 +506,7 @@ def test_reading_a_version_with_a_broken_ledger_leaves_no_secret_in_the_tracebac
         {"api_key": planted, "gradient_keys_ledger": "{not json"},
         mount_point="secret",
     )
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     exc = failure_of(lambda: sink.read_version(key_path, 1))
     assert isinstance(exc, VaultError) and "malformed ledger" in str(exc)
     assert planted not in rendered(exc)
@@ -528,13 +529,13 @@ def test_a_stored_ledger_whose_fingerprint_is_a_number_is_a_typed_error(
         mount_point="secret",
     )
     with pytest.raises(VaultError, match="malformed ledger"):
-        VaultSink().read_ledger(key_path)
+        VaultSink(environ=os.environ).read_ledger(key_path)
 
 
 def test_a_mirror_whose_version_is_not_an_ascii_number_is_rebuilt(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     secret = Secret(planted_secret())
     sink.write(key_path, secret, ledger_for(secret), 0)
     root_vault.secrets.kv.v2.update_metadata(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components.do_keys import ModelKeys
+from components.do_keys import ClientSettings, ModelKeys
 from sandbox.server import DEFAULT_TOKEN, Emulator, EmulatorConfig
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -57,7 +58,7 @@ def test_client_works_over_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
         monkeypatch.setenv("DIGITALOCEAN_API_URL", emulator.base_url)
         monkeypatch.setenv("DIGITALOCEAN_TOKEN", DEFAULT_TOKEN)
-        with ModelKeys() as client:
+        with ModelKeys(ClientSettings.from_env(os.environ)) as client:
             keys = client.list_all()
             assert [k.name for k in keys] == ["tls-key"]
             issued = client.regenerate(keys[0].uuid)

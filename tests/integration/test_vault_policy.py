@@ -7,6 +7,7 @@ nothing is written.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
@@ -98,4 +99,4 @@ def test_each_missing_capability_is_stopped_by_the_preflight(
     if path != "sys/capabilities-self":
         assert f"may not {capability} {path.replace('*', key_path)}" in message
     assert token not in message
-    assert VaultSink().read_ledger(key_path) is None  # nothing changed
+    assert VaultSink(environ=os.environ).read_ledger(key_path) is None  # nothing changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def current_version(root: hvac.Client, path: str) -> int:
 def test_write_then_read_ledger_without_the_secret(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     assert sink.read_ledger(key_path) is None
     secret = Secret("sk-do-first-secret-value")
     entry = sink.write(key_path, secret, ledger_for(secret), expected_version=0)
@@ -62,7 +63,7 @@ def test_write_then_read_ledger_without_the_secret(
 
 
 def test_ledger_read_costs_one_request(vault_env: dict[str, str], key_path: str) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     secret = Secret("sk-do-one-request")
     sink.write(key_path, secret, ledger_for(secret), 0)
     before = sink.requests_made
@@ -73,7 +74,7 @@ def test_ledger_read_costs_one_request(vault_env: dict[str, str], key_path: str)
 def test_versions_advance_and_identical_writes_make_none(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     first, second = Secret("sk-do-v1"), Secret("sk-do-v2")
     sink.write(key_path, first, ledger_for(first), 0)
     assert sink.write(key_path, first, ledger_for(first), 1).version == 1  # no churn
@@ -85,7 +86,7 @@ def test_versions_advance_and_identical_writes_make_none(
 
 
 def test_stale_expected_version_is_a_conflict(vault_env: dict[str, str], key_path: str) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     first, second, third = Secret("sk-do-1"), Secret("sk-do-2"), Secret("sk-do-3")
     sink.write(key_path, first, ledger_for(first), 0)
     sink.write(key_path, second, ledger_for(second), 1)
@@ -98,12 +99,12 @@ def test_stale_expected_version_is_a_conflict(vault_env: dict[str, str], key_pat
 def test_two_writers_race_and_the_older_never_wins(vault_env: dict[str, str], key_path: str) -> None:
     """Both read version 1 and write at once: exactly one lands; the other learns it lost."""
     base = Secret("sk-do-base")
-    VaultSink().write(key_path, base, ledger_for(base), 0)
+    VaultSink(environ=os.environ).write(key_path, base, ledger_for(base), 0)
     barrier = threading.Barrier(2)
     outcomes: dict[str, str] = {}
 
     def writer(name: str) -> None:
-        sink = VaultSink()
+        sink = VaultSink(environ=os.environ)
         secret = Secret(f"sk-do-writer-{name}")
         assert sink.read_ledger(key_path) is not None
         barrier.wait()
@@ -123,7 +124,7 @@ def test_two_writers_race_and_the_older_never_wins(vault_env: dict[str, str], ke
             break
     assert sorted(outcomes.values()) == ["lost", "won"]
     winner = next(n for n, o in outcomes.items() if o == "won")
-    secret, entry = VaultSink().read_secret(key_path)
+    secret, entry = VaultSink(environ=os.environ).read_secret(key_path)
     assert secret == Secret(f"sk-do-writer-{winner}")
     assert entry.version == 2 and entry.ledger is not None and entry.ledger.fingerprint == secret.fingerprint
 
@@ -132,7 +133,7 @@ def test_a_stale_mirror_is_rebuilt_from_the_version(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
     """A writer that died between its data write and its mirror write leaves nothing half-written."""
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     first, second = Secret("sk-do-before-crash"), Secret("sk-do-after-crash")
     sink.write(key_path, first, ledger_for(first), 0)
     # The dying writer's data write (secret + ledger in one version), and no mirror update:
@@ -154,7 +155,7 @@ def test_a_stale_mirror_is_rebuilt_from_the_version(
 def test_verify_spots_a_secret_changed_outside_the_tool(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     secret = Secret("sk-do-managed")
     sink.write(key_path, secret, ledger_for(secret), 0)
     assert sink.verify(key_path)
@@ -168,7 +169,7 @@ def test_verify_spots_a_secret_changed_outside_the_tool(
 def test_on_delete_modes(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str, mode: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     first, second = Secret("sk-do-old"), Secret("sk-do-new")
     sink.write(key_path, first, ledger_for(first), 0)
     sink.write(key_path, second, ledger_for(second), 1)
@@ -192,7 +193,7 @@ def test_on_delete_modes(
 
 
 def test_bad_paths_are_refused_before_any_call(vault_env: dict[str, str]) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     before = sink.requests_made
     for bad in ("", "../escape", "apps//x", "apps/with space", "apps/%2e%2e"):
         with pytest.raises(ConfigurationError, match="not valid"):
@@ -213,7 +214,7 @@ def test_permission_denied_without_a_policy(
     secret = Secret("sk-do-denied")
     with pytest.raises(VaultPermissionError, match="permission denied"):
         sink.write(key_path, secret, ledger_for(secret), 0)
-    assert VaultSink().read_ledger(key_path) is None
+    assert VaultSink(environ=os.environ).read_ledger(key_path) is None
 
 
 def test_sealed_mid_run_is_retried_then_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,7 +257,7 @@ def test_server_stopped_mid_run(tmp_path: Path) -> None:
 def test_a_mirror_edited_by_hand_is_rebuilt_and_operator_keys_kept(
     vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
 ) -> None:
-    sink = VaultSink()
+    sink = VaultSink(environ=os.environ)
     secret = Secret("sk-do-x")
     sink.write(key_path, secret, ledger_for(secret), 0)
     full = f"{PREFIX}/{key_path}"
@@ -279,7 +280,7 @@ def test_a_mirror_edited_by_hand_is_rebuilt_and_operator_keys_kept(
 
 def test_a_write_whose_answer_was_lost_is_not_a_conflict(vault_env: dict[str, str], key_path: str) -> None:
     """The write commits, the answer is lost, the retry loses check-and-set to itself: success."""
-    sink = VaultSink(sleep=lambda _s: None)
+    sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
     calls: list[int] = []
 
@@ -297,7 +298,7 @@ def test_a_write_whose_answer_was_lost_is_not_a_conflict(vault_env: dict[str, st
 
 
 def test_a_misspelled_mount_is_a_clear_error(vault_env: dict[str, str], key_path: str) -> None:
-    sink = VaultSink(mount="secrt")
+    sink = VaultSink(mount="secrt", environ=os.environ)
     assert sink.read_ledger(key_path) is None
     secret = Secret("sk-do-nowhere")
     with pytest.raises(VaultError, match="is KV v2 enabled at this mount"):

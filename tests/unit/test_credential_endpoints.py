@@ -4,6 +4,7 @@ opt-in; and no user:password in the URL, which no message ever shows."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -28,7 +29,7 @@ def inference(url: str, extra: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DIGITALOCEAN_INFERENCE_URL", url)
     for name, value in extra.items():
         monkeypatch.setenv(name, value)
-    return inference_url()
+    return inference_url(None, os.environ)
 
 
 def digitalocean(url: str, extra: dict[str, str]) -> str:
