@@ -296,7 +296,7 @@ def _console_list(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from sandbox import emulator  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
+    from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
 
     parser = argparse.ArgumentParser(
         prog="gradient-keys", description="DigitalOcean model access keys as code"
@@ -313,11 +313,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
     sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", required=True)
     serve = sandbox_cmds.add_parser("serve", help="run the sandbox in the foreground")
-    emulator.add_arguments(serve)
+    options.add_arguments(serve)
     serve.set_defaults(func=_sandbox_serve)
 
     up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
-    emulator.add_arguments(up)
+    options.add_arguments(up)
     up.set_defaults(port=0)
     up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
     up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")

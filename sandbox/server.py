@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Fault, FaultBook, FaultSpecError
 from sandbox.inference import InferenceError, chat_completion, models_listing
+from sandbox.options import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from sandbox.ratelimit import Decision, RateLimiter
 from sandbox.store import KeyStore, StoredKey
 
@@ -51,9 +52,6 @@ __all__ = [
     "EmulatorConfig",
 ]
 
-DEFAULT_TOKEN = "dop_v1_gradient_keys_sandbox"  # noqa: S105 - the documented sandbox token
-DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"  # noqa: S105 - documented sandbox value
-CREATE_MODES = ("retired", "legacy")
 API_PREFIX = "/v2/gen-ai/models/api_keys"
 MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 20

@@ -1,0 +1,59 @@
+"""The emulator's command-line options and documented defaults, apart from the emulator itself:
+`gradient-keys` builds its parser from them without loading the HTTP server (every command
+starts faster, and only `sandbox up|serve` load the emulator)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "CREATE_MODES",
+    "DEFAULT_ADMIN_TOKEN",
+    "DEFAULT_TOKEN",
+    "READ_ONLY_TOKEN_ENV",
+    "TOKEN_ENV",
+    "add_arguments",
+]
+
+DEFAULT_TOKEN = "dop_v1_gradient_keys_sandbox"  # noqa: S105 - the documented sandbox token
+DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"  # noqa: S105 - documented sandbox value
+CREATE_MODES = ("retired", "legacy")
+TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_TOKEN"  # noqa: S105 - a variable's name, not a token
+READ_ONLY_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN"  # noqa: S105 - a variable's name
+ADMIN_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable's name
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8087, help="port, 0 for any free one (default 8087)")
+    parser.add_argument(
+        "--token",
+        action="append",
+        metavar="TOKEN",
+        help=f"API token with every genai scope; repeatable (default ${TOKEN_ENV}, else {DEFAULT_TOKEN})",
+    )
+    parser.add_argument(
+        "--read-only-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help=f"API token with genai:read only (writes get 403); repeatable (default ${READ_ONLY_TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--admin-token",
+        help=f"control-panel token (default ${ADMIN_TOKEN_ENV}, else {DEFAULT_ADMIN_TOKEN})",
+    )
+    parser.add_argument(
+        "--create-mode",
+        choices=CREATE_MODES,
+        default="retired",
+        help="retired: create answers 410 as DigitalOcean does today; legacy: 200 with the secret",
+    )
+    parser.add_argument("--rate-limit-per-minute", type=int, default=250, metavar="N", help="0 disables")
+    parser.add_argument("--rate-limit-per-hour", type=int, default=5000, metavar="N", help="0 disables")
+    parser.add_argument("--state", type=Path, metavar="FILE", help="keep keys in FILE across restarts")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve https with this certificate")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
+    parser.add_argument("--access-log", action="store_true", help="log each request line to stderr")
