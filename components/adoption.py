@@ -16,6 +16,7 @@ from dataclasses import replace
 from components.config import KeySpec
 from components.do_keys import IssuedKey, ModelKey
 from components.errors import (
+    AmbiguousKeyError,
     CreateRetiredError,
     DigitalOceanError,
     KeyNotFoundError,
@@ -163,7 +164,7 @@ class Adoption:
         for name in wanted:
             matches = [k for k in listing.values() if k.name == name]
             if len(matches) > 1:
-                raise DigitalOceanError(
+                raise AmbiguousKeyError(
                     f"{len(matches)} keys are named {name!r}; adopt by uuid instead "
                     f"({', '.join(k.uuid for k in matches)})",
                     operation="adopt",

@@ -33,6 +33,7 @@ from components.rotation import (
     unfinished_emergency,
 )
 from components.run_lease import RunLease
+from components.vault_sink import LedgerEntry
 
 __all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Status", "Summary"]
 
@@ -41,6 +42,7 @@ PREFLIGHT_BATCH = 100
 RESUME_WITHIN_SECONDS = 86400
 LATE_COMMIT = "the stored secret no longer works: a regenerate whose answer was lost committed late"
 EMERGENCY = "emergency: every slot regenerated, the old secrets stop working now"
+NOT_MANAGED = "not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)"
 LEASE_LOST = "stopped: another run took over this stack's lease"
 DEFAULT_MIN_INTERVAL_SECONDS = 3600  # consumers are expected to re-read Vault well within an hour
 DEFAULT_WAIT_SECONDS = 90.0  # longer than a dead run's lease: a rerun after a crash just waits
@@ -54,6 +56,9 @@ class Status(enum.StrEnum):
     ALREADY_DONE = "already-done"
     NOT_DUE = "not-due"
     FAILED = "failed"
+
+
+Verdict = tuple["Status", str, str] | None  # a plan rule's (status, reason, detail), or None
 
 
 @dataclass
@@ -102,7 +107,7 @@ def _exit_code(outcomes: list[Outcome], rotated: int) -> ExitCode:
 
 
 class RotationRunner:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only run options (one per command flag) and injected clocks
         self,
         settings: StackSettings,
         ops: KeyOperations,
@@ -158,47 +163,53 @@ class RotationRunner:
 
     def _decide(self, spec: KeySpec, now: datetime.datetime, *, dry_run: bool) -> Outcome:
         """One key's outcome before the run: planned (with why), or why not."""
-
-        def outcome(status: Status, reason: str = "", detail: str = "") -> Outcome:
-            return Outcome(spec.name, spec.vault_path, reason, status, detail, _spec=spec, _state=state)
-
-        state: KeyState | None = None
         try:
             entry = self.ops.vault.read_ledger(spec.vault_path, repair=not dry_run)
             state = self.ops.state_from_ledger(spec, entry)
         except GradientKeysError as exc:
-            failed = outcome(Status.FAILED, detail=str(exc))
-            failed._error = exc
-            return failed
-        ledger = entry.ledger if entry is not None else None
-        if state is None or ledger is None or entry is None:
-            return outcome(
-                Status.FAILED,
-                detail="not managed yet: no ledger at its Vault path (`pulumi up` creates or adopts it)",
-            )
+            return Outcome(spec.name, spec.vault_path, "", Status.FAILED, str(exc), _spec=spec, _error=exc)
+        if state is None or entry is None or entry.ledger is None:
+            return Outcome(spec.name, spec.vault_path, "", Status.FAILED, NOT_MANAGED, _spec=spec)
+        rules = (self._unfinished, self._done, self._too_soon_now, self._selected)
+        verdict = next(v for rule in rules if (v := rule(spec, entry, entry.ledger, now)) is not None)
+        status, reason, detail = verdict
+        return Outcome(spec.name, spec.vault_path, reason, status, detail, _spec=spec, _state=state)
+
+    # The plan's rules, in priority order: each says (status, reason, detail), or None to pass.
+    def _unfinished(self, spec: KeySpec, entry: LedgerEntry, ledger: Ledger, _now: object) -> Verdict:
+        """An unfinished emergency, or a stored secret a late regenerate killed, comes first,
+        whatever the selection or run says."""
         if ledger.pending_slots:
-            # An unfinished emergency comes first, whatever the selection or run says.
-            return outcome(Status.PLANNED, unfinished_emergency(ledger))
+            return Status.PLANNED, unfinished_emergency(ledger), ""
         if ledger.unsettled and self.ops.stored_secret_dead(spec, entry):
-            return outcome(Status.PLANNED, LATE_COMMIT)
+            return Status.PLANNED, LATE_COMMIT, ""
+        return None
+
+    def _done(self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, _now: object) -> Verdict:
         done = self._done_by_this_run(spec, ledger)
-        if done:
-            return outcome(Status.ALREADY_DONE, detail=done)
+        return (Status.ALREADY_DONE, "", done) if done else None
+
+    def _too_soon_now(
+        self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, now: datetime.datetime
+    ) -> Verdict:
+        # Both strategies: a dual-slot key would lose the previous secret consumers still hold,
+        # an in-place key would cut its consumers off a second time; and a run killed after its
+        # last key (journal complete, the operator saw no end) is rerun safely.
         if not (self.emergency or self.force) and rotated_recently(ledger, now, self.min_interval):
-            # Both strategies: a dual-slot key would lose the previous secret consumers still
-            # hold, an in-place key would cut its consumers off a second time; and a run killed
-            # after its last key (journal complete, the operator saw no end) is rerun safely.
-            return outcome(Status.NOT_DUE, detail=self._too_soon(spec, ledger))
+            return Status.NOT_DUE, "", self._too_soon(spec, ledger)
+        return None
+
+    def _selected(
+        self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, now: datetime.datetime
+    ) -> Verdict:
         if self.emergency:
-            return outcome(
-                Status.PLANNED, "emergency: every slot regenerated, the old secrets stop working now"
-            )
+            return Status.PLANNED, EMERGENCY, ""
         if self.selection != "due":
-            return outcome(Status.PLANNED, "requested")
+            return Status.PLANNED, "requested", ""
         due = rotation_due(ledger, spec.rotate_every_seconds, spec.rotation_token, now)
-        if not due:
-            return outcome(Status.NOT_DUE, detail=f"rotated {ledger.rotated_at}")
-        return outcome(Status.PLANNED, due.reason)
+        return (
+            (Status.PLANNED, due.reason, "") if due else (Status.NOT_DUE, "", f"rotated {ledger.rotated_at}")
+        )
 
     # -- doing it -----------------------------------------------------------------------------
     def run(self, outcomes: list[Outcome]) -> Summary:

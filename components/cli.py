@@ -295,20 +295,35 @@ def _console_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
-    from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
+Commands = argparse._SubParsersAction  # the `add_parser` side of a parser's subcommands
 
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradient-keys", description="DigitalOcean model access keys as code"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_keys, _add_sandbox, _add_rotate, _add_audit, _add_vault):
+        add(commands)
+    return parser
 
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
+    parser.add_argument("--config", help="stack config file (instead of --stack)")
+
+
+def _add_keys(commands: Commands[argparse.ArgumentParser]) -> None:
     keys = commands.add_parser("keys", help="inspect DigitalOcean model access keys")
     keys_cmds = keys.add_subparsers(dest="keys_command", required=True)
     key_list = keys_cmds.add_parser("list", help="list every key (per_page 200, all pages)")
     key_list.add_argument("--format", choices=("table", "json"), default="table")
     key_list.set_defaults(func=_keys_list)
+
+
+def _add_sandbox(commands: Commands[argparse.ArgumentParser]) -> None:
+    from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
 
     sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
     sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", required=True)
@@ -322,10 +337,29 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
     up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
     up.set_defaults(func=_sandbox_up)
+    for name, func, text in (
+        ("down", _sandbox_down, "stop the background sandbox"),
+        ("status", _sandbox_status, "is a sandbox running here?"),
+    ):
+        sub = sandbox_cmds.add_parser(name, help=text)
+        sub.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+        sub.set_defaults(func=func)
 
+    console = sandbox_cmds.add_parser("console", help="the sandbox's control panel")
+    console_cmds = console.add_subparsers(dest="console_command", required=True)
+    create = console_cmds.add_parser("create", help="make a key as the control panel would")
+    create.add_argument("name")
+    create.add_argument("--show-secret", action="store_true", help="print the new key's secret once")
+    create.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    create.set_defaults(func=_console_create)
+    listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
+    listing.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    listing.set_defaults(func=_console_list)
+
+
+def _add_rotate(commands: Commands[argparse.ArgumentParser]) -> None:
     rotate = commands.add_parser("rotate", help="rotate keys now: due, all or named; emergency; resumable")
-    rotate.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
-    rotate.add_argument("--config", help="stack config file (instead of --stack)")
+    _stack_options(rotate)
     which = rotate.add_mutually_exclusive_group()
     which.add_argument(
         "--due", action="store_true", help="keys whose rotation is due (age or rotation_token)"
@@ -341,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
         "--min-interval",
         default="1h",
         metavar="DURATION",
-        help="skip dual-slot keys a rotation gave their secret less than this ago (default 1h; 0 disables)",
+        help="skip keys a rotation gave their secret less than this ago (default 1h; 0 disables)",
     )
     rotate.add_argument("--force", action="store_true", help="rotate even keys rotated within --min-interval")
     rotate.add_argument(
@@ -354,9 +388,10 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--format", choices=("table", "json"), default="table")
     rotate.set_defaults(func=_rotate)
 
+
+def _add_audit(commands: Commands[argparse.ArgumentParser]) -> None:
     audit = commands.add_parser("audit", help="declared keys vs DigitalOcean vs Vault; changes nothing")
-    audit.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
-    audit.add_argument("--config", help="stack config file (instead of --stack)")
+    _stack_options(audit)
     audit.add_argument("--format", choices=("table", "json"), default="table")
     audit.add_argument(
         "--fail-on",
@@ -371,6 +406,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.set_defaults(func=_audit)
 
+
+def _add_vault(commands: Commands[argparse.ArgumentParser]) -> None:
     vault = commands.add_parser("vault", help="Vault settings the tool needs")
     vault_cmds = vault.add_subparsers(dest="vault_command", required=True)
     policy = vault_cmds.add_parser("policy", help="print the least-privilege policy for a mount and prefix")
@@ -395,25 +432,6 @@ def _parser() -> argparse.ArgumentParser:
         "--on-delete", choices=DELETE_MODES, default="soft-delete", help="delete mode to check for"
     )
     check.set_defaults(func=_vault_check)
-    for name, func, text in (
-        ("down", _sandbox_down, "stop the background sandbox"),
-        ("status", _sandbox_status, "is a sandbox running here?"),
-    ):
-        sub = sandbox_cmds.add_parser(name, help=text)
-        sub.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
-        sub.set_defaults(func=func)
-
-    console = sandbox_cmds.add_parser("console", help="the sandbox's control panel")
-    console_cmds = console.add_subparsers(dest="console_command", required=True)
-    create = console_cmds.add_parser("create", help="make a key as the control panel would")
-    create.add_argument("name")
-    create.add_argument("--show-secret", action="store_true", help="print the new key's secret once")
-    create.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
-    create.set_defaults(func=_console_create)
-    listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
-    listing.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
-    listing.set_defaults(func=_console_list)
-    return parser
 
 
 class _EscapingFormatter(logging.Formatter):

@@ -18,7 +18,7 @@ import datetime
 import difflib
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ class KeySpec:
     adopt_names: tuple[str, ...] = ()
     on_delete: OnDelete = OnDelete.SOFT_DELETE
 
-    def __init__(  # noqa: PLR0917 - the dataclass's own signature, with strings accepted
+    def __init__(  # noqa: PLR0913, PLR0917 - the dataclass's own signature, with strings accepted
         self,
         name: str,
         vault_path: str,
@@ -383,7 +383,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     return StackSettings(stack=stack, vault=vault, digitalocean=digitalocean, keys=keys, audit=audit)
 
 
-def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
+def _key(  # noqa: PLR0913, PLR0917 - a private helper; the defaults travel together
     raw: Any,
     where: Where,
     errors: _Errors,
@@ -425,35 +425,49 @@ def _key(  # noqa: PLR0917 - a private helper; the defaults travel together
 def _adopt(
     raw: Any, where: Where, errors: _Errors, strategy: str | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(uuids, names) an `adopt` block names; ((), ()) when it names none or has a problem."""
+    given = _adopt_items(raw, where, errors)
+    if given is None:
+        return (), ()
+    kind, texts = given
+    problem = _adopt_problem(texts, strategy)
+    if problem:
+        errors.add(where, raw, problem)
+        return (), ()
+    return (texts, ()) if kind in ("uuid", "uuids") else ((), texts)
+
+
+def _adopt_items(raw: Any, where: Where, errors: _Errors) -> tuple[str, tuple[str, ...]] | None:
+    """The block's one kind (uuid, name, uuids, names) and its texts, or None (problems added)."""
     values = _object(raw, where, ADOPT_FIELDS, errors)
     if not values:
-        return (), ()
+        return None
     if len(values) != 1:
         errors.add(where, raw, "takes exactly one of uuid, name, uuids or names")
-        return (), ()
+        return None
     ((kind, value),) = values.items()
     items = value if isinstance(value, list) else [value]
     if any(item is None for item in items):
         errors.at(
             (*where, kind), f"is empty; write the DigitalOcean key's {kind.rstrip('s')} or remove adopt"
         )
-        return (), ()
+        return None
     texts = [_text(v, (*where, kind), errors) for v in items]
-    if any(t is None for t in texts):
-        return (), ()
+    found = tuple(t for t in texts if t is not None)
+    return (kind, found) if len(found) == len(texts) else None
+
+
+def _adopt_problem(texts: tuple[str, ...], strategy: str | None) -> str | None:
     wanted = 1 if strategy == Strategy.IN_PLACE else 2
     if len(texts) != wanted:
         if strategy == Strategy.IN_PLACE:
             fix = "an in-place key owns one DigitalOcean key: adopt: {uuid: ...} or {name: ...}"
         else:
             fix = "a dual-slot key owns two DigitalOcean keys: adopt: {uuids: [A, B]} or {names: [A, B]}"
-        errors.add(where, raw, f"names {len(texts)} key(s); {fix}")
-        return (), ()
+        return f"names {len(texts)} key(s); {fix}"
     if len(set(texts)) != len(texts):
-        errors.add(where, raw, "names the same key twice; the two slots need two different keys")
-        return (), ()
-    found = tuple(t for t in texts if t is not None)
-    return (found, ()) if kind in ("uuid", "uuids") else ((), found)
+        return "names the same key twice; the two slots need two different keys"
+    return None
 
 
 def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
@@ -573,47 +587,69 @@ def _read_document(path: Path) -> Any:
     if "\x00" in str(path):
         raise ConfigurationError("the stack config path contains a NUL character; check --config/--stack")
     try:
-        size = path.stat().st_size
-        if size > MAX_STACK_FILE_BYTES:
-            raise ConfigurationError(
-                f"stack config {path} is {size} bytes; a stack file is at most {MAX_STACK_FILE_BYTES} bytes"
-            )
-        loader = _BoundedLoader(path.read_text(encoding="utf-8"))
-        try:
-            document = loader.get_single_data()
-        finally:
-            loader.dispose()
-        if _expanded_size(document, {}, set()) > MAX_VALUES:
-            raise ConfigurationError(
-                f"stack config {path} expands to more than {MAX_VALUES} values (YAML aliases); write it out"
-            )
-        return document
-    except FileNotFoundError:
+        return _load_bounded(path)
+    except _READ_FAILURE_TYPES as exc:
+        raise ConfigurationError(_read_failure(path, exc)) from None
+
+
+def _load_bounded(path: Path) -> Any:
+    size = path.stat().st_size
+    if size > MAX_STACK_FILE_BYTES:
         raise ConfigurationError(
-            f"stack config {_name(str(path), 300)} does not exist; pass --stack NAME or --config FILE"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise ConfigurationError(f"stack config {_name(str(path), 300)} cannot be read ({reason})") from None
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError):
-        # PyYAML recognises some scalars it then cannot build (`2026-02-30`, `!!int ''`).
+            f"stack config {path} is {size} bytes; a stack file is at most {MAX_STACK_FILE_BYTES} bytes"
+        )
+    loader = _BoundedLoader(path.read_text(encoding="utf-8"))
+    try:
+        document = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if _expanded_size(document, {}, set()) > MAX_VALUES:
         raise ConfigurationError(
-            f"stack config {_name(str(path), 300)} has a value YAML cannot build"
-        ) from None
-    except RecursionError:
-        raise ConfigurationError(f"stack config {path} is nested too deeply") from None
-    except _SelfReference:
-        raise ConfigurationError(
-            f"stack config {path} has a value that contains itself (YAML alias)"
-        ) from None
-    except _TooManyAliases:
-        raise ConfigurationError(
-            f"stack config {path} uses more than {MAX_ALIASES} YAML aliases (*name); write the values out"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigurationError(f"stack config {path} is not valid YAML{at}") from None
+            f"stack config {path} expands to more than {MAX_VALUES} values (YAML aliases); write it out"
+        )
+    return document
+
+
+def _yaml_line(exc: BaseException) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark is not None else ""
+
+
+def _os_reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+
+
+# Why a stack file could not be read, by exception, first match wins (one table, not a ladder of
+# except clauses). PyYAML recognises some scalars it then cannot build (`2026-02-30`, `!!int ''`):
+# those are the ValueError .. OverflowError row.
+_READ_FAILURES: tuple[tuple[tuple[type[BaseException], ...], Callable[[Path, BaseException], str]], ...] = (
+    (
+        (FileNotFoundError,),
+        lambda p, _e: f"stack config {_name(str(p), 300)} does not exist; pass --stack NAME or --config FILE",
+    ),
+    (
+        (OSError, UnicodeDecodeError),
+        lambda p, e: f"stack config {_name(str(p), 300)} cannot be read ({_os_reason(e)})",
+    ),
+    (
+        (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError),
+        lambda p, _e: f"stack config {_name(str(p), 300)} has a value YAML cannot build",
+    ),
+    ((RecursionError,), lambda p, _e: f"stack config {p} is nested too deeply"),
+    ((_SelfReference,), lambda p, _e: f"stack config {p} has a value that contains itself (YAML alias)"),
+    (
+        (_TooManyAliases,),
+        lambda p, _e: (
+            f"stack config {p} uses more than {MAX_ALIASES} YAML aliases (*name); write the values out"
+        ),
+    ),
+    ((yaml.YAMLError,), lambda p, e: f"stack config {p} is not valid YAML{_yaml_line(e)}"),
+)
+_READ_FAILURE_TYPES = tuple(kind for kinds, _message in _READ_FAILURES for kind in kinds)
+
+
+def _read_failure(path: Path, exc: BaseException) -> str:
+    return next(message(path, exc) for kinds, message in _READ_FAILURES if isinstance(exc, kinds))
 
 
 def load_stack_file(path: Path, stack: str | None = None) -> StackSettings:

@@ -386,6 +386,24 @@ def _safe_error_fields(body: Any) -> tuple[str | None, str | None]:
     )
 
 
+def _error_reply(exc: HttpResponseError) -> _Reply:
+    """An HTTP error answer as a `_Reply` that keeps only its status, headers and the two safe
+    fields of its body (the error id and the request id): never body text, which may quote a secret."""
+    response: Any = exc.response
+    body: Any = None
+    if response is not None:
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+    error_id, request_id = _safe_error_fields(body)
+    return _Reply(
+        exc.status_code or 0,
+        {"id": error_id, "request_id": request_id},
+        response.headers if response is not None else {},
+    )
+
+
 def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
     """pydo `cls=` hook: keep the status, the headers and the attempt number the generated code
     would drop, and seal the secret before the body leaves pydo's frame."""
@@ -622,37 +640,6 @@ class ModelKeys:
         """
         seen = _MintLog()
 
-        def attempt() -> IssuedKey:
-            why: str
-            try:
-                reply = send()
-            except _TransportFailure as failure:
-                if not failure.reached_server:
-                    raise _TryAgain() from None  # nothing was sent, so nothing changed
-                why = failure.kind
-            else:
-                if 200 <= reply.status < 300:
-                    issued = self._issued(reply, operation, key)
-                    return replace(issued, settled=False) if seen.unknown else issued
-                if reply.status == 429:
-                    seen.refused = True
-                    raise _TryAgain(parse_rate_headers(reply.headers))
-                if reply.status < 500:
-                    self._raise_for(reply, operation, key)
-                why = f"HTTP {reply.status}"
-            seen.unknown = True
-            if resolve is None:
-                raise UnknownOutcomeError(
-                    f"the {operation}'s outcome is unknown ({why}) and it may still commit later; not "
-                    "retried, so no secret it could kill is stored. Rotate again in a few minutes",
-                    operation=operation,
-                    key=key,
-                )
-            issued_meanwhile = resolve(key, why)
-            if issued_meanwhile is not None:
-                return issued_meanwhile
-            raise _TryAgain()
-
         def wait(state: RetryCallState) -> float:
             failed = state.outcome.exception() if state.outcome is not None else None
             headers = failed.state if isinstance(failed, _TryAgain) else None
@@ -672,20 +659,60 @@ class ModelKeys:
                 state.upcoming_sleep,
             ),
         )
-        refused_wait: float | None = None
         try:
-            return retrying(attempt)
+            return retrying(lambda: self._mint_once(operation, key, send, resolve, seen))
         except _TryAgain:
-            pass
+            raise self._mint_exhausted(operation, key, seen, exhausted) from None
         except _WaitRefused as refused:
-            refused_wait = refused.seconds
-        if refused_wait is not None:
-            raise self._wait_refused(refused_wait, operation, key)
+            seconds = refused.seconds
+        raise self._wait_refused(seconds, operation, key)
+
+    def _mint_once(
+        self,
+        operation: str,
+        key: str,
+        send: Callable[[], _Reply],
+        resolve: Callable[[str, str], IssuedKey | None] | None,
+        seen: _MintLog,
+    ) -> IssuedKey:
+        """One attempt: the issued key, or `_TryAgain` when repeating it is safe, or an error."""
+        why: str
+        try:
+            reply = send()
+        except _TransportFailure as failure:
+            if not failure.reached_server:
+                raise _TryAgain() from None  # nothing was sent, so nothing changed
+            why = failure.kind
+        else:
+            if 200 <= reply.status < 300:
+                issued = self._issued(reply, operation, key)
+                return replace(issued, settled=False) if seen.unknown else issued
+            if reply.status == 429:
+                seen.refused = True
+                raise _TryAgain(parse_rate_headers(reply.headers))
+            if reply.status < 500:
+                self._raise_for(reply, operation, key)
+            why = f"HTTP {reply.status}"
+        seen.unknown = True
+        if resolve is None:
+            raise UnknownOutcomeError(
+                f"the {operation}'s outcome is unknown ({why}) and it may still commit later; not "
+                "retried, so no secret it could kill is stored. Rotate again in a few minutes",
+                operation=operation,
+                key=key,
+            )
+        issued_meanwhile = resolve(key, why)
+        if issued_meanwhile is not None:
+            return issued_meanwhile
+        raise _TryAgain()
+
+    def _mint_exhausted(self, operation: str, key: str, seen: _MintLog, exhausted: str) -> DigitalOceanError:
+        """The error after the last attempt of `_mint`: unknown if any attempt may have minted."""
         if seen.unknown:
-            raise UnknownOutcomeError(exhausted, operation=operation, key=key)
+            return UnknownOutcomeError(exhausted, operation=operation, key=key)
         # Every attempt was refused (429) or never reached DigitalOcean: nothing changed.
         error = RateLimitedError if seen.refused else UnavailableError
-        raise error(
+        return error(
             f"no attempt of {self.settings.max_attempts} got through; nothing was changed, retry later",
             operation=operation,
             key=key,
@@ -730,19 +757,7 @@ class ModelKeys:
             # quotes the body, which may hold a secret: it is dropped, not chained.
             failure = _TransportFailure(reached_server=True, kind="unreadable response")
         except HttpResponseError as exc:
-            response: Any = exc.response
-            body: Any = None
-            if response is not None:
-                try:
-                    body = response.json()
-                except Exception:
-                    body = None
-            error_id, request_id = _safe_error_fields(body)
-            reply = _Reply(
-                exc.status_code or 0,
-                {"id": error_id, "request_id": request_id},
-                response.headers if response is not None else {},
-            )
+            reply = _error_reply(exc)
         except ServiceRequestError as exc:
             failure = _TransportFailure(reached_server=False, kind=type(exc).__name__)
         except ServiceResponseError as exc:

@@ -76,7 +76,7 @@ def _trusted(environ: Mapping[str, str]) -> set[str]:
     return {h.strip().lower().rstrip(".") for h in environ.get(TRUSTED_HOSTS_ENV, "").split(",") if h.strip()}
 
 
-def _pick(
+def _pick(  # noqa: PLR0913 - the three names of a setting, then keyword-only sources
     service: str,
     variable: str,
     field: str,

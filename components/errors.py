@@ -196,7 +196,10 @@ class ServiceUnavailable(GradientKeysError):
 
 
 class DigitalOceanError(GradientKeysError):
-    def __init__(
+    """A DigitalOcean API call failed: the operation, the key, and only the safe fields of the
+    answer (HTTP status, error id, request id). Its subclasses say which way."""
+
+    def __init__(  # noqa: PLR0913 - the message, then keyword-only safe fields of the answer
         self,
         message: str,
         *,
@@ -224,38 +227,43 @@ class DigitalOceanError(GradientKeysError):
 
 
 class AuthenticationError(DigitalOceanError):
-    pass
+    """401: the token is missing, wrong or revoked (exit 4)."""
 
 
 class PermissionDeniedError(DigitalOceanError):
-    pass
+    """403: the token lacks a genai scope, e.g. a read-only token asked to regenerate (exit 4)."""
 
 
 class KeyNotFoundError(DigitalOceanError):
-    pass
+    """404, or a declared `adopt` uuid or name that DigitalOcean does not list."""
 
 
 class AmbiguousKeyError(DigitalOceanError):
-    pass
+    """Several DigitalOcean keys carry the name asked for: adopt by uuid instead."""
 
 
 class CreateRetiredError(DigitalOceanError):
-    pass
+    """410 on create (retired in June 2026): make the key in the control panel, then adopt it."""
 
 
 class RateLimitedError(DigitalOceanError):
-    pass
+    """429 beyond the retry budget, or a wait longer than gradient-keys waits: nothing changed."""
 
 
 class UnavailableError(DigitalOceanError, ServiceUnavailable):
-    pass
+    """5xx or network failures beyond the retry budget on a call that changes nothing, or a
+    secret-minting call that never reached DigitalOcean (exit 3)."""
 
 
 class UnknownOutcomeError(DigitalOceanError):
-    pass
+    """A secret-minting call (regenerate, create) whose result could not be established: it may
+    have changed the key, or may still commit later. Never retried blindly (DESIGN.md)."""
 
 
 class VaultError(GradientKeysError):
+    """A Vault call failed (operation and path named; never a secret or token). Its subclasses
+    say which way; this class itself means an answer Vault should not have given."""
+
     def __init__(self, message: str, *, operation: str | None = None, path: str | None = None) -> None:
         where = f" {path}" if path else ""
         prefix = f"Vault {operation}{where}: " if operation else ""
@@ -265,19 +273,20 @@ class VaultError(GradientKeysError):
 
 
 class VaultAuthError(VaultError):
-    pass
+    """The login was refused, or the token is invalid or expired (exit 4)."""
 
 
 class VaultPermissionError(VaultError):
-    pass
+    """The token lacks a capability on a path; the preflight names both before anything changes (exit 4)."""
 
 
 class VaultConflictError(VaultError):
-    pass
+    """Check-and-set lost: another writer stored a newer version first (the core decides, from the
+    ledger, whose secret is alive)."""
 
 
 class VaultUnavailableError(VaultError, ServiceUnavailable):
-    pass
+    """Vault is sealed, down, or answered 5xx beyond the retry budget (exit 3)."""
 
 
 class RotationFailedError(GradientKeysError):

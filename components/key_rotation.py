@@ -91,7 +91,7 @@ class Rotation:
         return not self.io.verify(secret)
 
     # -- the rotation -------------------------------------------------------------------------
-    def rotate(
+    def rotate(  # noqa: PLR0913 - keyword-only options (RotateOptions), each with a default
         self,
         spec: KeySpec,
         state: KeyState,
@@ -167,7 +167,7 @@ class Rotation:
             written = self._regenerate_pending(spec, state, secret, written, new_ledger)
         return state_of(state.keys(), written)
 
-    def _regenerate(
+    def _regenerate(  # noqa: PLR0913 - `rotate`'s decided step, passed on whole
         self,
         spec: KeySpec,
         state: KeyState,

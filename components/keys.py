@@ -44,7 +44,7 @@ class KeyOperations:
     """The operations for one stack's keys, on the clients of `clients` (built by a front end from
     its environment). Tests may pass clients directly (`do`, `vault`, `verify`) instead."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the factory, or the clients tests hand in instead (keyword-only)
         self,
         context: KeyContext,
         clients: ClientFactory | None = None,

@@ -132,7 +132,7 @@ def plan_step(strategy: str, ledger: Ledger) -> RotationStep:
     return RotationStep(regenerate_slot=inactive, new_active_slot=inactive)
 
 
-def next_ledger(
+def next_ledger(  # noqa: PLR0913 - a pure function of everything the next ledger records
     ledger: Ledger,
     step: RotationStep,
     fingerprint: str,

@@ -73,7 +73,7 @@ def holder_gone(holder: str) -> bool:
 
 
 class RunLease:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the lease's identity, then keyword-only timing and injected clocks
         self,
         vault: VaultSink,
         stack: str,

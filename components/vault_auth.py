@@ -15,7 +15,7 @@ message, a repr or a log line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -138,27 +138,37 @@ def resolve_login(
 
 
 def _try_method(method: str, env: Mapping[str, str], home: Path, explicit: bool) -> VaultLogin | None:
-    if method == "token":
-        token = env.get("VAULT_TOKEN", "").strip()
-        if token:
-            return VaultLogin("token", token=Secret(token), source="VAULT_TOKEN")
-        file_token = _read_file(home / ".vault-token")
-        if file_token:
-            return VaultLogin("token", token=Secret(file_token), source="~/.vault-token")
-        if explicit:
-            raise ConfigurationError("Vault auth is token but neither VAULT_TOKEN nor ~/.vault-token is set")
-        return None
-    if method == "approle":
-        role_id, secret_id = env.get("VAULT_ROLE_ID", "").strip(), env.get("VAULT_SECRET_ID", "").strip()
-        if role_id and secret_id:
-            mount = env.get("VAULT_APPROLE_MOUNT", "").strip() or "approle"
-            return VaultLogin(
-                "approle", role=role_id, credential=Secret(secret_id), mount=mount, source="AppRole"
-            )
-        if role_id or secret_id or explicit:
-            missing = "VAULT_SECRET_ID" if role_id else "VAULT_ROLE_ID"
-            raise ConfigurationError(f"Vault AppRole login needs {missing} as well (set both, or neither)")
-        return None
+    """The login `method` would make from `env` (None when its variables are not set at all, or
+    raises when they are set half-way or the method was asked for explicitly)."""
+    return _METHODS[method](env, home, explicit)
+
+
+def _token_login(env: Mapping[str, str], home: Path, explicit: bool) -> VaultLogin | None:
+    token = env.get("VAULT_TOKEN", "").strip()
+    if token:
+        return VaultLogin("token", token=Secret(token), source="VAULT_TOKEN")
+    file_token = _read_file(home / ".vault-token")
+    if file_token:
+        return VaultLogin("token", token=Secret(file_token), source="~/.vault-token")
+    if explicit:
+        raise ConfigurationError("Vault auth is token but neither VAULT_TOKEN nor ~/.vault-token is set")
+    return None
+
+
+def _approle_login(env: Mapping[str, str], _home: Path, explicit: bool) -> VaultLogin | None:
+    role_id, secret_id = env.get("VAULT_ROLE_ID", "").strip(), env.get("VAULT_SECRET_ID", "").strip()
+    if role_id and secret_id:
+        mount = env.get("VAULT_APPROLE_MOUNT", "").strip() or "approle"
+        return VaultLogin(
+            "approle", role=role_id, credential=Secret(secret_id), mount=mount, source="AppRole"
+        )
+    if role_id or secret_id or explicit:
+        missing = "VAULT_SECRET_ID" if role_id else "VAULT_ROLE_ID"
+        raise ConfigurationError(f"Vault AppRole login needs {missing} as well (set both, or neither)")
+    return None
+
+
+def _jwt_login(env: Mapping[str, str], _home: Path, explicit: bool) -> VaultLogin | None:
     role = env.get("VAULT_JWT_ROLE", "").strip()
     jwt_value = env.get("VAULT_JWT", "").strip()
     jwt_file = env.get("VAULT_JWT_FILE", "").strip()
@@ -174,6 +184,13 @@ def _try_method(method: str, env: Mapping[str, str], home: Path, explicit: bool)
         missing = "VAULT_JWT or VAULT_JWT_FILE" if role else "VAULT_JWT_ROLE"
         raise ConfigurationError(f"Vault JWT login needs {missing} as well")
     return None
+
+
+_METHODS: dict[str, Callable[[Mapping[str, str], Path, bool], VaultLogin | None]] = {
+    "token": _token_login,
+    "approle": _approle_login,
+    "jwt": _jwt_login,
+}
 
 
 def login(connection: VaultConnection, how: VaultLogin) -> hvac.Client:

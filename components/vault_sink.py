@@ -122,7 +122,7 @@ class VaultSink:
     """KV v2 at `mount`, under `path_prefix`. Logs in when built: with `credentials` on
     `connection`, or as the `environ` a front end hands over says (components/vault_auth.py)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - where (mount, prefix), then keyword-only login and retry settings
         self,
         mount: str = "secret",
         path_prefix: str = "gradient-keys",
@@ -174,16 +174,7 @@ class VaultSink:
         One `sys/capabilities-self` call for every path; raises `VaultPermissionError` naming
         the first missing capability and the path, having changed nothing.
         """
-        needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS) if write else {}
-        if audit:
-            needs["metadata"] = (*needs.get("metadata", ()), *AUDIT_NEEDS["metadata"])
-        if read_secrets:
-            needs["data"] = (*needs.get("data", ()), *VERIFY_NEEDS["data"])
-        if delete_mode is not None:
-            if delete_mode not in DELETE_MODES:
-                raise ConfigurationError(f"on_delete {delete_mode!r} is not one of {', '.join(DELETE_MODES)}")
-            for kind, caps in DELETE_NEEDS[delete_mode].items():
-                needs[kind] = (*needs.get(kind, ()), *caps)
+        needs = _needs(delete_mode=delete_mode, audit=audit, write=write, read_secrets=read_secrets)
         wanted = {self.api_path(p, kind): caps for p in paths for kind, caps in needs.items()}
         if not wanted:
             return
@@ -610,6 +601,24 @@ def _raised_by_hvac(exc: BaseException) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("hvac.")
+
+
+def _needs(
+    *, delete_mode: str | None, audit: bool, write: bool, read_secrets: bool
+) -> dict[str, tuple[str, ...]]:
+    """The capabilities an operation needs, by KV v2 path kind (data, metadata, delete, ...)."""
+    needs: dict[str, tuple[str, ...]] = dict(WRITE_NEEDS) if write else {}
+    extra: list[Mapping[str, tuple[str, ...]]] = [AUDIT_NEEDS] if audit else []
+    if read_secrets:
+        extra.append(VERIFY_NEEDS)
+    if delete_mode is not None:
+        if delete_mode not in DELETE_MODES:
+            raise ConfigurationError(f"on_delete {delete_mode!r} is not one of {', '.join(DELETE_MODES)}")
+        extra.append(DELETE_NEEDS[delete_mode])
+    for more in extra:
+        for kind, caps in more.items():
+            needs[kind] = (*needs.get(kind, ()), *caps)
+    return needs
 
 
 def _malformed(operation: str, path: str | None, problem: str) -> VaultError:
