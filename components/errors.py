@@ -20,6 +20,7 @@ DigitalOcean errors keep only the HTTP status, the short error `id` (e.g. `not_f
         +-- VaultAuthError            login refused, or the token is invalid or expired (exit 4)
         +-- VaultPermissionError      the token lacks a capability on a path (named) (exit 4)
         +-- VaultConflictError        check-and-set lost: someone wrote a newer version first
+        +-- VaultInvalidRequestError  400: the request was refused as invalid
         +-- VaultUnavailableError     sealed, down or 5xx beyond the retry budget (exit 3)
     +-- RotationFailedError           a rotation stopped on its own terms (new secret refused, ...)
     +-- RotationSkipped               not a failure: another run rotated the key after this one planned
@@ -58,6 +59,7 @@ __all__ = [
     "UnknownOutcomeError",
     "VaultAuthError",
     "VaultConflictError",
+    "VaultInvalidRequestError",
     "VaultError",
     "VaultPermissionError",
     "VaultUnavailableError",
@@ -283,6 +285,12 @@ class VaultPermissionError(VaultError):
 class VaultConflictError(VaultError):
     """Check-and-set lost: another writer stored a newer version first (the core decides, from the
     ledger, whose secret is alive)."""
+
+
+class VaultInvalidRequestError(VaultError):
+    """Vault answered 400: the request was refused as invalid. A check-and-set write gets the same
+    answer when another writer got there first; the sink tells the two apart by the path's
+    version, never by the error's text, and raises `VaultConflictError` for the latter."""
 
 
 class VaultUnavailableError(VaultError, ServiceUnavailable):

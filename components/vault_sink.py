@@ -38,6 +38,7 @@ from components.errors import (
     VaultAuthError,
     VaultConflictError,
     VaultError,
+    VaultInvalidRequestError,
     VaultPermissionError,
     VaultUnavailableError,
 )
@@ -68,7 +69,7 @@ _OUTCOMES: tuple[tuple[type[Exception], str, str], ...] = (
     (hvac_errors.InvalidPath, "missing", "404"),
     (hvac_errors.Forbidden, "forbidden", "403"),
     (hvac_errors.Unauthorized, "unauthorized", "401"),
-    (hvac_errors.InvalidRequest, "invalid", "400"),  # or "conflict": see _classify
+    (hvac_errors.InvalidRequest, "invalid", "400"),  # a lost check-and-set too: see `_cas_lost`
     (hvac_errors.VaultDown, "retry", "sealed or in maintenance (503)"),
     (hvac_errors.InternalServerError, "retry", "{name}"),
     (hvac_errors.BadGateway, "retry", "{name}"),
@@ -302,13 +303,17 @@ class VaultSink:
                     mount_point=self.mount,
                 ),
             )
-        except VaultConflictError:
-            # A retried write whose first attempt committed (its answer was lost) loses
-            # check-and-set to itself: if the next version holds exactly our ledger, it succeeded.
-            landed = self.read_ledger(relative)
-            if landed is None or landed.version != expected_version + 1 or landed.ledger != ledger:
-                raise
-            return landed
+        except VaultInvalidRequestError:
+            moved_to = self._current_version(full)
+            if moved_to == expected_version:
+                raise  # the path did not move: the write itself was refused
+            if moved_to == expected_version + 1:
+                # A retried write whose first attempt committed (its answer was lost) loses
+                # check-and-set to itself: if the next version holds exactly our ledger, it succeeded.
+                landed = self.read_ledger(relative)
+                if landed is not None and landed.version == moved_to and landed.ledger == ledger:
+                    return landed
+            raise _conflict("write", full) from None
         written = _object(_object(reply, "write", full).get("data"), "write", full, "its data")
         version = _count(written.get("version"), "write", full, "version", minimum=1)
         try:
@@ -411,11 +416,33 @@ class VaultSink:
     def write_record(self, relative: str, data: dict[str, Any], cas: int | None = None) -> None:
         """Write a record; with `cas`, only if its version is still `cas` (else VaultConflictError)."""
         full = self.full_path(relative)
-        self._call(
-            "write record",
+        try:
+            self._call(
+                "write record",
+                full,
+                lambda: self._kv.create_or_update_secret(full, data, cas=cas, mount_point=self.mount),
+            )
+        except VaultInvalidRequestError:
+            if cas is None or self._current_version(full) == cas:
+                raise
+            raise _conflict("write record", full) from None
+
+    def _current_version(self, full: str) -> int:
+        """The path's current version (0: none), read after a refused check-and-set write: a path
+        that moved past the version the write expected is a lost check-and-set. Vault says so
+        only in its error text; the version says it for certain."""
+        metadata = self._call(
+            "read metadata",
             full,
-            lambda: self._kv.create_or_update_secret(full, data, cas=cas, mount_point=self.mount),
+            lambda: self._kv.read_secret_metadata(full, mount_point=self.mount),
+            missing_ok=True,
         )
+        if metadata is None:
+            return 0
+        data = _object(
+            _object(metadata, "read metadata", full).get("data"), "read metadata", full, "its data"
+        )
+        return _count(data.get("current_version"), "read metadata", full, "current_version")
 
     # -- plumbing -----------------------------------------------------------------------------
     def _mirror(self, full: str, ledger: Ledger, version: int) -> None:
@@ -530,12 +557,6 @@ class VaultSink:
         self._raise(outcome, operation, path, detail)
 
     def _raise(self, outcome: str, operation: str, path: str | None, detail: str = "") -> NoReturn:
-        if outcome == "conflict":
-            raise VaultConflictError(
-                "check-and-set lost: another writer stored a newer version first; re-read and decide again",
-                operation=operation,
-                path=path,
-            )
         if outcome in ("forbidden", "unauthorized"):
             if operation == "login":
                 raise VaultAuthError("login refused", operation=operation)
@@ -569,7 +590,9 @@ class VaultSink:
                 operation=operation,
                 path=path,
             )
-        raise VaultError("Vault rejected the request as invalid", operation=operation, path=path)
+        raise VaultInvalidRequestError(
+            "Vault rejected the request as invalid", operation=operation, path=path
+        )
 
 
 class _Transient(Exception):
@@ -589,9 +612,7 @@ def _classify(exc: Exception) -> tuple[str, str]:
     """`_OUTCOMES` applied to one exception: (outcome, detail)."""
     for kind, outcome, detail in _OUTCOMES:
         if isinstance(exc, kind):
-            # Vault tells a lost check-and-set only in its error text (a 400, like any bad request).
-            conflict = outcome == "invalid" and "check-and-set" in str(exc)
-            return ("conflict" if conflict else outcome), detail.format(name=type(exc).__name__)
+            return outcome, detail.format(name=type(exc).__name__)
     raise AssertionError("unreachable: the table ends with the base classes")  # pragma: no cover
 
 
@@ -619,6 +640,14 @@ def _needs(
         for kind, caps in more.items():
             needs[kind] = (*needs.get(kind, ()), *caps)
     return needs
+
+
+def _conflict(operation: str, path: str) -> VaultConflictError:
+    return VaultConflictError(
+        "check-and-set lost: another writer stored a newer version first; re-read and decide again",
+        operation=operation,
+        path=path,
+    )
 
 
 def _malformed(operation: str, path: str | None, problem: str) -> VaultError:

@@ -12,6 +12,7 @@ import pytest
 from components.errors import (
     VaultConflictError,
     VaultError,
+    VaultInvalidRequestError,
     VaultPermissionError,
     VaultUnavailableError,
 )
@@ -135,7 +136,8 @@ def test_a_missing_path_is_one_request(fake: tuple[FakeVault, Callable[..., Sink
 
 def test_a_lost_check_and_set_is_not_retried(fake: tuple[FakeVault, Callable[..., Sink]]) -> None:
     vault, make = fake
-    vault.on("GET", META, NOT_FOUND)
+    # The path is new when read, then holds two versions by others when the write is refused.
+    vault.on("GET", META, NOT_FOUND, answer(200, {"data": {"current_version": 2, "versions": {}}}))
     vault.on(
         "POST", DATA, answer(400, {"errors": ["check-and-set parameter did not match the current version"]})
     )
@@ -145,6 +147,35 @@ def test_a_lost_check_and_set_is_not_retried(fake: tuple[FakeVault, Callable[...
     with pytest.raises(VaultConflictError):
         s.sink.write("apps/a", secret, ledger, 0)
     assert seen(vault, f"POST {DATA}") == 1 and s.waits == []
+
+
+def test_a_refused_write_on_a_path_that_did_not_move_is_not_a_conflict(
+    fake: tuple[FakeVault, Callable[..., Sink]],
+) -> None:
+    """A 400 is a lost check-and-set only when the path moved past the expected version: decided
+    from the path's version, not from the error text (which here even mentions check-and-set)."""
+    vault, make = fake
+    vault.on("GET", META, NOT_FOUND)
+    vault.on("POST", DATA, answer(400, {"errors": ["check-and-set parameter required"]}))
+    s = make()
+    secret = Secret("sk-do-refused")
+    ledger = Ledger(fingerprint=secret.fingerprint, rotated_at="2026-11-25T10:00:00Z", slot_a="uuid-a")
+    with pytest.raises(VaultInvalidRequestError) as caught:
+        s.sink.write("apps/a", secret, ledger, 0)
+    assert not isinstance(caught.value, VaultConflictError)
+    with pytest.raises(VaultInvalidRequestError):
+        s.sink.write_record("apps/a", {"run_id": "r"}, cas=0)
+
+
+def test_a_record_written_over_by_another_run_is_a_conflict(
+    fake: tuple[FakeVault, Callable[..., Sink]],
+) -> None:
+    vault, make = fake
+    vault.on("GET", META, answer(200, {"data": {"current_version": 4, "versions": {}}}))
+    vault.on("POST", DATA, answer(400, {"errors": ["some wording Vault may change"]}))
+    s = make()
+    with pytest.raises(VaultConflictError):
+        s.sink.write_record("apps/a", {"run_id": "r"}, cas=3)
 
 
 def test_the_waits_come_from_the_sinks_backoff(fake: tuple[FakeVault, Callable[..., Sink]]) -> None:
