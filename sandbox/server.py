@@ -32,10 +32,11 @@ import ssl
 import threading
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Fault, FaultBook, FaultSpecError
@@ -455,42 +456,59 @@ class _Handler(BaseHTTPRequestHandler):
     def _api_op(
         self, operation: str, key_uuid: str | None, query: dict[str, list[str]], raw: bytes
     ) -> tuple[int, Any]:
-        store = self.emulator.store
         if operation == "list":
             return 200, self._list(query)
         if operation == "create":
-            if self.emulator.config.create_mode == "retired":
-                raise _ApiError(410)
-            body = self._json_body(raw, required=True)
-            if not isinstance(body, dict):
-                raise _ApiError(400, "request body must be a JSON object")
-            key, secret = store.create(_valid_name(body.get("name")))
-            return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
+            return self._create(raw)
         assert key_uuid is not None
-        if operation == "rename":
-            body = self._json_body(raw, required=True)
-            if not isinstance(body, dict):
-                raise _ApiError(400, "request body must be a JSON object")
-            body_uuid = body.get("api_key_uuid")
-            if body_uuid is not None and body_uuid != key_uuid:
-                raise _ApiError(400, "api_key_uuid in the body does not match the path")
-            name = body.get("name")
-            existing: StoredKey | None
-            existing = store.get(key_uuid) if name is None else store.rename(key_uuid, _valid_name(name))
-            if existing is None:
-                raise _ApiError(404)
-            return 200, {"api_key_info": existing.info()}
-        if operation == "regenerate":
-            regenerated = store.regenerate(key_uuid)
-            if regenerated is None:
-                raise _ApiError(404)
-            key, secret = regenerated
-            return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
-        deleted = store.delete(key_uuid)
+        return self._KEY_OPERATIONS[operation](self, key_uuid, raw)
+
+    def _json_object(self, raw: bytes) -> dict[str, Any]:
+        body = self._json_body(raw, required=True)
+        if not isinstance(body, dict):
+            raise _ApiError(400, "request body must be a JSON object")
+        return body
+
+    def _create(self, raw: bytes) -> tuple[int, Any]:
+        if self.emulator.config.create_mode == "retired":
+            raise _ApiError(410)
+        body = self._json_object(raw)
+        key, secret = self.emulator.store.create(_valid_name(body.get("name")))
+        return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
+
+    def _rename(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
+        store = self.emulator.store
+        body = self._json_object(raw)
+        body_uuid = body.get("api_key_uuid")
+        if body_uuid is not None and body_uuid != key_uuid:
+            raise _ApiError(400, "api_key_uuid in the body does not match the path")
+        name = body.get("name")
+        existing: StoredKey | None
+        existing = store.get(key_uuid) if name is None else store.rename(key_uuid, _valid_name(name))
+        if existing is None:
+            raise _ApiError(404)
+        return 200, {"api_key_info": existing.info()}
+
+    def _regenerate(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
+        regenerated = self.emulator.store.regenerate(key_uuid)
+        if regenerated is None:
+            raise _ApiError(404)
+        key, secret = regenerated
+        return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
+
+    def _delete(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
+        deleted = self.emulator.store.delete(key_uuid)
         if deleted is None:
             raise _ApiError(404)
         key, deleted_at = deleted
         return 200, {"api_key_info": {**key.info(), "deleted_at": deleted_at}}
+
+    # The operations on one key (the path names it), as _route_api names them.
+    _KEY_OPERATIONS: ClassVar[dict[str, Callable[[_Handler, str, bytes], tuple[int, Any]]]] = {
+        "rename": _rename,
+        "regenerate": _regenerate,
+        "delete": _delete,
+    }
 
     def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
         page = _positive_int(query, "page", 1)
@@ -589,46 +607,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
     def _admin_op(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
-        emulator = self.emulator
-        route = (method, path)
-        if route == ("GET", "/_sandbox/console/keys"):
-            return 200, {"api_key_infos": [k.info() for k in emulator.store.list()]}
-        if route == ("POST", "/_sandbox/console/keys"):
-            body = self._json_body(raw, required=True)
-            if not isinstance(body, dict):
-                raise _ApiError(400, "request body must be a JSON object")
-            return 201, {"api_key_info": emulator.console_create(body.get("name"))}
-        if route == ("GET", "/_sandbox/faults"):
-            return 200, {"faults": emulator.faults.pending()}
-        if route == ("POST", "/_sandbox/faults"):
-            try:
-                fault = Fault.from_request(self._json_body(raw, required=True))
-            except FaultSpecError as exc:
-                raise _ApiError(400, f"fault: {exc}") from None
-            emulator.faults.add(fault)
-            return 201, {"fault": fault.view()}
-        if route == ("DELETE", "/_sandbox/faults"):
-            emulator.faults.clear()
-            return 200, {"faults": []}
-        if route == ("GET", "/_sandbox/stats"):
-            return 200, emulator.stats.view()
-        if route == ("POST", "/_sandbox/reset"):
-            emulator.reset()
-            return 200, {"status": "reset"}
-        if route == ("GET", "/_sandbox/settings"):
-            return 200, self._settings()
-        if route == ("PUT", "/_sandbox/settings"):
-            self._update_settings(self._json_body(raw, required=True))
-            return 200, self._settings()
-        if path in {
-            "/_sandbox/console/keys",
-            "/_sandbox/faults",
-            "/_sandbox/stats",
-            "/_sandbox/reset",
-            "/_sandbox/settings",
-        }:
+        handler = self._ADMIN_ROUTES.get((method, path))
+        if handler is not None:
+            return handler(self, raw)
+        if path in self._ADMIN_PATHS:
             raise _ApiError(405)
         raise _ApiError(404)
+
+    def _console_keys(self, raw: bytes) -> tuple[int, Any]:
+        return 200, {"api_key_infos": [k.info() for k in self.emulator.store.list()]}
+
+    def _console_create(self, raw: bytes) -> tuple[int, Any]:
+        body = self._json_object(raw)
+        return 201, {"api_key_info": self.emulator.console_create(body.get("name"))}
+
+    def _faults(self, raw: bytes) -> tuple[int, Any]:
+        return 200, {"faults": self.emulator.faults.pending()}
+
+    def _add_fault(self, raw: bytes) -> tuple[int, Any]:
+        try:
+            fault = Fault.from_request(self._json_body(raw, required=True))
+        except FaultSpecError as exc:
+            raise _ApiError(400, f"fault: {exc}") from None
+        self.emulator.faults.add(fault)
+        return 201, {"fault": fault.view()}
+
+    def _clear_faults(self, raw: bytes) -> tuple[int, Any]:
+        self.emulator.faults.clear()
+        return 200, {"faults": []}
+
+    def _stats(self, raw: bytes) -> tuple[int, Any]:
+        return 200, self.emulator.stats.view()
+
+    def _reset(self, raw: bytes) -> tuple[int, Any]:
+        self.emulator.reset()
+        return 200, {"status": "reset"}
+
+    def _get_settings(self, raw: bytes) -> tuple[int, Any]:
+        return 200, self._settings()
+
+    def _put_settings(self, raw: bytes) -> tuple[int, Any]:
+        self._update_settings(self._json_body(raw, required=True))
+        return 200, self._settings()
+
+    # The control panel behind the admin token (/_sandbox/health, open to all, is served by _admin).
+    _ADMIN_ROUTES: ClassVar[dict[tuple[str, str], Callable[[_Handler, bytes], tuple[int, Any]]]] = {
+        ("GET", "/_sandbox/console/keys"): _console_keys,
+        ("POST", "/_sandbox/console/keys"): _console_create,
+        ("GET", "/_sandbox/faults"): _faults,
+        ("POST", "/_sandbox/faults"): _add_fault,
+        ("DELETE", "/_sandbox/faults"): _clear_faults,
+        ("GET", "/_sandbox/stats"): _stats,
+        ("POST", "/_sandbox/reset"): _reset,
+        ("GET", "/_sandbox/settings"): _get_settings,
+        ("PUT", "/_sandbox/settings"): _put_settings,
+    }
+    # A known path asked with another method is a 405, any other path a 404.
+    _ADMIN_PATHS: ClassVar[frozenset[str]] = frozenset(path for _, path in _ADMIN_ROUTES)
 
     def _settings(self) -> dict[str, Any]:
         config = self.emulator.config

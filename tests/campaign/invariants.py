@@ -112,6 +112,14 @@ def _secret_of(data: dict[str, Any]) -> Secret | None:
     return Secret(value) if isinstance(value, str) and value else None
 
 
+def _ledger_of(data: dict[str, Any]) -> Any:
+    """The version's ledger as parsed JSON (None when absent or unreadable; any JSON value else)."""
+    try:
+        return json.loads(data.get(LEDGER_DATA_FIELD) or "null")
+    except ValueError:
+        return None
+
+
 def _rotations(vault: hvac.Client, path: str, record: KeyRecord, current: int) -> list[str]:
     """Completed rotations since the round began: versions whose secret differs from the one before
     (a re-store of the same secret, or a ledger-only version, is not a rotation). Each is described
@@ -127,10 +135,7 @@ def _rotations(vault: hvac.Client, path: str, record: KeyRecord, current: int) -
         if secret is None or secret.fingerprint == previous:
             continue
         previous = secret.fingerprint
-        try:
-            ledger = json.loads(data.get(LEDGER_DATA_FIELD) or "null")
-        except ValueError:
-            ledger = None
+        ledger = _ledger_of(data)
         run = ledger.get("run_id") if isinstance(ledger, dict) else None
         found.append(f"v{version} by run {run or '-'}")
     return found
@@ -150,134 +155,213 @@ def _said(round_: Round, key: str) -> str:
 def check(lab: Lab, round_: Round) -> list[Violation]:
     """Every invariant, for every key and run of the round; faults must already be cleared."""
     lab.emulator.faults.clear()
-    vault = lab.root()
-    base = lab.emulator.base_url
-    found: list[Violation] = []
-
-    def add(invariant: str, key: str, detail: str) -> None:
-        record = round_.keys.get(key)
-        found.append(Violation(invariant, f"{key} [{record.strategy}]" if record else key, detail))
-
-    dead: list[str] = []
-    ledger_slots: set[str] = set()
+    checking = _Checking(lab, round_, lab.root(), lab.emulator.base_url)
     for name, record in round_.keys.items():
-        try:
-            version, data, custom = _current(vault, record.vault_path)
-        except hvac.exceptions.VaultError as exc:
-            add("a", name, f"Vault has nothing readable at {record.vault_path} ({type(exc).__name__})")
-            continue
-        secret = _secret_of(data)
-        # (a) the secret consumers read now works
-        if secret is None:
-            add("a", name, f"Vault version {version} holds no api_key")
-        elif not works(base, secret.reveal()):
-            add("a", name, f"Vault version {version} holds a secret the inference endpoint refuses")
-            dead.append(name)
-        # (d) the ledger names that secret
-        try:
-            ledger = json.loads(data.get(LEDGER_DATA_FIELD) or "null")
-        except ValueError:
-            ledger = None
-        if not isinstance(ledger, dict):
-            add("d", name, f"Vault version {version} has no readable {LEDGER_DATA_FIELD}")
-            ledger = {}
-        elif secret is not None and ledger.get("fingerprint") != secret.fingerprint:
-            add(
-                "d",
-                name,
-                f"version {version}: ledger fingerprint {ledger.get('fingerprint')} but the secret's is "
-                f"{secret.fingerprint}",
-            )
-        if (
-            secret is not None
-            and custom.get("version") == str(version)
-            and custom.get("fingerprint") != secret.fingerprint
-        ):
-            add(
-                "d",
-                name,
-                f"metadata mirror (version {version}) says fingerprint {custom.get('fingerprint')}, the "
-                f"secret's is {secret.fingerprint}",
-            )
-        slots = tuple(s for s in (ledger.get("slot_a"), ledger.get("slot_b")) if isinstance(s, str) and s)
-        ledger_slots.update(slots)
-        if ledger and set(slots) != set(record.slots):
-            add("c", name, f"ledger slots {list(slots)} are not the key's {list(record.slots)}")
-        # (b) the secret consumers held before the round
-        held = record.strategy == "dual-slot" and not record.emergency and record.keep_pre_secret
-        if held and not works(base, record.pre_secret.reveal()):
-            add("b", name, "the secret Vault held before the round no longer works")
-        # (E) nothing from before the incident survives a completed emergency
-        if record.emergency and _emergency_completed(round_, name):
-            alive = sum(works(base, old.reveal()) for old in record.pre_secrets)
-            if alive:
-                add("E", name, f"{alive} of {len(record.pre_secrets)} pre-incident secrets still work")
-        # (f) as many rotations as asked
-        history = _rotations(vault, record.vault_path, record, version)
-        rotations = len(history)
-        asked = (
-            f"{record.min_rotations}"
-            if record.min_rotations == record.max_rotations
-            else f"{record.min_rotations}-{record.max_rotations}"
+        _check_key(checking, name, record)
+    _check_live_consumer(checking)
+    _check_accounted_for(checking)
+    _check_exits(checking)
+    _check_audit(checking)
+    return checking.found
+
+
+@dataclass
+class _Checking:
+    """One round under check: where to look, and what has been found so far (in report order)."""
+
+    lab: Lab
+    round_: Round
+    vault: hvac.Client  # the root token's client
+    base: str  # the emulator: DigitalOcean's API and the inference endpoint
+    found: list[Violation] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)  # declared keys whose Vault secret is refused (a)
+    ledger_slots: set[str] = field(default_factory=set)  # every slot a current ledger names (c)
+
+    def add(self, invariant: str, key: str, detail: str) -> None:
+        record = self.round_.keys.get(key)
+        self.found.append(Violation(invariant, f"{key} [{record.strategy}]" if record else key, detail))
+
+
+def _check_key(checking: _Checking, name: str, record: KeyRecord) -> None:
+    """(a), (d), (c), (b), (E), (f) for one declared key, in that order; nothing more when Vault has
+    nothing readable at its path."""
+    try:
+        version, data, custom = _current(checking.vault, record.vault_path)
+    except hvac.exceptions.VaultError as exc:
+        checking.add("a", name, f"Vault has nothing readable at {record.vault_path} ({type(exc).__name__})")
+        return
+    secret = _secret_of(data)
+    _check_secret_works(checking, name, version, secret)
+    ledger = _check_ledger_fingerprint(checking, name, version, data, secret)
+    _check_mirror_fingerprint(checking, name, version, custom, secret)
+    _check_ledger_slots(checking, name, record, ledger)
+    _check_pre_round_secret(checking, name, record)
+    _check_emergency(checking, name, record)
+    _check_rotation_count(checking, name, record, version)
+    _check_one_slot_regenerated(checking, name, record)
+
+
+def _check_secret_works(checking: _Checking, name: str, version: int, secret: Secret | None) -> None:
+    """(a) the secret consumers read now works."""
+    if secret is None:
+        checking.add("a", name, f"Vault version {version} holds no api_key")
+    elif not works(checking.base, secret.reveal()):
+        checking.add("a", name, f"Vault version {version} holds a secret the inference endpoint refuses")
+        checking.dead.append(name)
+
+
+def _check_ledger_fingerprint(
+    checking: _Checking, name: str, version: int, data: dict[str, Any], secret: Secret | None
+) -> dict[str, Any]:
+    """(d) the ledger names that secret; returns the ledger ({} when there is none to read)."""
+    ledger = _ledger_of(data)
+    if not isinstance(ledger, dict):
+        checking.add("d", name, f"Vault version {version} has no readable {LEDGER_DATA_FIELD}")
+        return {}
+    if secret is not None and ledger.get("fingerprint") != secret.fingerprint:
+        checking.add(
+            "d",
+            name,
+            f"version {version}: ledger fingerprint {ledger.get('fingerprint')} but the secret's is "
+            f"{secret.fingerprint}",
         )
-        if rotations > record.max_rotations:
-            add(
-                "f",
-                name,
-                f"rotated {rotations} times (Vault versions with a new secret: {', '.join(history)}), "
-                f"asked {asked}; the runs said: {_said(round_, name)}",
-            )
-        elif rotations < record.min_rotations and _selected_by_a_successful_run(round_, name):
-            add(
-                "f",
-                name,
-                f"rotated {rotations} times although the run that selected it exited 0; asked {asked}",
-            )
-        # Dual-slot: a second rotation regenerates the slot the first left inactive, which holds the
-        # secret consumers had before the round. (Regenerating the same slot again is a retry.)
-        once = record.strategy == "dual-slot" and not record.emergency and record.keep_pre_secret
-        if once and len(record.slots) == 2 and all(_regenerated(lab, record, u) for u in record.slots):
-            add("f", name, "both slots were regenerated: rotated twice (the pre-round secret died)")
-    # (b) what the live consumer saw
-    for name, record in round_.keys.items():
-        counts = round_.consumer.get(record.vault_path)
-        if counts is None or record.strategy != "dual-slot" or record.emergency:
+    return ledger
+
+
+def _check_mirror_fingerprint(
+    checking: _Checking, name: str, version: int, custom: dict[str, Any], secret: Secret | None
+) -> None:
+    """(d) the metadata mirror, when it describes the current version, names that secret too."""
+    if (
+        secret is not None
+        and custom.get("version") == str(version)
+        and custom.get("fingerprint") != secret.fingerprint
+    ):
+        checking.add(
+            "d",
+            name,
+            f"metadata mirror (version {version}) says fingerprint {custom.get('fingerprint')}, the "
+            f"secret's is {secret.fingerprint}",
+        )
+
+
+def _check_ledger_slots(checking: _Checking, name: str, record: KeyRecord, ledger: dict[str, Any]) -> None:
+    """(c) the ledger's slots are the key's; they are gathered for the DigitalOcean side of (c)."""
+    slots = tuple(s for s in (ledger.get("slot_a"), ledger.get("slot_b")) if isinstance(s, str) and s)
+    checking.ledger_slots.update(slots)
+    if ledger and set(slots) != set(record.slots):
+        checking.add("c", name, f"ledger slots {list(slots)} are not the key's {list(record.slots)}")
+
+
+def _keeps_pre_round_secret(record: KeyRecord) -> bool:
+    """A dual-slot key no emergency hit, whose round keeps the secret consumers held alive."""
+    return record.strategy == "dual-slot" and not record.emergency and record.keep_pre_secret
+
+
+def _check_pre_round_secret(checking: _Checking, name: str, record: KeyRecord) -> None:
+    """(b) the secret consumers held before the round still works."""
+    if _keeps_pre_round_secret(record) and not works(checking.base, record.pre_secret.reveal()):
+        checking.add("b", name, "the secret Vault held before the round no longer works")
+
+
+def _check_emergency(checking: _Checking, name: str, record: KeyRecord) -> None:
+    """(E) nothing from before the incident survives a completed emergency."""
+    if not (record.emergency and _emergency_completed(checking.round_, name)):
+        return
+    alive = sum(works(checking.base, old.reveal()) for old in record.pre_secrets)
+    if alive:
+        checking.add("E", name, f"{alive} of {len(record.pre_secrets)} pre-incident secrets still work")
+
+
+def _check_rotation_count(checking: _Checking, name: str, record: KeyRecord, version: int) -> None:
+    """(f) as many rotations as asked: never more, and none fewer once a run that selected it exited 0."""
+    history = _rotations(checking.vault, record.vault_path, record, version)
+    rotations = len(history)
+    asked = (
+        f"{record.min_rotations}"
+        if record.min_rotations == record.max_rotations
+        else f"{record.min_rotations}-{record.max_rotations}"
+    )
+    if rotations > record.max_rotations:
+        checking.add(
+            "f",
+            name,
+            f"rotated {rotations} times (Vault versions with a new secret: {', '.join(history)}), "
+            f"asked {asked}; the runs said: {_said(checking.round_, name)}",
+        )
+    elif rotations < record.min_rotations and _selected_by_a_successful_run(checking.round_, name):
+        checking.add(
+            "f",
+            name,
+            f"rotated {rotations} times although the run that selected it exited 0; asked {asked}",
+        )
+
+
+def _check_one_slot_regenerated(checking: _Checking, name: str, record: KeyRecord) -> None:
+    """(f) dual-slot: a second rotation regenerates the slot the first left inactive, which holds the
+    secret consumers had before the round. (Regenerating the same slot again is a retry.)"""
+    if (
+        _keeps_pre_round_secret(record)
+        and len(record.slots) == 2
+        and all(_regenerated(checking.lab, record, u) for u in record.slots)
+    ):
+        checking.add("f", name, "both slots were regenerated: rotated twice (the pre-round secret died)")
+
+
+def _check_live_consumer(checking: _Checking) -> None:
+    """(b) what the live consumer saw, for each dual-slot key no emergency hit."""
+    for name, record in checking.round_.keys.items():
+        counts = checking.round_.consumer.get(record.vault_path)
+        if counts is None or record.strategy != "dual-slot" or record.emergency or not counts.failed:
             continue
-        if counts.failed:
-            first = counts.failures_at[0] if counts.failures_at else 0.0
-            add(
-                "b",
-                name,
-                f"the live consumer saw {counts.failed} failed of {counts.calls} calls "
-                f"(first at {first:.2f}s)",
+        first = counts.failures_at[0] if counts.failures_at else 0.0
+        checking.add(
+            "b",
+            name,
+            f"the live consumer saw {counts.failed} failed of {counts.calls} calls (first at {first:.2f}s)",
+        )
+
+
+def _check_accounted_for(checking: _Checking) -> None:
+    """(c) every DigitalOcean key is one a ledger records, and every ledger slot exists."""
+    store = checking.lab.emulator.store
+    for key in store.list():
+        if key.uuid not in checking.ledger_slots:
+            checking.add(
+                "c", "", f"DigitalOcean key {key.uuid} ({key.name!r}) belongs to no declared key's ledger"
             )
-    # (c) every DigitalOcean key is one a ledger records
-    for key in lab.emulator.store.list():
-        if key.uuid not in ledger_slots:
-            add("c", "", f"DigitalOcean key {key.uuid} ({key.name!r}) belongs to no declared key's ledger")
-    for uuid in sorted(ledger_slots):
-        if lab.emulator.store.get(uuid) is None:
-            add("c", "", f"ledger slot {uuid} no longer exists at DigitalOcean")
-    # (e) and (r): what the command said, and how
-    for run in round_.runs:
-        found.extend(_exit_violations(run))
-    for error in round_.provider_errors:
+    for uuid in sorted(checking.ledger_slots):
+        if store.get(uuid) is None:
+            checking.add("c", "", f"ledger slot {uuid} no longer exists at DigitalOcean")
+
+
+def _check_exits(checking: _Checking) -> None:
+    """(e) and (r): what each command said, and how; then the provider's errors."""
+    for run in checking.round_.runs:
+        checking.found.extend(_exit_violations(run))
+    for error in checking.round_.provider_errors:
         if "Traceback" in error:
-            add("e", "", f"the provider answered the engine with a traceback: {error.splitlines()[0][:160]}")
-    # (A) the audit sees what the campaign sees
-    if dead and round_.audit is not None:
-        audit = round_.audit()
-        round_.runs.append(audit)
-        named = {str(f.get("key")) for f in audit.document.get("findings", []) if isinstance(f, dict)}
-        missed = [n for n in dead if n not in named]
-        if audit.exit_code != 1 or missed:
-            add(
-                "A",
-                ", ".join(dead),
-                f"audit --verify-secrets exited {audit.exit_code} and named {sorted(named) or 'no key'} "
-                "while Vault holds a dead secret",
+            checking.add(
+                "e", "", f"the provider answered the engine with a traceback: {error.splitlines()[0][:160]}"
             )
-    return found
+
+
+def _check_audit(checking: _Checking) -> None:
+    """(A) the audit sees what the campaign sees: run only when (a) found a dead secret."""
+    round_ = checking.round_
+    if not checking.dead or round_.audit is None:
+        return
+    audit = round_.audit()
+    round_.runs.append(audit)
+    named = {str(f.get("key")) for f in audit.document.get("findings", []) if isinstance(f, dict)}
+    missed = [n for n in checking.dead if n not in named]
+    if audit.exit_code != 1 or missed:
+        checking.add(
+            "A",
+            ", ".join(checking.dead),
+            f"audit --verify-secrets exited {audit.exit_code} and named {sorted(named) or 'no key'} "
+            "while Vault holds a dead secret",
+        )
 
 
 def _regenerated(lab: Lab, record: KeyRecord, uuid: str) -> bool:

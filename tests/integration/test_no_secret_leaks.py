@@ -12,6 +12,7 @@ import logging
 import pickle
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import hvac
@@ -62,9 +63,64 @@ def collect_outputs(logs: io.StringIO, capfd: pytest.CaptureFixture[str], texts:
     }
 
 
+@dataclass
+class Harvest:
+    """What the calls handed out (every secret) and what they said about themselves (texts to search)."""
+
+    secrets: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def attempt(self, call: Callable[[], Any]) -> None:
+        try:
+            result = call()
+        except GradientKeysError as exc:
+            self.texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
+            return
+        self.texts.append(repr(result))
+        secret = getattr(result, "secret", None)
+        if isinstance(secret, Secret):
+            self.secrets.append(secret.reveal())
+            self.texts.extend([str(secret), repr(secret), f"{secret}"])
+
+
+def exercise_api_token(
+    client: ModelKeys, emulator: Emulator, made: list[dict[str, str]], harvest: Harvest
+) -> None:
+    """Every operation with the planted token: success paths, then injected faults (a lost answer,
+    500, 429), 404, a deleted key and the retired create."""
+    attempt = harvest.attempt
+    attempt(client.list_all)
+    attempt(lambda: client.regenerate(made[0]["uuid"]))
+    attempt(lambda: client.create("legacy-made"))
+    emulator.inject(operation="regenerate", kind="drop_after_commit")
+    attempt(lambda: client.regenerate(made[1]["uuid"]))
+    emulator.inject(operation="regenerate", kind="error", status=500)
+    attempt(lambda: client.regenerate(made[1]["uuid"]))
+    emulator.inject(operation="create", kind="drop_after_commit")
+    attempt(lambda: client.create("lost-create"))
+    emulator.inject(operation="list", kind="rate_limit", retry_after=0)
+    attempt(client.list_all)
+    emulator.inject(operation="list", kind="error", times=5)
+    attempt(client.list_all)
+    attempt(lambda: client.rename(made[2]["uuid"], "renamed"))
+    attempt(lambda: client.regenerate("missing"))
+    attempt(lambda: client.delete(made[2]["uuid"]))
+    attempt(lambda: client.delete(made[2]["uuid"]))
+    emulator.config.create_mode = "retired"
+    attempt(lambda: client.create("retired"))
+
+
+def exercise_other_tokens(emulator: Emulator, made: list[dict[str, str]], harvest: Harvest) -> ModelKeys:
+    """A read-only token writing (403) and a wrong token (401); returns the read-only client."""
+    read_only = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_READ_ONLY)))
+    harvest.attempt(lambda: read_only.regenerate(made[0]["uuid"]))
+    wrong = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN + "x")))
+    harvest.attempt(wrong.list_all)
+    return read_only
+
+
 def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
-    secrets: list[str] = []
-    texts: list[str] = []
+    harvest = Harvest()
     config = EmulatorConfig(
         tokens=(PLANTED_TOKEN,), read_only_tokens=(PLANTED_READ_ONLY,), create_mode="legacy"
     )
@@ -73,57 +129,23 @@ def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest
         client = ModelKeys(settings)
         client.backoff.base = 0.01
         made = [emulator.console_create(f"key-{i}") for i in range(3)]
-        secrets += [m["secret_key"] for m in made]
-
-        def attempt(call: Callable[[], Any]) -> None:
-            try:
-                result = call()
-            except GradientKeysError as exc:
-                texts.extend([str(exc), repr(exc), "".join(traceback.format_exception(exc))])
-                return
-            texts.append(repr(result))
-            secret = getattr(result, "secret", None)
-            if isinstance(secret, Secret):
-                secrets.append(secret.reveal())
-                texts.extend([str(secret), repr(secret), f"{secret}"])
-
-        attempt(client.list_all)
-        attempt(lambda: client.regenerate(made[0]["uuid"]))
-        attempt(lambda: client.create("legacy-made"))
-        emulator.inject(operation="regenerate", kind="drop_after_commit")
-        attempt(lambda: client.regenerate(made[1]["uuid"]))
-        emulator.inject(operation="regenerate", kind="error", status=500)
-        attempt(lambda: client.regenerate(made[1]["uuid"]))
-        emulator.inject(operation="create", kind="drop_after_commit")
-        attempt(lambda: client.create("lost-create"))
-        emulator.inject(operation="list", kind="rate_limit", retry_after=0)
-        attempt(client.list_all)
-        emulator.inject(operation="list", kind="error", times=5)
-        attempt(client.list_all)
-        attempt(lambda: client.rename(made[2]["uuid"], "renamed"))
-        attempt(lambda: client.regenerate("missing"))
-        attempt(lambda: client.delete(made[2]["uuid"]))
-        attempt(lambda: client.delete(made[2]["uuid"]))
-        emulator.config.create_mode = "retired"
-        attempt(lambda: client.create("retired"))
-        read_only = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_READ_ONLY)))
-        attempt(lambda: read_only.regenerate(made[0]["uuid"]))
-        wrong = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN + "x")))
-        attempt(wrong.list_all)
+        harvest.secrets += [m["secret_key"] for m in made]
+        exercise_api_token(client, emulator, made, harvest)
+        read_only = exercise_other_tokens(emulator, made, harvest)
         # Even a caller asking pydo for its network trace gets nothing: that policy is replaced.
         assert not isinstance(client._client._config.logging_policy, NetworkTraceLoggingPolicy)
         trace_on = {"logging_enable": True}  # what a careless caller would pass; our policy ignores it
         client._client.genai.regenerate_model_api_key(made[0]["uuid"], retry_total=0, **trace_on)
-        texts += [repr(client), repr(settings), repr(read_only)]
+        harvest.texts += [repr(client), repr(settings), repr(read_only)]
         for obj in (client, settings):
             with pytest.raises(TypeError):
                 pickle.dumps(obj)
 
-    assert len(secrets) >= 7, "the scenario should have handed out secrets"
-    haystacks = collect_outputs(debug_logs, capfd, texts)
+    assert len(harvest.secrets) >= 7, "the scenario should have handed out secrets"
+    haystacks = collect_outputs(debug_logs, capfd, harvest.texts)
     assert "regenerate" in haystacks["logs"], "the DEBUG capture should have seen the client's own records"
     for where, text in haystacks.items():
-        for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *secrets]:
+        for needle in [PLANTED_TOKEN, PLANTED_READ_ONLY, *harvest.secrets]:
             assert needle not in text, f"a token or secret leaked into {where}"
 
 

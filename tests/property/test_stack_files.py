@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,57 @@ def holds(value: Any, target: Any) -> bool:
     return any(holds(item, target) for item in items)
 
 
+# One mistake at a place in the document: (draw, every place, the container, its key or index). The
+# ones that add, drop or rename a field apply to a mapping only; elsewhere they leave it as it was.
+Mistake = Callable[[st.DrawFn, list[tuple[Any, Any]], Any, Any], None]
+
+
+def replace_value(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    container[key] = draw(garbage)
+
+
+def replace_with_word(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    container[key] = draw(texts)
+
+
+def wrap_value(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    container[key] = draw(st.sampled_from([[container[key]], {"secure": container[key]}]))
+
+
+def share_value(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    other, other_key = draw(st.sampled_from(places))
+    if not holds(other[other_key], container):
+        container[key] = other[other_key]
+
+
+def drop_field(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    if isinstance(container, dict):
+        del container[key]
+
+
+def add_field(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    if isinstance(container, dict):
+        container[draw(field_names)] = draw(garbage)
+
+
+def rename_field(draw: st.DrawFn, places: list[tuple[Any, Any]], container: Any, key: Any) -> None:
+    if isinstance(container, dict) and isinstance(key, str):
+        _namespace, colon, rest = key.partition(":")
+        typo = f"{draw(st.sampled_from(TYPOS))}:{rest}" if colon else draw(field_names)
+        container[typo] = container.pop(key)
+
+
+MISTAKES: dict[str, Mistake] = {
+    "replace": replace_value,
+    "word": replace_with_word,
+    "drop": drop_field,
+    "wrap": wrap_value,
+    "add": add_field,
+    "rename": rename_field,
+    "share": share_value,
+}
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> dict[str, Any]:
     """A valid stack with up to three mistakes: a value replaced, removed or wrapped, a field
@@ -358,24 +409,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
         action = draw(
             st.sampled_from(["replace", "replace", "word", "drop", "wrap", "add", "rename", "share"])
         )
-        if action == "replace":
-            container[key] = draw(garbage)
-        elif action == "word":
-            container[key] = draw(texts)
-        elif action == "wrap":
-            container[key] = draw(st.sampled_from([[container[key]], {"secure": container[key]}]))
-        elif action == "share":
-            other, other_key = draw(st.sampled_from(places))
-            if not holds(other[other_key], container):
-                container[key] = other[other_key]
-        elif isinstance(container, dict) and action == "drop":
-            del container[key]
-        elif isinstance(container, dict) and action == "add":
-            container[draw(field_names)] = draw(garbage)
-        elif isinstance(container, dict) and isinstance(key, str):  # rename
-            _namespace, colon, rest = key.partition(":")
-            typo = f"{draw(st.sampled_from(TYPOS))}:{rest}" if colon else draw(field_names)
-            container[typo] = container.pop(key)
+        MISTAKES[action](draw, places, container, key)
     return document
 
 
