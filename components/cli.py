@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from components.audit import SEVERITIES, run_audit
 from components.bulk_rotation import RotationRunner, Status
@@ -152,12 +152,15 @@ def _sandbox_status(args: argparse.Namespace) -> int:
 
 def _load_settings(args: argparse.Namespace) -> StackSettings:
     if args.config:
-        return load_stack_file(Path(args.config), args.stack)
-    if not args.stack:
+        settings = load_stack_file(Path(args.config), args.stack)
+    elif not args.stack:
         raise ConfigurationError(
             "say which stack: --stack NAME (reads stacks/Pulumi.NAME.yaml) or --config FILE"
         )
-    return load_stack_file(Path("stacks") / f"Pulumi.{args.stack}.yaml", args.stack)
+    else:
+        settings = load_stack_file(Path("stacks") / f"Pulumi.{args.stack}.yaml", args.stack)
+    args.known_stack = settings.stack  # an error document names the stack once it is known
+    return settings
 
 
 def _operations(settings: StackSettings) -> KeyOperations:
@@ -299,9 +302,7 @@ Commands = argparse._SubParsersAction  # the `add_parser` side of a parser's sub
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gradient-keys", description="DigitalOcean model access keys as code"
-    )
+    parser = _Parser(prog="gradient-keys", description="DigitalOcean model access keys as code")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (_add_keys, _add_sandbox, _add_rotate, _add_audit, _add_vault):
@@ -314,7 +315,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="stack config file (instead of --stack)")
 
 
-def _add_keys(commands: Commands[argparse.ArgumentParser]) -> None:
+def _add_keys(commands: Commands[_Parser]) -> None:
     keys = commands.add_parser("keys", help="inspect DigitalOcean model access keys")
     keys_cmds = keys.add_subparsers(dest="keys_command", required=True)
     key_list = keys_cmds.add_parser("list", help="list every key (per_page 200, all pages)")
@@ -322,7 +323,7 @@ def _add_keys(commands: Commands[argparse.ArgumentParser]) -> None:
     key_list.set_defaults(func=_keys_list)
 
 
-def _add_sandbox(commands: Commands[argparse.ArgumentParser]) -> None:
+def _add_sandbox(commands: Commands[_Parser]) -> None:
     from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
 
     sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
@@ -357,7 +358,7 @@ def _add_sandbox(commands: Commands[argparse.ArgumentParser]) -> None:
     listing.set_defaults(func=_console_list)
 
 
-def _add_rotate(commands: Commands[argparse.ArgumentParser]) -> None:
+def _add_rotate(commands: Commands[_Parser]) -> None:
     rotate = commands.add_parser("rotate", help="rotate keys now: due, all or named; emergency; resumable")
     _stack_options(rotate)
     which = rotate.add_mutually_exclusive_group()
@@ -389,7 +390,7 @@ def _add_rotate(commands: Commands[argparse.ArgumentParser]) -> None:
     rotate.set_defaults(func=_rotate)
 
 
-def _add_audit(commands: Commands[argparse.ArgumentParser]) -> None:
+def _add_audit(commands: Commands[_Parser]) -> None:
     audit = commands.add_parser("audit", help="declared keys vs DigitalOcean vs Vault; changes nothing")
     _stack_options(audit)
     audit.add_argument("--format", choices=("table", "json"), default="table")
@@ -407,7 +408,7 @@ def _add_audit(commands: Commands[argparse.ArgumentParser]) -> None:
     audit.set_defaults(func=_audit)
 
 
-def _add_vault(commands: Commands[argparse.ArgumentParser]) -> None:
+def _add_vault(commands: Commands[_Parser]) -> None:
     vault = commands.add_parser("vault", help="Vault settings the tool needs")
     vault_cmds = vault.add_subparsers(dest="vault_command", required=True)
     policy = vault_cmds.add_parser("policy", help="print the least-privilege policy for a mount and prefix")
@@ -446,11 +447,59 @@ class _EscapingFormatter(logging.Formatter):
 _TEXT_OPTIONS = ("mount", "prefix", "dir", "config", "stack", "min_interval", "admin_token", "name")
 
 
+class _UsageError(Exception):
+    """argparse refused the arguments (its `error`), raised so `main` can answer in JSON too."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(f"{parser.prog}: error: {message}")
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+# The commands whose `--format json` promises one document on stdout, failures included.
+_JSON_COMMANDS = (("rotate",), ("audit",), ("keys", "list"))
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether these arguments ask a JSON command for JSON, read without argparse (which may just
+    have refused them): the command words first, then `--format json` or `--format=json`."""
+    words = [a for a in argv if not a.startswith("-")]
+    if not any(tuple(words[: len(c)]) == c for c in _JSON_COMMANDS):
+        return False
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in pairs)
+
+
+def _error_document(kind: str, message: str, code: int, stack: str | None) -> None:
+    """The one JSON document of a run that failed before it had its own (docs/exit-codes.md)."""
+    error: dict[str, Any] = {"kind": kind, "message": message, "exit_code": int(code)}
+    document: dict[str, Any] = {"error": error}
+    if stack:
+        document["stack"] = stack
+    print(json.dumps(document, indent=2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_mode = _wants_json(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        if json_mode:
+            _error_document("usage", str(exc), EXIT_USAGE, None)
+        exc.parser.print_usage(sys.stderr)
+        _say(str(exc))
+        return EXIT_USAGE
     for name in _TEXT_OPTIONS:
         if isinstance(getattr(args, name, None), list):
-            print(f"error: --{name.replace('_', '-')} needs a value", file=sys.stderr)
+            message = f"--{name.replace('_', '-')} needs a value"
+            if json_mode:
+                _error_document("usage", message, EXIT_USAGE, None)
+            print(f"error: {message}", file=sys.stderr)
             return EXIT_USAGE
     handler = logging.StreamHandler()
     handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -459,6 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except GradientKeysError as exc:
         _say(f"error: {exc}")
+        if json_mode:
+            stack = getattr(args, "known_stack", None) or getattr(args, "stack", None)
+            _error_document(type(exc).__name__, str(exc), exit_code(exc), stack)
         return exit_code(exc)
     except _sandbox_errors() as exc:
         _say(f"error: {exc}")
