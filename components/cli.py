@@ -188,15 +188,14 @@ def _rotate(args: argparse.Namespace) -> int:
     specs = runner.select(due=args.due, every=args.all, names=args.keys)
     outcomes = runner.plan(specs, dry_run=args.dry_run)
     planned = [o for o in outcomes if o.status is Status.PLANNED]
-    if args.format == "table":
-        verb = "would rotate" if args.dry_run else "will rotate"
+    plan_line = f"{len(planned)} of {len(outcomes)} key(s)"
+    if args.format == "table" and not args.dry_run:
         print(
-            f"plan for stack {settings.stack} (run {runner.run_id}): "
-            f"{verb} {len(planned)} of {len(outcomes)} key(s)",
-            file=sys.stderr,
+            f"plan for stack {settings.stack} (run {runner.run_id}): will rotate {plan_line}", file=sys.stderr
         )
         _print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"), stream=sys.stderr)
     summary = runner.summarize_plan(outcomes) if args.dry_run else runner.run(outcomes)
+    counts = vars(summary)
     document = {
         "stack": settings.stack,
         "run_id": runner.run_id,
@@ -205,15 +204,20 @@ def _rotate(args: argparse.Namespace) -> int:
         "emergency": args.emergency,
         "selection": runner.selection,
         "keys": [o.public() for o in outcomes],
-        "summary": vars(summary),
+        "summary": {"would_rotate": len(planned), **counts} if args.dry_run else counts,
     }
     if args.format == "json":
         print(json.dumps(document, indent=2))
+    elif args.dry_run:  # the plan is a dry run's output
+        _print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"))
+        print(
+            f"would rotate {plan_line} (stack {settings.stack}, dry run {runner.run_id}; "
+            f"{summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
+        )
     else:
-        if not args.dry_run:
-            _print_table(
-                [o.public() for o in outcomes], ("key", "status", "active_slot", "vault_version", "detail")
-            )
+        _print_table(
+            [o.public() for o in outcomes], ("key", "status", "active_slot", "vault_version", "detail")
+        )
         print(
             f"rotated {summary.rotated}, already done {summary.already_done}, not due {summary.not_due}, "
             f"failed {summary.failed} in {summary.seconds:.1f}s "

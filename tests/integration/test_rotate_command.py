@@ -152,3 +152,32 @@ def test_a_dry_run_changes_nothing_in_vault_not_even_a_stale_mirror(managed: Man
     assert after["custom_metadata"] == before["custom_metadata"]
     assert after["current_version"] == before["current_version"]
     assert after["updated_time"] == before["updated_time"]
+
+
+def test_a_table_dry_run_prints_its_plan_on_stdout(managed: Managed) -> None:
+    """The plan is a dry run's output: on stdout, with a "would rotate" summary, no "rotated 0"."""
+    age(managed, "apps/chatbot")
+    result = subprocess.run(
+        [sys.executable, "-m", "components.cli", "rotate", "--config", str(managed.stack_file), "--due",
+         "--dry-run"],
+        cwd=REPO, env={**os.environ, **managed.env}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["KEY", "STATUS", "REASON", "DETAIL"]
+    assert {line.split()[0]: line.split()[1] for line in lines[1:3]} == {
+        "chatbot": "planned",
+        "batch": "not-due",
+    }
+    assert lines[-1].startswith("would rotate 1 of 2 key(s) (stack rot, dry run ")
+    assert "rotated 0" not in result.stdout + result.stderr
+    assert "KEY" not in result.stderr  # the plan is not printed twice
+
+
+def test_a_json_dry_run_summary_says_would_rotate(managed: Managed) -> None:
+    age(managed, "apps/chatbot")
+    code, document, err = managed.rotate("--due", "--dry-run")
+    assert code == 0, err
+    assert document["summary"]["would_rotate"] == 1 and document["summary"]["rotated"] == 0
+    code, document, err = managed.rotate("--due")
+    assert code == 0 and "would_rotate" not in document["summary"]
