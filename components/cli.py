@@ -173,7 +173,11 @@ def _rotate(args: argparse.Namespace) -> int:
     settings = _load_settings(args)
     ops = _operations(settings)
     print(ops.endpoints().describe(), file=sys.stderr)
-    ops.do  # noqa: B018 - a missing DIGITALOCEAN_TOKEN is a usage error, found before any plan
+    if not args.dry_run:
+        # A missing DIGITALOCEAN_TOKEN is a usage error, found before any plan. A dry run makes no
+        # DigitalOcean request (planning reads Vault; an unsettled ledger's check calls the
+        # inference endpoint with the stored secret), so it runs without the token.
+        ops.do  # noqa: B018
     say = _say if args.format == "table" else (lambda _line: None)
     runner = RotationRunner(
         settings,

@@ -181,3 +181,37 @@ def test_a_json_dry_run_summary_says_would_rotate(managed: Managed) -> None:
     assert document["summary"]["would_rotate"] == 1 and document["summary"]["rotated"] == 0
     code, document, err = managed.rotate("--due")
     assert code == 0 and "would_rotate" not in document["summary"]
+
+
+@pytest.mark.parametrize("unsettled", [False, True], ids=["settled", "unsettled ledger"])
+def test_a_dry_run_needs_no_digitalocean_token(
+    managed: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, unsettled: bool
+) -> None:
+    """Planning reads Vault only; an unsettled ledger's check calls the inference endpoint with the
+    stored secret, not DigitalOcean's API: neither needs DIGITALOCEAN_TOKEN."""
+    expected = {"chatbot": "planned", "batch": "not-due"}
+    age(managed, "apps/chatbot")
+    if unsettled:
+        sink = managed.sink()
+        secret, entry = sink.read_secret("apps/batch")
+        assert entry.ledger is not None
+        sink.write("apps/batch", secret, dataclasses.replace(entry.ledger, unsettled="true"), entry.version)
+        emulator.store.regenerate(managed.states["batch"].slot_a_uuid)  # a late commit killed it
+        expected["batch"] = "planned"  # found by the inference check, with no token
+    managed.env.pop("DIGITALOCEAN_TOKEN")
+    monkeypatch.delenv("DIGITALOCEAN_TOKEN", raising=False)
+    code, document, err = managed.rotate("--due", "--dry-run")
+    assert code == 0, err
+    assert {k["key"]: k["status"] for k in document["keys"]} == expected
+    planned = list(expected.values()).count("planned")
+    assert (
+        document["summary"]["would_rotate"] == planned and document["summary"]["digitalocean_requests"] == 0
+    )
+    table = subprocess.run(
+        [sys.executable, "-m", "components.cli", "rotate", "--config", str(managed.stack_file), "--due",
+         "--dry-run"],
+        cwd=REPO, env={**os.environ, **managed.env}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert table.returncode == 0 and f"would rotate {planned} of 2 key(s)" in table.stdout, table.stderr
+    code, document, err = managed.rotate("--due")  # a real run still needs it: a usage error
+    assert code == 2 and document["error"]["kind"] == "ConfigurationError", err
