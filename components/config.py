@@ -619,6 +619,7 @@ def _os_reason(exc: BaseException) -> str:
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
 
 
+_YAML_BUILD = (TypeError, IndexError, KeyError, AttributeError, OverflowError, ValueError)
 # Why a stack file could not be read, by exception, first match wins (one table, not a ladder of
 # except clauses). PyYAML recognises some scalars it then cannot build (`2026-02-30`, `!!int ''`):
 # those are the ValueError .. OverflowError row.
@@ -631,10 +632,7 @@ _READ_FAILURES: tuple[tuple[tuple[type[BaseException], ...], Callable[[Path, Bas
         (OSError, UnicodeDecodeError),
         lambda p, e: f"stack config {_name(str(p), 300)} cannot be read ({_os_reason(e)})",
     ),
-    (
-        (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError),
-        lambda p, _e: f"stack config {_name(str(p), 300)} has a value YAML cannot build",
-    ),
+    (_YAML_BUILD, lambda p, _e: f"stack config {_name(str(p), 300)} has a value YAML cannot build"),
     ((RecursionError,), lambda p, _e: f"stack config {p} is nested too deeply"),
     ((_SelfReference,), lambda p, _e: f"stack config {p} has a value that contains itself (YAML alias)"),
     (

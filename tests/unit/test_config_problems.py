@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.config import STRATEGIES, KeySpec, OnDelete, Strategy, parse_settings, slot_names
+from components.config import (
+    STRATEGIES,
+    KeySpec,
+    OnDelete,
+    Strategy,
+    load_stack_file,
+    parse_settings,
+    slot_names,
+)
 from components.errors import MAX_LISTED_PROBLEMS, ConfigProblem, ConfigurationError, shown_value
 from components.provider import _failures
 from components.vault_sink import DELETE_MODES
@@ -310,3 +319,33 @@ def test_a_key_built_in_code_with_a_wrong_string_is_refused() -> None:
 
 def test_slot_names_take_the_enum_or_the_string() -> None:
     assert slot_names("k", Strategy.IN_PLACE) == slot_names("k", "in-place") == ("k",)
+
+
+def test_a_bug_in_our_own_loading_code_is_not_reported_as_a_bad_stack_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only PyYAML failing to build a value is the file's fault; the same exception raised by
+    gradient-keys' own code is a bug and surfaces as itself."""
+    import components.config as config_module
+
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text("config:\n  gradient-keys:keys: []\n")
+
+    def broken(*_args: object) -> int:
+        raise TypeError("a bug in the alias counter")
+
+    monkeypatch.setattr(config_module, "_expanded_size", broken)
+    with pytest.raises(TypeError, match="alias counter"):
+        config_module.load_stack_file(stack)
+
+
+def test_a_value_yaml_cannot_build_is_the_files_fault(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(
+        "config:\n  gradient-keys:keys: [{name: a, vault_path: apps/a, rotation_token: 2026-02-30}]\n"
+    )
+    with pytest.raises(ConfigurationError, match="has a value YAML cannot build"):
+        load_stack_file(stack)
+    stack.write_bytes(b"config:\n  gradient-keys:keys: \xff\xfe\n")
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        load_stack_file(stack)
