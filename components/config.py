@@ -588,8 +588,20 @@ def _read_document(path: Path) -> Any:
         raise ConfigurationError("the stack config path contains a NUL character; check --config/--stack")
     try:
         return _load_bounded(path)
+    except _YAML_BUILD as exc:
+        if not (isinstance(exc, UnicodeDecodeError) or _raised_in_yaml(exc)):
+            raise  # not PyYAML building a value: a bug in gradient-keys, which surfaces as itself
+        raise ConfigurationError(_read_failure(path, exc)) from None
     except _READ_FAILURE_TYPES as exc:
         raise ConfigurationError(_read_failure(path, exc)) from None
+
+
+def _raised_in_yaml(exc: BaseException) -> bool:
+    """Was `exc` raised while PyYAML built a value (its innermost Python frame is in `yaml.`)?"""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("yaml.")
 
 
 def _load_bounded(path: Path) -> Any:
