@@ -1,8 +1,9 @@
 """The `gradient-keys` command.
 
-    gradient-keys rotate --stack NAME [--due | --all | KEY...] [--emergency] [--dry-run] [--format json]
-                         [--min-interval 1h] [--force] [--wait SECONDS]
-    gradient-keys audit --stack NAME [--format table|json] [--fail-on SEVERITY] [--verify-secrets]
+    gradient-keys rotate --stack NAME [--project DIR] [--due | --all | KEY...] [--emergency]
+                         [--dry-run] [--format json] [--min-interval 1h] [--force] [--wait SECONDS]
+    gradient-keys audit --stack NAME [--project DIR] [--format table|json] [--fail-on SEVERITY]
+                        [--verify-secrets]
     gradient-keys keys list [--format table|json]        the account's model access keys
     gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
     gradient-keys sandbox up [--dir DIR] [options]        start it in the background, print exports
@@ -38,6 +39,7 @@ from components.config import StackSettings, load_stack_file, parse_duration
 from components.do_keys import ClientSettings, ModelKeys
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, exit_code
 from components.keys import KeyContext, KeyOperations
+from components.project import stack_file
 from components.terminal import escape_controls
 from components.vault_policy import render_policy
 from components.vault_sink import DELETE_MODES, VaultSink
@@ -151,14 +153,21 @@ def _sandbox_status(args: argparse.Namespace) -> int:
 
 
 def _load_settings(args: argparse.Namespace) -> StackSettings:
+    if args.config and (args.stack or args.project):
+        given = "--stack" if args.stack else "--project"
+        raise ConfigurationError(
+            f"{given} and --config both say where the stack is; pass one: --stack NAME (the project's "
+            "Pulumi.NAME.yaml) or --config FILE (a stack named after the file: Pulumi.NAME.yaml is NAME)"
+        )
     if args.config:
-        settings = load_stack_file(Path(args.config), args.stack)
+        settings = load_stack_file(Path(args.config))
     elif not args.stack:
         raise ConfigurationError(
-            "say which stack: --stack NAME (reads stacks/Pulumi.NAME.yaml) or --config FILE"
+            "say which stack: --stack NAME (the Pulumi project's Pulumi.NAME.yaml) or --config FILE"
         )
     else:
-        settings = load_stack_file(Path("stacks") / f"Pulumi.{args.stack}.yaml", args.stack)
+        explicit = Path(args.project) if args.project else None
+        settings = load_stack_file(stack_file(args.stack, Path.cwd(), explicit), args.stack)
     args.known_stack = settings.stack  # an error document names the stack once it is known
     return settings
 
@@ -319,8 +328,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", help="stack name: reads stacks/Pulumi.NAME.yaml")
-    parser.add_argument("--config", help="stack config file (instead of --stack)")
+    parser.add_argument(
+        "--stack",
+        help="stack name: reads Pulumi.NAME.yaml in the Pulumi project's stackConfigDir "
+        "(the project: the nearest directory upward holding Pulumi.yaml)",
+    )
+    parser.add_argument(
+        "--project", metavar="DIR", help="the Pulumi project directory (default: found from here upward)"
+    )
+    parser.add_argument(
+        "--config", help="stack config file (instead of --stack; the stack is named after the file)"
+    )
 
 
 def _add_keys(commands: Commands[_Parser]) -> None:
@@ -452,20 +470,34 @@ class _EscapingFormatter(logging.Formatter):
 
 # Options that take one text value. Python 3.11's argparse turns `--mount=--` into an empty list
 # (CPython gh-109475); such a value is a usage error, not a crash further in.
-_TEXT_OPTIONS = ("mount", "prefix", "dir", "config", "stack", "min_interval", "admin_token", "name")
+_TEXT_OPTIONS = (
+    "mount",
+    "prefix",
+    "dir",
+    "config",
+    "stack",
+    "project",
+    "min_interval",
+    "admin_token",
+    "name",
+)
 
 
-class _UsageError(Exception):
-    """argparse refused the arguments (its `error`), raised so `main` can answer in JSON too."""
+class _UsageError(SystemExit):
+    """argparse refused the arguments: its `error` has printed the usage and the message, and
+    raises this (a SystemExit with code 2, as argparse's own) so `main` can answer in JSON too."""
 
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(f"{parser.prog}: error: {message}")
-        self.parser = parser
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.message = message
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(self, message)
+        text = f"{self.prog}: error: {message}"
+        self.print_usage(sys.stderr)
+        _say(text)
+        raise _UsageError(text)
 
 
 # The commands whose `--format json` promises one document on stdout, failures included.
@@ -498,9 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except _UsageError as exc:
         if json_mode:
-            _error_document("usage", str(exc), EXIT_USAGE, None)
-        exc.parser.print_usage(sys.stderr)
-        _say(str(exc))
+            _error_document("usage", exc.message, EXIT_USAGE, None)
         return EXIT_USAGE
     for name in _TEXT_OPTIONS:
         if isinstance(getattr(args, name, None), list):

@@ -44,6 +44,7 @@ __all__ = [
     "stack_values",
     "parse_duration",
     "parse_settings",
+    "read_document",
     "slot_names",
 ]
 
@@ -581,6 +582,11 @@ def _expanded_size(value: Any, memo: dict[int, int], active: set[int]) -> int:
 
 class _SelfReference(Exception):
     pass
+
+
+def read_document(path: Path) -> Any:
+    """A YAML file read as a stack file is (bounded; ConfigurationError when it cannot be)."""
+    return _read_document(path)
 
 
 def _read_document(path: Path) -> Any:

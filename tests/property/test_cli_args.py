@@ -92,6 +92,8 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     opened = open_world(emulator, openbao, root_vault, tmp_path, monkeypatch, PREFIX)
+    # A Pulumi project: `--stack NAME` finds stacks/ through its Pulumi.yaml, as `pulumi` does.
+    (tmp_path / "Pulumi.yaml").write_text("name: prop\nruntime: python\nstackConfigDir: stacks\n")
     (tmp_path / "stacks").mkdir()
     for name, text in STACKS.items():
         (tmp_path / "stacks" / f"Pulumi.{name}.yaml").write_text(text)
