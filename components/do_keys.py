@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, Protocol, cast
 from urllib.parse import urlsplit
 
 import pydo
@@ -412,6 +412,20 @@ def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
     return _Reply(http.status_code, seal(body, _SECRET_FIELD), http.headers, attempt)
 
 
+class GenAIKeys(Protocol):
+    """The part of pydo's `client.genai` the client calls, typed: pydo's generated code carries no
+    type information, so the boundary is checked here (mypy --strict) rather than trusted. Every
+    call also passes azure-core options (`cls=`, `retry_total=`, ...) through `**options`."""
+
+    def list_model_api_keys(self, *, page: int, per_page: int, **options: Any) -> Any: ...
+
+    def update_model_api_key(self, api_key_uuid: str, body: dict[str, str], **options: Any) -> Any: ...
+
+    def delete_model_api_key(self, api_key_uuid: str, **options: Any) -> Any: ...
+
+    def regenerate_model_api_key(self, api_key_uuid: str, **options: Any) -> Any: ...
+
+
 class ModelKeys:
     """Client for the key endpoints. Build one per job; it reads nothing global after __init__.
 
@@ -436,6 +450,7 @@ class ModelKeys:
         retry = _Retry(self.settings.max_attempts, lambda: self.backoff, sleep)
         per_attempt = [_PacedAndCounted(lambda: self.pacer, self._count_request), _ReadableAnswers()]
         self._client = _build_client(self.settings, retry, per_attempt)
+        self._api: GenAIKeys = self._client.genai
 
     def __repr__(self) -> str:
         return f"ModelKeys(api_url={self.settings.api_url!r})"
@@ -466,7 +481,11 @@ class ModelKeys:
         page = 1
         previous: list[str] = []
         while True:
-            reply = self._idempotent("list", None, "list_model_api_keys", page=page, per_page=PAGE_SIZE)
+            reply = self._idempotent(
+                "list",
+                None,
+                lambda n=page, **o: self._api.list_model_api_keys(page=n, per_page=PAGE_SIZE, **o),
+            )
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
             if not isinstance(reply.body, dict):
@@ -525,7 +544,11 @@ class ModelKeys:
     # -- changes ------------------------------------------------------------------------------
     def rename(self, key_uuid: str, name: str) -> ModelKey:
         reply = self._idempotent(
-            "rename", key_uuid, "update_model_api_key", key_uuid, {"api_key_uuid": key_uuid, "name": name}
+            "rename",
+            key_uuid,
+            lambda **o: self._api.update_model_api_key(
+                key_uuid, {"api_key_uuid": key_uuid, "name": name}, **o
+            ),
         )
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
@@ -542,7 +565,9 @@ class ModelKeys:
 
     def delete(self, key_uuid: str) -> DeleteOutcome:
         """Delete; a key that is already gone is success, reported as `already_gone`."""
-        reply = self._idempotent("delete", key_uuid, "delete_model_api_key", key_uuid)
+        reply = self._idempotent(
+            "delete", key_uuid, lambda **o: self._api.delete_model_api_key(key_uuid, **o)
+        )
         if reply.status == 404:
             # A 404 after a lost earlier attempt means that attempt deleted it.
             gone_before = reply.attempt == 1
@@ -565,7 +590,11 @@ class ModelKeys:
         return self._mint(
             "regenerate",
             key_uuid,
-            lambda: self._genai("regenerate", key_uuid, "regenerate_model_api_key", key_uuid, retry_total=0),
+            lambda: self._genai(
+                "regenerate",
+                key_uuid,
+                lambda **o: self._api.regenerate_model_api_key(key_uuid, retry_total=0, **o),
+            ),
             resolve=self._resolve_lost_regenerate if retry_unknown else None,
             exhausted=(
                 f"no regenerate answer after {self.settings.max_attempts} attempts; the key's current "
@@ -720,13 +749,12 @@ class ModelKeys:
         )
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _genai(self, operation: str, key: str | None, method: str, *args: Any, **kwargs: Any) -> _Reply:
+    def _genai(self, operation: str, key: str | None, call: Callable[..., Any]) -> _Reply:
         """Call a pydo `client.genai` method, capturing status and headers through `cls=`."""
-        call = getattr(self._client.genai, method)
         return self._send(
             operation,
             key,
-            lambda: cast(_Reply, call(*args, cls=_capture, **{_CALL_OPTION: (operation, key)}, **kwargs)),
+            lambda: cast(_Reply, call(cls=_capture, **{_CALL_OPTION: (operation, key)})),
         )
 
     def _raw(self, operation: str, key: str | None, method: str, path: str, body: Any) -> _Reply:
@@ -774,11 +802,11 @@ class ModelKeys:
             raise failure
         return reply
 
-    def _idempotent(self, operation: str, key: str | None, method: str, *args: Any, **kwargs: Any) -> _Reply:
+    def _idempotent(self, operation: str, key: str | None, call: Callable[..., Any]) -> _Reply:
         """list, rename and delete: sent once, retried by the pipeline (`_Retry`) on 429, 5xx and
         lost answers; here only what the last attempt brought is turned into our errors."""
         try:
-            reply = self._genai(operation, key, method, *args, **kwargs)
+            reply = self._genai(operation, key, call)
         except _TransportFailure as failure:
             raise UnavailableError(
                 f"DigitalOcean did not answer ({failure.kind}) after {self.settings.max_attempts} attempts",

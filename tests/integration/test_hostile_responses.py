@@ -457,17 +457,17 @@ def test_capabilities_vault_does_not_document_are_not_repeated_back(
 
 # == Secret containment: tracebacks printed with their locals ======================================
 def test_vault_unreachable_mid_write_leaves_no_secret_in_the_traceback(
-    vault_env: dict[str, str], key_path: str
+    vault_env: dict[str, str], key_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
     closed = socket_nobody_listens_on()
 
-    def vault_goes_away(*args: object, **kwargs: object) -> object:
+    def vault_goes_away(*args: Any, **kwargs: Any) -> Any:
         sink._client.adapter.base_uri = closed  # every attempt from here on is refused
         return real(*args, **kwargs)
 
-    sink._kv.create_or_update_secret = vault_goes_away
+    monkeypatch.setattr(sink._kv, "create_or_update_secret", vault_goes_away)
     secret = Secret(planted_secret())
     exc = failure_of(lambda: sink.write(key_path, secret, ledger_for(secret), 0))
     assert isinstance(exc, VaultUnavailableError), repr(exc)
@@ -477,18 +477,18 @@ def test_vault_unreachable_mid_write_leaves_no_secret_in_the_traceback(
 
 
 def test_a_conflict_mid_write_leaves_no_secret_in_the_traceback(
-    vault_env: dict[str, str], root_vault: hvac.Client, key_path: str
+    vault_env: dict[str, str], root_vault: hvac.Client, key_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
 
-    def someone_writes_first(*args: object, **kwargs: object) -> object:
+    def someone_writes_first(*args: Any, **kwargs: Any) -> Any:
         root_vault.secrets.kv.v2.create_or_update_secret(
             f"{PREFIX}/{key_path}", {"api_key": "sk-do-the-other-writer"}, mount_point="secret"
         )
         return real(*args, **kwargs)
 
-    sink._kv.create_or_update_secret = someone_writes_first
+    monkeypatch.setattr(sink._kv, "create_or_update_secret", someone_writes_first)
     secret = Secret(planted_secret())
     exc = failure_of(lambda: sink.write(key_path, secret, ledger_for(secret), 0))
     assert isinstance(exc, VaultConflictError), repr(exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
@@ -278,20 +279,22 @@ def test_a_mirror_edited_by_hand_is_rebuilt_and_operator_keys_kept(
     assert metadata["delete_version_after"] == "720h0m0s"  # and so does their retention setting
 
 
-def test_a_write_whose_answer_was_lost_is_not_a_conflict(vault_env: dict[str, str], key_path: str) -> None:
+def test_a_write_whose_answer_was_lost_is_not_a_conflict(
+    vault_env: dict[str, str], key_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The write commits, the answer is lost, the retry loses check-and-set to itself: success."""
     sink = VaultSink(environ=os.environ, sleep=lambda _s: None)
     real = sink._kv.create_or_update_secret
     calls: list[int] = []
 
-    def commit_then_drop(*args: object, **kwargs: object) -> object:
+    def commit_then_drop(*args: Any, **kwargs: Any) -> Any:
         result = real(*args, **kwargs)
         calls.append(1)
         if len(calls) == 1:
             raise requests.ConnectionError("answer lost")
         return result
 
-    sink._kv.create_or_update_secret = commit_then_drop
+    monkeypatch.setattr(sink._kv, "create_or_update_secret", commit_then_drop)
     secret = Secret("sk-do-lost-answer")
     entry = sink.write(key_path, secret, ledger_for(secret), 0)
     assert entry.version == 1 and entry.ledger == ledger_for(secret)
