@@ -27,10 +27,13 @@ def managed(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> Manag
     return manage(emulator, openbao, tmp_path, KEYS, prefix=f"gradient-keys/exit-{tmp_path.name[-8:]}")
 
 
-def run(managed: Managed, command: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run(
+    managed: Managed, command: tuple[str, ...], env: dict[str, str], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`gradient-keys COMMAND` (with the managed stack file, except `keys`) as a subprocess."""
     stack = () if command[0] == "keys" else ("--config", str(managed.stack_file))
     return subprocess.run(
-        [sys.executable, "-m", "components.cli", *command, *stack],
+        [sys.executable, "-m", "components.cli", *command, *stack, *extra],
         cwd=REPO,
         env={**os.environ, **managed.env, **env},
         capture_output=True,

@@ -5,9 +5,6 @@ fails before it has its own document prints `{"error": {"kind", "message", "exit
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,8 @@ import pytest
 from components.errors import ExitCode
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import REPO, Managed, manage
+from tests.integration.rotation_env import Managed, manage
+from tests.integration.test_exit_codes import run
 
 KEYS = [{"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d"}]
 COMMANDS = [("rotate", "--all"), ("audit",), ("keys", "list")]
@@ -31,16 +29,7 @@ def run_json(
     managed: Managed, command: tuple[str, ...], env: dict[str, str], *extra: str
 ) -> tuple[int, dict[str, Any], str]:
     """The command in JSON mode; stdout must parse as exactly one JSON document."""
-    stack = () if command[0] == "keys" else ("--config", str(managed.stack_file))
-    result = subprocess.run(
-        [sys.executable, "-m", "components.cli", *command, *stack, "--format", "json", *extra],
-        cwd=REPO,
-        env={**os.environ, **managed.env, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = run(managed, command, env, "--format", "json", *extra)
     document = json.loads(result.stdout)  # one document, nothing else: raises otherwise
     assert isinstance(document, dict)
     assert "Traceback" not in result.stderr

@@ -213,26 +213,34 @@ def test_check_reports_bad_inputs_by_field(provider: ProviderProcess) -> None:
     ]
 
 
+def create_in_place_keys(
+    env: dict[str, str], root_vault: hvac.Client, names: list[str]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """In-place keys made through one provider process (legacy create), each at `apps/NAME`:
+    (name, id, properties) as the engine would keep them."""
+    creator = ProviderProcess(env)
+    records = []
+    try:
+        for name in names:
+            path = f"apps/{name}"
+            root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
+                f"gradient-keys/{path}", mount_point="secret"
+            )
+            checked = creator.check(name, {}, declare(name=name, vault_path=path, strategy="in-place"))
+            made = creator.create(name, from_struct(checked.inputs))
+            records.append((name, made.id, from_struct(made.properties)))
+    finally:
+        creator.close()
+    return records
+
+
 def test_refresh_of_many_keys_lists_once(
     emulator: Emulator, env: dict[str, str], root_vault: hvac.Client
 ) -> None:
     emulator.config.create_mode = "legacy"
     for i in range(3):
         emulator.console_create(f"filler-{i}")
-    creator = ProviderProcess(env)
-    records = []
-    try:
-        for i in range(6):
-            path = f"apps/many-{i}"
-            root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
-                f"gradient-keys/{path}", mount_point="secret"
-            )
-            news = declare(name=f"many-{i}", vault_path=path, strategy="in-place")
-            checked = creator.check(f"many-{i}", {}, news)
-            made = creator.create(f"many-{i}", from_struct(checked.inputs))
-            records.append((f"many-{i}", made.id, from_struct(made.properties)))
-    finally:
-        creator.close()
+    records = create_in_place_keys(env, root_vault, [f"many-{i}" for i in range(6)])
     emulator.stats.reset()
     refresher = ProviderProcess(env)  # a refresh runs in a provider process of its own
     try:

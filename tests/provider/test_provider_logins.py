@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import hvac
 
@@ -15,7 +14,7 @@ from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import environment
 from tests.provider.harness import ProviderProcess, from_struct
-from tests.provider.test_provider_grpc import declare
+from tests.provider.test_provider_grpc import create_in_place_keys
 
 KEYS = 5
 
@@ -42,25 +41,12 @@ def test_a_preview_of_many_keys_logs_in_to_vault_once(
 ) -> None:
     env = environment(emulator, openbao, tmp_path)
     emulator.config.create_mode = "legacy"
-    made: list[tuple[str, dict[str, Any]]] = []
-    creator = ProviderProcess(env)
-    try:
-        for i in range(KEYS):
-            path = f"apps/logins-{i}"
-            root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
-                f"gradient-keys/{path}", mount_point="secret"
-            )
-            news = declare(name=f"logins-{i}", vault_path=path, strategy="in-place")
-            checked = creator.check(f"logins-{i}", {}, news)
-            created = creator.create(f"logins-{i}", from_struct(checked.inputs))
-            made.append((f"logins-{i}", from_struct(created.properties)))
-    finally:
-        creator.close()
+    made = create_in_place_keys(env, root_vault, [f"logins-{i}" for i in range(KEYS)])
     previewer_env = approle_environment(root_vault, env)
     before = tokens(root_vault)
     previewer = ProviderProcess(previewer_env)  # a preview: a check of every key, in one process
     try:
-        for name, outs in made:
+        for name, _id, outs in made:
             checked = previewer.check(name, outs, {**outs, "rotation_token": ""})
             assert not checked.failures, checked.failures
             assert from_struct(checked.inputs)["pending_rotation"] == ""  # read from Vault's ledger
