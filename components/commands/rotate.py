@@ -1,0 +1,126 @@
+"""`gradient-keys rotate`: rotate keys now (due, all or named; emergency), resumable, one run per
+stack; `--dry-run` prints the plan and changes nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from components.bulk_rotation import RotationRunner, Status
+from components.commands.common import (
+    Commands,
+    Parser,
+    load_settings,
+    operations,
+    print_table,
+    say,
+    stack_options,
+)
+from components.config import parse_duration
+from components.errors import ConfigurationError
+
+__all__ = ["add"]
+
+
+def add(commands: Commands[Parser]) -> None:
+    rotate = commands.add_parser("rotate", help="rotate keys now: due, all or named; emergency; resumable")
+    stack_options(rotate)
+    which = rotate.add_mutually_exclusive_group()
+    which.add_argument(
+        "--due", action="store_true", help="keys whose rotation is due (age or rotation_token)"
+    )
+    which.add_argument("--all", action="store_true", help="every declared key")
+    rotate.add_argument("keys", nargs="*", metavar="KEY", help="declared key names")
+    rotate.add_argument("--emergency", action="store_true", help="a leaked key: regenerate every slot now")
+    rotate.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rotate.add_argument(
+        "--fresh", action="store_true", help="start a new run even if an unfinished one exists"
+    )
+    rotate.add_argument(
+        "--min-interval",
+        default="1h",
+        metavar="DURATION",
+        help="skip keys a rotation gave their secret less than this ago (default 1h; 0 disables)",
+    )
+    rotate.add_argument("--force", action="store_true", help="rotate even keys rotated within --min-interval")
+    rotate.add_argument(
+        "--wait",
+        type=float,
+        default=90.0,
+        metavar="SECONDS",
+        help="wait this long for another run on the stack to finish (default 90)",
+    )
+    rotate.add_argument("--format", choices=("table", "json"), default="table")
+    rotate.set_defaults(func=_rotate)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    ops = operations(settings)
+    print(ops.endpoints().describe(), file=sys.stderr)
+    if not args.dry_run:
+        # A missing DIGITALOCEAN_TOKEN is a usage error, found before any plan. A dry run makes no
+        # DigitalOcean request (planning reads Vault; an unsettled ledger's check calls the
+        # inference endpoint with the stored secret), so it runs without the token.
+        ops.do  # noqa: B018
+    runner = RotationRunner(
+        settings,
+        ops,
+        emergency=args.emergency,
+        fresh=args.fresh,
+        progress=say if args.format == "table" else (lambda _line: None),
+        min_interval_seconds=_min_interval(args.min_interval),
+        force=args.force,
+        wait_seconds=args.wait,
+    )
+    specs = runner.select(due=args.due, every=args.all, names=args.keys)
+    outcomes = runner.plan(specs, dry_run=args.dry_run)
+    planned = [o for o in outcomes if o.status is Status.PLANNED]
+    plan_line = f"{len(planned)} of {len(outcomes)} key(s)"
+    if args.format == "table" and not args.dry_run:
+        print(
+            f"plan for stack {settings.stack} (run {runner.run_id}): will rotate {plan_line}", file=sys.stderr
+        )
+        print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"), stream=sys.stderr)
+    summary = runner.summarize_plan(outcomes) if args.dry_run else runner.run(outcomes)
+    counts = vars(summary)
+    document = {
+        "stack": settings.stack,
+        "run_id": runner.run_id,
+        "resumed": runner.resumed,
+        "dry_run": args.dry_run,
+        "emergency": args.emergency,
+        "selection": runner.selection,
+        "keys": [o.public() for o in outcomes],
+        "summary": {"would_rotate": len(planned), **counts} if args.dry_run else counts,
+    }
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+    elif args.dry_run:  # the plan is a dry run's output
+        print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"))
+        print(
+            f"would rotate {plan_line} (stack {settings.stack}, dry run {runner.run_id}; "
+            f"{summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
+        )
+    else:
+        columns = ("key", "status", "active_slot", "vault_version", "detail")
+        print_table([o.public() for o in outcomes], columns)
+        print(
+            f"rotated {summary.rotated}, already done {summary.already_done}, not due {summary.not_due}, "
+            f"failed {summary.failed} in {summary.seconds:.1f}s "
+            f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
+        )
+    return summary.exit_code
+
+
+def _min_interval(text: str) -> int:
+    if text == "0":
+        return 0
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        raise ConfigurationError(f"--min-interval {text!r} is not a duration; use e.g. 1h, 90m, 2d or 0")
+    return seconds

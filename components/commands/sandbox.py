@@ -1,0 +1,116 @@
+"""`gradient-keys sandbox ...`: the local DigitalOcean sandbox (and its OpenBao) and its control
+panel. The sandbox package is imported by these handlers only: other commands never load it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from components.commands.common import Commands, Parser, print_table, sandbox_dir
+from components.errors import ExitCode
+
+__all__ = ["add"]
+
+
+def add(commands: Commands[Parser]) -> None:
+    from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
+
+    sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
+    sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_cmds.add_parser("serve", help="run the sandbox in the foreground")
+    options.add_arguments(serve)
+    serve.set_defaults(func=_sandbox_serve)
+
+    up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
+    options.add_arguments(up)
+    up.set_defaults(port=0)
+    up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
+    up.set_defaults(func=_sandbox_up)
+    for name, func, text in (
+        ("down", _sandbox_down, "stop the background sandbox"),
+        ("status", _sandbox_status, "is a sandbox running here?"),
+    ):
+        sub = sandbox_cmds.add_parser(name, help=text)
+        sub.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+        sub.set_defaults(func=func)
+
+    console = sandbox_cmds.add_parser("console", help="the sandbox's control panel")
+    console_cmds = console.add_subparsers(dest="console_command", required=True)
+    create = console_cmds.add_parser("create", help="make a key as the control panel would")
+    create.add_argument("name")
+    create.add_argument("--show-secret", action="store_true", help="print the new key's secret once")
+    create.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    create.set_defaults(func=_console_create)
+    listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
+    listing.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    listing.set_defaults(func=_console_list)
+
+
+def _sandbox_serve(args: argparse.Namespace) -> int:
+    from sandbox import emulator  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    return emulator.run(emulator.config_from_args(args))
+
+
+def _sandbox_up(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    directory = sandbox_dir(args)
+    extra: list[str] = ["--create-mode", args.create_mode]
+    for token in args.token or []:
+        extra += ["--token", token]
+    for token in args.read_only_token:
+        extra += ["--read-only-token", token]
+    if args.admin_token is not None:
+        extra += ["--admin-token", args.admin_token]
+    extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
+    extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
+    info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)
+    sys.stdout.write(info.exports(directory))
+    vault = f", Vault (OpenBao dev) at {info.vault_addr}" if info.vault_addr else ""
+    print(
+        f"sandbox running: DigitalOcean at {info.api_url}{vault}; stop it with `gradient-keys sandbox down`",
+        file=sys.stderr,
+    )
+    return ExitCode.OK
+
+
+def _sandbox_down(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    stopped = launcher.down(sandbox_dir(args))
+    print("sandbox stopped" if stopped else "no sandbox was running", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _sandbox_status(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    info = launcher.running(sandbox_dir(args))
+    if info is None:
+        print("no sandbox is running", file=sys.stderr)
+        return ExitCode.FAILED
+    print(f"sandbox running at {info.api_url} (pid {info.pid})")
+    return ExitCode.OK
+
+
+def _console_create(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    reply = launcher.console(sandbox_dir(args), "POST", "/_sandbox/console/keys", {"name": args.name})
+    info = reply["api_key_info"]
+    print(f"{info['uuid']}  {info['name']}")
+    if args.show_secret:
+        print(f"secret (shown once): {info['secret_key']}")
+    else:
+        print("its secret is not shown and not kept (--show-secret prints it, once)", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _console_list(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    reply = launcher.console(sandbox_dir(args), "GET", "/_sandbox/console/keys")
+    print_table(reply["api_key_infos"], ("uuid", "name", "created_at"))
+    return ExitCode.OK
