@@ -21,10 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-from components.config import KeySpec, StackSettings
+from components.config import KeySpec, StackSettings, Strategy
 from components.errors import ConfigurationError, ExitCode, GradientKeysError, ServiceUnavailable, exit_code
 from components.keys import KeyOperations, KeyState, RotationSkipped
 from components.ledger import Ledger
+from components.provenance import Reason, reason_for
 from components.rotation import (
     format_time,
     parse_time,
@@ -58,7 +59,8 @@ class Status(enum.StrEnum):
     FAILED = "failed"
 
 
-Verdict = tuple["Status", str, str] | None  # a plan rule's (status, reason, detail), or None
+# A plan rule's (status, reason, detail, why: the reason a rotation records, None when not planned), or None
+Verdict = tuple["Status", str, str, Reason | None] | None
 
 
 @dataclass
@@ -71,9 +73,13 @@ class Outcome:
     active_slot: str = ""
     fingerprint: str = ""
     vault_version: int = 0
+    # Rotating it cuts its consumers off until they re-read Vault: an in-place key (regenerate
+    # kills the only secret), or any key in an emergency (every slot is regenerated).
+    outage: bool = False
     _spec: KeySpec | None = field(default=None, repr=False, compare=False)
     _state: KeyState | None = field(default=None, repr=False, compare=False)
     _error: GradientKeysError | None = field(default=None, repr=False, compare=False)
+    _why: Reason | None = field(default=None, repr=False, compare=False)  # recorded in the ledger
 
     def public(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
@@ -172,22 +178,25 @@ class RotationRunner:
             return Outcome(spec.name, spec.vault_path, "", Status.FAILED, NOT_MANAGED, _spec=spec)
         rules = (self._unfinished, self._done, self._too_soon_now, self._selected)
         verdict = next(v for rule in rules if (v := rule(spec, entry, entry.ledger, now)) is not None)
-        status, reason, detail = verdict
-        return Outcome(spec.name, spec.vault_path, reason, status, detail, _spec=spec, _state=state)
+        status, reason, detail, why = verdict
+        outage = status is Status.PLANNED and (self.emergency or spec.strategy is Strategy.IN_PLACE)
+        return Outcome(
+            spec.name, spec.vault_path, reason, status, detail, outage=outage, _spec=spec, _state=state
+        )
 
-    # The plan's rules, in priority order: each says (status, reason, detail), or None to pass.
+    # The plan's rules, in priority order: each says (status, reason, detail, why), or None to pass.
     def _unfinished(self, spec: KeySpec, entry: LedgerEntry, ledger: Ledger, _now: object) -> Verdict:
         """An unfinished emergency, or a stored secret a late regenerate killed, comes first,
         whatever the selection or run says."""
         if ledger.pending_slots:
-            return Status.PLANNED, unfinished_emergency(ledger), ""
+            return Status.PLANNED, unfinished_emergency(ledger), "", Reason.EMERGENCY_FINISH
         if ledger.unsettled and self.ops.stored_secret_dead(spec, entry):
-            return Status.PLANNED, LATE_COMMIT, ""
+            return Status.PLANNED, LATE_COMMIT, "", Reason.SECRET_DEAD
         return None
 
     def _done(self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, _now: object) -> Verdict:
         done = self._done_by_this_run(spec, ledger)
-        return (Status.ALREADY_DONE, "", done) if done else None
+        return (Status.ALREADY_DONE, "", done, None) if done else None
 
     def _too_soon_now(
         self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, now: datetime.datetime
@@ -196,19 +205,21 @@ class RotationRunner:
         # an in-place key would cut its consumers off a second time; and a run killed after its
         # last key (journal complete, the operator saw no end) is rerun safely.
         if not (self.emergency or self.force) and rotated_recently(ledger, now, self.min_interval):
-            return Status.NOT_DUE, "", self._too_soon(spec, ledger)
+            return Status.NOT_DUE, "", self._too_soon(spec, ledger), None
         return None
 
     def _selected(
         self, spec: KeySpec, _entry: LedgerEntry, ledger: Ledger, now: datetime.datetime
     ) -> Verdict:
         if self.emergency:
-            return Status.PLANNED, EMERGENCY, ""
+            return Status.PLANNED, EMERGENCY, "", Reason.EMERGENCY
         if self.selection != "due":
-            return Status.PLANNED, "requested", ""
+            return Status.PLANNED, "requested", "", Reason.REQUESTED
         due = rotation_due(ledger, spec.rotate_every_seconds, spec.rotation_token, now)
         return (
-            (Status.PLANNED, due.reason, "") if due else (Status.NOT_DUE, "", f"rotated {ledger.rotated_at}")
+            (Status.PLANNED, due.reason, "", reason_for(due.kind))
+            if due
+            else (Status.NOT_DUE, "", f"rotated {ledger.rotated_at}", None)
         )
 
     # -- doing it -----------------------------------------------------------------------------
@@ -252,6 +263,7 @@ class RotationRunner:
                     run_id=self.run_id,
                     preflight=False,
                     expected_version=outcome._state.vault_version,
+                    reason=outcome._why,
                 )
             except RotationSkipped as exc:
                 outcome.status, outcome.detail = Status.ALREADY_DONE, str(exc)

@@ -14,6 +14,7 @@ its tokens the same way and hands them to its emulator by these variables.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -98,7 +99,10 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
 def run(config: EmulatorConfig) -> int:
     try:
         emulator = Emulator(config)
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        print(f"sandbox: {_start_failure(exc, config)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
 
@@ -111,6 +115,21 @@ def run(config: EmulatorConfig) -> int:
     print(emulator.base_url, flush=True)
     emulator.serve_forever()
     return 0
+
+
+def _start_failure(exc: OSError, config: EmulatorConfig) -> str:
+    """Why the server could not listen, in words a person can act on."""
+    where = f"{config.host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {config.port} is taken ({where} is in use); pick another with --port N, "
+            "or --port 0 for any free one"
+        )
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {where}; use a port above 1023, or --port 0 for any free one"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{config.host} is not an address of this machine; pass --host 127.0.0.1"
+    return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -214,6 +214,15 @@ def _start_emulator(directory: Path, extra_args: list[str] | None, port: int) ->
     return info
 
 
+def _last_words(log_path: Path) -> str:
+    """The emulator's own reason for stopping: the last line it wrote (`sandbox: ...`)."""
+    with contextlib.suppress(OSError):
+        lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1].removeprefix("sandbox: ").strip()[:300]
+    return "it exited without a word"
+
+
 def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxInfo:
     log_path = directory / "emulator.log"
     options, flags = _split_tokens(extra_args or [])
@@ -254,7 +263,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
     url = ""
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SandboxError(f"the sandbox exited at start (code {process.returncode}); see {log_path}")
+            raise SandboxError(f"the sandbox did not start: {_last_words(log_path)} (its log: {log_path})")
         first = log_path.read_text().splitlines()
         if first and first[0].startswith(("http://", "https://")):
             url = first[0].strip()

@@ -25,9 +25,23 @@ READ_ONLY_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN"  # noqa: S105 - a 
 ADMIN_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable's name
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+DEFAULT_PORT = 8087
+# `sandbox up` runs in the background: its port is the last one it had when that is free (exported
+# URLs stay valid across down/up), else any free one.
+BACKGROUND_PORT_HELP = "port (default: the port it had last time when free, else any free one)"
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, background: bool = False) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8087, help="port, 0 for any free one (default 8087)")
+    if background:
+        parser.add_argument("--port", type=int, default=0, help=BACKGROUND_PORT_HELP)
+    else:
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=DEFAULT_PORT,
+            help=f"port, 0 for any free one (default {DEFAULT_PORT})",
+        )
     parser.add_argument(
         "--token",
         action="append",

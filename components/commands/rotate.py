@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from components.bulk_rotation import RotationRunner, Status
+from components.bulk_rotation import Outcome, RotationRunner, Status
 from components.commands.common import (
     Commands,
     Parser,
@@ -19,8 +19,11 @@ from components.commands.common import (
 )
 from components.config import parse_duration
 from components.errors import ConfigurationError
+from components.provenance import Actor
 
 __all__ = ["add"]
+
+PLAN_COLUMNS = ("key", "status", "outage", "reason", "detail")
 
 
 def add(commands: Commands[Parser]) -> None:
@@ -51,13 +54,21 @@ def add(commands: Commands[Parser]) -> None:
         metavar="SECONDS",
         help="wait this long for another run on the stack to finish (default 90)",
     )
+    rotate.add_argument(
+        "--yes",
+        "--allow-outage",
+        dest="yes",
+        action="store_true",
+        help="with --all or --emergency: accept cutting off the consumers of in-place keys (or, in an "
+        "emergency, of every key) until they re-read Vault; asked on a terminal, required otherwise",
+    )
     rotate.add_argument("--format", choices=("table", "json"), default="table")
     rotate.set_defaults(func=_rotate)
 
 
 def _rotate(args: argparse.Namespace) -> int:
     settings = load_settings(args)
-    ops = operations(settings)
+    ops = operations(settings, Actor.ROTATE)  # its ledgers say the command wrote them
     print(ops.endpoints().describe(), file=sys.stderr)
     if not args.dry_run:
         # A missing DIGITALOCEAN_TOKEN is a usage error, found before any plan. A dry run makes no
@@ -78,11 +89,16 @@ def _rotate(args: argparse.Namespace) -> int:
     outcomes = runner.plan(specs, dry_run=args.dry_run)
     planned = [o for o in outcomes if o.status is Status.PLANNED]
     plan_line = f"{len(planned)} of {len(outcomes)} key(s)"
+    outages = _outage_line(outcomes, emergency=args.emergency)
     if args.format == "table" and not args.dry_run:
         print(
             f"plan for stack {settings.stack} (run {runner.run_id}): will rotate {plan_line}", file=sys.stderr
         )
-        print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"), stream=sys.stderr)
+        print_table([o.public() for o in outcomes], PLAN_COLUMNS, stream=sys.stderr)
+        if outages:
+            say(outages)
+    if outages and not args.dry_run and (args.all or args.emergency):
+        _confirm_outage(args, outages)
     summary = runner.summarize_plan(outcomes) if args.dry_run else runner.run(outcomes)
     counts = vars(summary)
     document = {
@@ -98,7 +114,9 @@ def _rotate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(document, indent=2))
     elif args.dry_run:  # the plan is a dry run's output
-        print_table([o.public() for o in outcomes], ("key", "status", "reason", "detail"))
+        print_table([o.public() for o in outcomes], PLAN_COLUMNS)
+        if outages:
+            print(outages)
         print(
             f"would rotate {plan_line} (stack {settings.stack}, dry run {runner.run_id}; "
             f"{summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
@@ -112,6 +130,41 @@ def _rotate(args: argparse.Namespace) -> int:
             f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
         )
     return summary.exit_code
+
+
+def _outage_line(outcomes: list[Outcome], *, emergency: bool) -> str:
+    """What the plan costs consumers, in words ("" when it cuts nobody off)."""
+    cut = [o.key for o in outcomes if o.outage]
+    if not cut:
+        return ""
+    why = (
+        "an emergency regenerates every slot"
+        if emergency
+        else "regenerating an in-place key kills its only secret"
+    )
+    return (
+        f"outage: the consumers of {len(cut)} key(s) ({', '.join(cut)}) are cut off until they re-read "
+        f"Vault ({why})"
+    )
+
+
+def _confirm_outage(args: argparse.Namespace, outages: str) -> None:
+    """`--all` and `--emergency` sweep in keys whose rotation is an outage: a person on a terminal
+    confirms it, a job says `--yes`. Nothing has changed yet when this refuses."""
+    if args.yes:
+        return
+    stdin = sys.stdin
+    if stdin is not None and not stdin.closed and stdin.isatty():
+        print(f"{outages}.\nRotate them? Type yes to go on: ", end="", file=sys.stderr, flush=True)
+        if stdin.readline().strip().lower() in {"yes", "y"}:
+            return
+        raise ConfigurationError("not confirmed: nothing was rotated")
+    selection = "--emergency" if args.emergency else "--all"
+    raise ConfigurationError(
+        f"rotate {selection} needs --yes (or --allow-outage) when not run on a terminal: {outages}. "
+        "Nothing was rotated; pass --yes to accept"
+        + ("" if args.emergency else ", or name the dual-slot keys to rotate")
+    )
 
 
 def _min_interval(text: str) -> int:

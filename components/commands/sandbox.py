@@ -22,8 +22,7 @@ def add(commands: Commands[Parser]) -> None:
     serve.set_defaults(func=_sandbox_serve)
 
     up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
-    options.add_arguments(up)
-    up.set_defaults(port=0)
+    options.add_arguments(up, background=True)
     up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
     up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
     up.set_defaults(func=_sandbox_up)
@@ -104,7 +103,11 @@ def _console_create(args: argparse.Namespace) -> int:
     if args.show_secret:
         print(f"secret (shown once): {info['secret_key']}")
     else:
-        print("its secret is not shown and not kept (--show-secret prints it, once)", file=sys.stderr)
+        print(
+            "its secret was not shown and the sandbox keeps no copy, as the control panel: adopting the "
+            "key regenerates it (--show-secret prints a new key's secret, once)",
+            file=sys.stderr,
+        )
     return ExitCode.OK
 
 

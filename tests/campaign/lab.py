@@ -406,7 +406,9 @@ class Lab:
         recovery: bool = False,
     ) -> Running:
         """`gradient-keys VERB --config STACK --format json ARGS` as a subprocess."""
-        argv = [verb, "--config", str(stack_file), "--format", "json", *args]
+        # The campaign's rotations are jobs that accepted the outage of its in-place keys.
+        yes = ["--yes"] if verb == "rotate" else []
+        argv = [verb, "--config", str(stack_file), "--format", "json", *yes, *args]
         if read_timeout is None:
             command = [sys.executable, "-m", "components.cli", *argv]
         else:

@@ -62,8 +62,9 @@ class Managed:
             monkeypatch.setenv(name, value)
 
     def rotate(self, *args: str, timeout: float = 600) -> tuple[int, dict[str, Any], str]:
-        """`gradient-keys rotate --config STACK --format json ARGS` as a subprocess."""
-        return self.command("rotate", *args, timeout=timeout)
+        """`gradient-keys rotate --config STACK --format json --yes ARGS` as a subprocess: a job
+        that accepts the outage of in-place keys (tests of that guard call `command`)."""
+        return self.command("rotate", "--yes", *args, timeout=timeout)
 
     def audit(self, *args: str) -> tuple[int, dict[str, Any], str]:
         """`gradient-keys audit --config STACK --format json ARGS` as a subprocess."""
@@ -84,6 +85,7 @@ class Managed:
             ],
             cwd=REPO,
             env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,  # never a terminal: what a scheduled job sees
             capture_output=True,
             text=True,
             timeout=timeout,

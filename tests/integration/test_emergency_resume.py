@@ -83,6 +83,7 @@ def test_an_emergency_killed_between_its_regenerates_is_finished_by_the_rerun(
             "--config",
             str(managed.stack_file),
             "--emergency",
+            "--yes",
             "chatbot",
         ],
         cwd=REPO,

@@ -164,7 +164,7 @@ def test_a_table_dry_run_prints_its_plan_on_stdout(managed: Managed) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["KEY", "STATUS", "REASON", "DETAIL"]
+    assert lines[0].split() == ["KEY", "STATUS", "OUTAGE", "REASON", "DETAIL"]
     assert {line.split()[0]: line.split()[1] for line in lines[1:3]} == {
         "chatbot": "planned",
         "batch": "not-due",
