@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
-from components.audit import SEVERITIES, run_audit
+from components import audit_report
+from components.audit import SEVERITIES, Severity, run_audit
 from components.commands.common import (
     Commands,
     Parser,
     load_settings,
     operations,
-    print_table,
     say,
     stack_options,
 )
+from components.commands.notifications import notify_audit
 from components.errors import ExitCode
 
 __all__ = ["add"]
@@ -24,7 +26,12 @@ __all__ = ["add"]
 def add(commands: Commands[Parser]) -> None:
     audit = commands.add_parser("audit", help="declared keys vs DigitalOcean vs Vault; changes nothing")
     stack_options(audit)
-    audit.add_argument("--format", choices=("table", "json"), default="table")
+    audit.add_argument(
+        "--format",
+        choices=("table", "json", "markdown"),
+        default="table",
+        help="table (inventory and findings, for people), json (for jobs), markdown (a CI job summary)",
+    )
     audit.add_argument(
         "--fail-on",
         choices=SEVERITIES,
@@ -46,20 +53,21 @@ def _audit(args: argparse.Namespace) -> int:
     progress = say if args.format == "table" else (lambda _line: None)
     report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=progress)
     document = report.document()
+    document["notifications"] = notify_audit(settings, ops, report, args)
     if args.format == "json":
         print(json.dumps(document, indent=2))
+    elif args.format == "markdown":
+        sys.stdout.write(audit_report.markdown(report, Severity(args.fail_on)))
     else:
-        rows = [
-            {**vars(f), "key": f.key or f.digitalocean_uuid or f.vault_path or ""} for f in report.findings
-        ]
-        if rows:
-            print_table(rows, ("severity", "id", "key", "message", "fix"))
+        for line in audit_report.terminal_lines(report):
+            print(line)
         summary = document["summary"]
         counts = ", ".join(f"{n} {s}" for s, n in summary["findings"].items() if n) or "no findings"
-        print(
+        line = (
             f"stack {settings.stack}: {summary['keys_declared']} declared key(s), "
             f"{summary['digitalocean_keys']} DigitalOcean key(s): {counts} "
             f"({summary['digitalocean_requests']} DigitalOcean and "
             f"{summary['vault_requests']} Vault requests, {summary['seconds']:.1f}s)"
         )
+        print(textwrap.fill(line, audit_report.WIDTH, subsequent_indent="    ", break_on_hyphens=False))
     return ExitCode.FAILED if report.fails(args.fail_on) else ExitCode.OK
