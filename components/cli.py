@@ -4,6 +4,8 @@
                          [--dry-run] [--format json] [--min-interval 1h] [--force] [--wait SECONDS]
     gradient-keys audit --stack NAME [--project DIR] [--format table|json] [--fail-on SEVERITY]
                         [--verify-secrets]
+    gradient-keys history KEY --stack NAME [--project DIR] [--limit N] [--format table|json]
+                                                          every rotation of a key: when, who, why
     gradient-keys keys list [--format table|json]        the account's model access keys
     gradient-keys sandbox serve [emulator options]        run the local sandbox in the foreground
     gradient-keys sandbox up [--dir DIR] [options]        start it in the background, print exports
@@ -23,13 +25,14 @@ Nothing this command prints contains a token or a key secret, except `console cr
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from components.commands import audit, keys, rotate, sandbox, vault
+from components.commands import audit, history, keys, rotate, sandbox, vault
 from components.commands.common import Parser, UsageError, say
 from components.errors import ExitCode, GradientKeysError, exit_code
 from components.terminal import escape_controls
@@ -43,7 +46,7 @@ def _parser() -> Parser:
     parser = Parser(prog="gradient-keys", description="DigitalOcean model access keys as code")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (keys, sandbox, rotate, audit, vault):
+    for module in (keys, sandbox, rotate, audit, history, vault):
         module.add(commands)
     return parser
 
@@ -71,7 +74,7 @@ _TEXT_OPTIONS = (
 
 
 # The commands whose `--format json` promises one document on stdout, failures included.
-_JSON_COMMANDS = (("rotate",), ("audit",), ("keys", "list"))
+_JSON_COMMANDS = (("rotate",), ("audit",), ("history",), ("keys", "list"))
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
@@ -96,6 +99,17 @@ def _error_document(kind: str, message: str, code: int, stack: str | None) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     json_mode = _wants_json(argv)
+    parsed = _parse(argv, json_mode)
+    if not isinstance(parsed, argparse.Namespace):
+        return parsed
+    handler = logging.StreamHandler()
+    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if parsed.verbose else logging.WARNING, handlers=[handler])
+    return _run(parsed, json_mode)
+
+
+def _parse(argv: list[str], json_mode: bool) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit code of arguments refused (said, and in JSON mode, a document)."""
     try:
         args = _parser().parse_args(argv)
     except UsageError as exc:
@@ -109,19 +123,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _error_document("usage", message, EXIT_USAGE, None)
             print(f"error: {message}", file=sys.stderr)
             return EXIT_USAGE
-    handler = logging.StreamHandler()
-    handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
+    return args
+
+
+def _run(args: argparse.Namespace, json_mode: bool) -> int:
+    stack = getattr(args, "stack", None)
     try:
         return int(args.func(args))
     except GradientKeysError as exc:
         say(f"error: {exc}")
         if json_mode:
-            stack = getattr(args, "known_stack", None) or getattr(args, "stack", None)
-            _error_document(type(exc).__name__, str(exc), exit_code(exc), stack)
+            _error_document(
+                type(exc).__name__, str(exc), exit_code(exc), getattr(args, "known_stack", None) or stack
+            )
         return exit_code(exc)
     except _sandbox_errors() as exc:
         say(f"error: {exc}")
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: said in one line (and one document), never a raw traceback
+        # Only the exception's type is shown: its text and the traceback's values are our own
+        # state, which may hold names, paths or worse. -v logs the traceback for a bug report.
+        logging.getLogger("gradient-keys").info("internal error", exc_info=True)
+        message = (
+            f"internal error ({type(exc).__name__}): a bug in gradient-keys, nothing more was done; "
+            "run again with -v for the traceback, and report it"
+        )
+        say(f"error: {message}")
+        if json_mode:
+            _error_document("internal", message, EXIT_FAILED, getattr(args, "known_stack", None) or stack)
         return EXIT_FAILED
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from components import cli
+from components.commands import audit as audit_command
 from components.errors import ExitCode
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
@@ -90,3 +92,32 @@ def test_a_missing_stack_file_prints_an_error_document(managed: Managed, tmp_pat
     code, document, _err = run_json(managed, ("audit",), {}, "--config", str(tmp_path / "nope.yaml"))
     assert code == ExitCode.USAGE
     assert_error(document, ExitCode.USAGE, "ConfigurationError")
+
+
+def _a_bug(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("planted sk-do-internal-0123456789 in a bug's message")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_a_bug_is_one_line_and_one_document_and_its_text_is_not_shown(
+    managed: Managed,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+) -> None:
+    """Not a gradient-keys error: no raw traceback, the exit code of failed work, and the
+    exception's own text (our state, which may hold anything) never printed."""
+    monkeypatch.setattr(audit_command, "run_audit", _a_bug)
+    for key, value in managed.env.items():
+        monkeypatch.setenv(key, value)
+    code = cli.main(["audit", "--config", str(managed.stack_file), "--format", fmt])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.FAILED
+    assert "internal error (RuntimeError): a bug in gradient-keys" in err
+    assert "Traceback" not in err and "sk-do-internal" not in out + err
+    if fmt == "json":
+        document = json.loads(out)
+        assert document["error"]["kind"] == "internal" and document["stack"] == "rot"
+        assert document["error"]["exit_code"] == ExitCode.FAILED
+    else:
+        assert out == ""
