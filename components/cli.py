@@ -46,7 +46,7 @@ def _parser() -> Parser:
     parser = Parser(prog="gradient-keys", description="DigitalOcean model access keys as code")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (keys, sandbox, rotate, audit, history, vault):
+    for module in (rotate, audit, history, keys, vault, sandbox):
         module.add(commands)
     return parser
 
