@@ -446,7 +446,7 @@ def _check_unmanaged(
 
 
 def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: KeyOperations) -> None:
-    declared = {s.vault_path for s in settings.keys}
+    declared = {s.vault_path for s in settings.keys} | settings.notification_paths  # webhook URLs
     try:
         paths = ops.vault.list_paths(skip=JOURNAL_FOLDER)
     except VaultError as exc:

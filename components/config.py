@@ -10,6 +10,8 @@ fix, and all errors are reported at once.
     gradient-keys:defaults: {rotate_every, strategy, on_delete}
     gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete}]
     gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
+    gradient-keys:notifications: [{name, format, url_from: {env} | {vault: {path, field}}, events}]
+                                                                                       (optional)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import yaml
 
 from components.errors import ConfigProblem, ConfigurationError
+from components.notify_payloads import Event, PayloadFormat
 from components.terminal import escape_controls, has_controls
 from components.vault_auth import AUTH_METHODS
 from components.vault_sink import check_path
@@ -36,9 +39,12 @@ __all__ = [
     "STRATEGIES",
     "DigitalOceanConfig",
     "KeySpec",
+    "NotificationTarget",
     "OnDelete",
     "Strategy",
     "StackSettings",
+    "UrlFromEnv",
+    "UrlFromVault",
     "VaultConfig",
     "load_stack_file",
     "stack_values",
@@ -77,7 +83,7 @@ MAX_STACK_FILE_BYTES = 1 << 20
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit"}
+TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete"}
@@ -86,6 +92,20 @@ RESERVED_FOLDER = "_gradient-keys"
 KEY_FIELDS = {"name", "vault_path", "strategy", "rotate_every", "rotation_token", "adopt", "on_delete"}
 ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
 DO_FIELDS = {"api_url", "inference_url"}
+NOTIFY_FIELDS = {"name", "format", "url_from", "events"}
+URL_FROM_FIELDS = {"env", "vault"}
+URL_VAULT_FIELDS = {"path", "field"}
+MAX_TARGETS = 20
+DEFAULT_URL_FIELD = "url"
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SHOWN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,40}")
+URL_REFUSED = (
+    "is refused: a webhook URL is a credential (whoever has it can post to the channel) and the stack "
+    "file holds none. Put it in an environment variable (url_from: {env: GRADIENT_KEYS_SLACK_WEBHOOK}) "
+    "or in Vault (url_from: {vault: {path: notifications/slack, field: url}}), and remove this field"
+)
 
 
 def parse_duration(text: str) -> int | None:
@@ -179,12 +199,45 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class UrlFromEnv:
+    """The webhook URL is in this environment variable of the process that runs the command."""
+
+    variable: str
+
+
+@dataclass(frozen=True)
+class UrlFromVault:
+    """The webhook URL is in this field of the KV entry at `path`, under the stack's
+    `vault.path_prefix` in its mount (read with the stack's Vault login)."""
+
+    path: str
+    field: str = DEFAULT_URL_FIELD
+
+
+@dataclass(frozen=True)
+class NotificationTarget:
+    """A webhook to tell of some events (docs/notifications.md). Never the URL itself: it is a
+    credential, read when a notification is sent."""
+
+    name: str
+    format: PayloadFormat
+    url_from: UrlFromEnv | UrlFromVault
+    events: tuple[Event, ...] = tuple(Event)
+
+
+@dataclass(frozen=True)
 class StackSettings:
     stack: str
     vault: VaultConfig = field(default_factory=VaultConfig)
     digitalocean: DigitalOceanConfig = field(default_factory=DigitalOceanConfig)
     keys: tuple[KeySpec, ...] = ()
     audit: AuditConfig = field(default_factory=AuditConfig)
+    notifications: tuple[NotificationTarget, ...] = ()
+
+    @property
+    def notification_paths(self) -> set[str]:
+        """The Vault paths (under the prefix) notification targets read their URLs from."""
+        return {t.url_from.path for t in self.notifications if isinstance(t.url_from, UrlFromVault)}
 
 
 Where = tuple[str | int, ...]  # a field path in parts: ("keys", 2, "rotate_every")
@@ -379,9 +432,18 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         is not None
     ]
     _check_unique(indexed, errors)
+    key_paths = {spec.vault_path for _index, spec in indexed}
+    notifications = _notifications(values.get("notifications"), errors, key_paths)
     errors.raise_if_any(source)
     keys = tuple(spec for _index, spec in indexed)
-    return StackSettings(stack=stack, vault=vault, digitalocean=digitalocean, keys=keys, audit=audit)
+    return StackSettings(
+        stack=stack,
+        vault=vault,
+        digitalocean=digitalocean,
+        keys=keys,
+        audit=audit,
+        notifications=notifications,
+    )
 
 
 def _key(  # noqa: PLR0913, PLR0917 - a private helper; the defaults travel together
@@ -507,6 +569,153 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
             if uuid in adopted:
                 errors.add((*where, "adopt"), uuid, f"is also adopted by key {adopted[uuid]!r}")
             adopted.setdefault(uuid, spec.name)
+
+
+# -- notifications: a webhook URL pasted in the wrong place must not be echoed, so no problem in
+# this block quotes the value written, and unknown field names are shown only when they look like one.
+def _notifications(raw: Any, errors: _Errors, key_paths: set[str]) -> tuple[NotificationTarget, ...]:
+    where: Where = ("notifications",)
+    if raw is None or _reject_secure(raw, where, errors):
+        return ()
+    if not isinstance(raw, list):
+        errors.at(where, "must be a list of targets, each {name, format, url_from, events}")
+        return ()
+    if len(raw) > MAX_TARGETS:
+        errors.at(where, f"lists {len(raw)} targets; at most {MAX_TARGETS}")
+        return ()
+    targets: list[NotificationTarget] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        target = _target(item, (*where, index), errors, key_paths)
+        if target is None:
+            continue
+        if target.name in seen:
+            errors.at(
+                (*where, index, "name"), f"is also notifications[{seen[target.name]}]'s; names are unique"
+            )
+            continue
+        seen[target.name] = index
+        targets.append(target)
+    return tuple(targets)
+
+
+def _fields_of(
+    raw: Any, where: Where, allowed: set[str], errors: _Errors, refused: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """A mapping's fields written with a value (problems added, no value quoted); None if not one.
+    `refused` fields are the caller's to report."""
+    if _reject_secure(raw, where, errors):
+        return None
+    if not isinstance(raw, dict):
+        errors.at(where, f"must be a mapping with fields {', '.join(sorted(allowed))}")
+        return None
+    for name in sorted(set(raw) - allowed - refused, key=repr):
+        shown = name if isinstance(name, str) and _SHOWN_FIELD.fullmatch(name) else "(a field)"
+        errors.at((*where, shown), f"is not a known field; use one of {', '.join(sorted(allowed))}")
+    for name, item in raw.items():
+        _reject_secure(item, (*where, str(name)), errors)
+    return {k: v for k, v in _given(raw).items() if k in allowed and not _is_secure(v)}
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _target(raw: Any, where: Where, errors: _Errors, key_paths: set[str]) -> NotificationTarget | None:
+    before = len(errors.items)
+    if isinstance(raw, dict) and "url" in raw:
+        errors.at((*where, "url"), URL_REFUSED)
+    values = _fields_of(raw, where, NOTIFY_FIELDS, errors, refused=frozenset({"url"}))
+    if values is None:
+        return None
+    name = values.get("name")
+    if name is None:
+        errors.at(
+            (*where, "name"), "is required: the target's name, shown in the run's output (e.g. slack-ops)"
+        )
+    elif not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
+        errors.at((*where, "name"), "must be letters, digits, '.', '_' or '-' (at most 64), e.g. slack-ops")
+    shape = values.get("format", PayloadFormat.GENERIC)
+    if shape not in tuple(PayloadFormat):
+        errors.at((*where, "format"), f"is not one of {', '.join(PayloadFormat)}")
+    url_from = _url_from(values.get("url_from"), (*where, "url_from"), errors, key_paths)
+    events = _events(values.get("events"), (*where, "events"), errors)
+    if len(errors.items) > before or url_from is None or events is None:
+        return None
+    return NotificationTarget(str(name), PayloadFormat(shape), url_from, events)
+
+
+def _url_from(
+    raw: Any, where: Where, errors: _Errors, key_paths: set[str]
+) -> UrlFromEnv | UrlFromVault | None:
+    example = "{env: GRADIENT_KEYS_SLACK_WEBHOOK} or {vault: {path: notifications/slack, field: url}}"
+    if raw is None:
+        errors.at(where, f"is required: where the webhook URL is read from, {example}")
+        return None
+    values = _fields_of(raw, where, URL_FROM_FIELDS, errors)
+    if values is None:
+        return None
+    if not values and any(v is not None for v in raw.values()):
+        return None  # reported above: unknown fields, or a `secure:` value
+    if len(values) != 1:
+        errors.at(where, f"takes exactly one of env or vault: {example}")
+        return None
+    if "env" in values:
+        return _url_from_env(values["env"], (*where, "env"), errors)
+    return _url_from_vault(values["vault"], (*where, "vault"), errors, key_paths)
+
+
+def _url_from_env(variable: Any, where: Where, errors: _Errors) -> UrlFromEnv | None:
+    if isinstance(variable, str) and _ENV_NAME.fullmatch(variable):
+        return UrlFromEnv(variable)
+    errors.at(
+        where,
+        "must name an environment variable holding the URL (letters, digits and '_', "
+        "e.g. GRADIENT_KEYS_SLACK_WEBHOOK), not the URL itself",
+    )
+    return None
+
+
+def _url_from_vault(raw: Any, where: Where, errors: _Errors, key_paths: set[str]) -> UrlFromVault | None:
+    values = _fields_of(raw, where, URL_VAULT_FIELDS, errors)
+    if values is None:
+        return None
+    path: str | None = None
+    try:
+        if not isinstance(values.get("path"), str):
+            raise ConfigurationError("not a path")
+        path = check_path(values["path"])
+    except ConfigurationError:
+        errors.at(
+            (*where, "path"),
+            "must be a Vault path under the stack's vault.path_prefix (letters, digits, '.', '_', '-' "
+            "segments), e.g. notifications/slack",
+        )
+    if path is not None and path in key_paths:
+        errors.at(
+            (*where, "path"),
+            "is a declared key's vault_path, which holds that key's secret: store the webhook URL at a "
+            "path of its own, e.g. notifications/slack",
+        )
+        path = None
+    field_name = values.get("field", DEFAULT_URL_FIELD)
+    if not isinstance(field_name, str) or not _FIELD_NAME.fullmatch(field_name):
+        errors.at((*where, "field"), "must be the name of the entry's field holding the URL (default url)")
+        return None
+    return UrlFromVault(path, field_name) if path is not None else None
+
+
+def _events(raw: Any, where: Where, errors: _Errors) -> tuple[Event, ...] | None:
+    choices = ", ".join(Event)
+    if raw is None:
+        return tuple(Event)
+    if not isinstance(raw, list) or not raw:
+        errors.at(where, f"must be a list of one or more of {choices} (default: all of them)")
+        return None
+    wrong = [i for i, item in enumerate(raw) if item not in tuple(Event)]
+    for index in wrong:
+        errors.at((*where, index), f"is not an event; use one of {choices}")
+    return None if wrong else tuple(e for e in Event if e in raw)
 
 
 def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:

@@ -284,6 +284,25 @@ class VaultSink:
         """One version's secret and the ledger written with it (reads, never repairs)."""
         return self._read_version(self.full_path(relative), version)
 
+    def read_field(self, relative: str, name: str) -> Secret | None:
+        """The field `name` of the current version at `relative` (a webhook URL), sealed at once; None when
+        nothing is stored there or the field is not a non-empty string."""
+        full = self.full_path(relative)
+        reply = self._call(
+            "read",
+            full,
+            lambda: seal(
+                self._kv.read_secret_version(full, mount_point=self.mount, raise_on_deleted_version=True),
+                name,
+            ),
+            missing_ok=True,
+        )
+        if reply is None:
+            return None
+        data = _object(_object(reply, "read", full).get("data"), "read", full, "its data")
+        value = _object(data.get("data") or {}, "read", full, "its data.data").get(name)
+        return value if isinstance(value, Secret) else None
+
     def verify(self, relative: str) -> bool:
         """Does the stored secret still match the ledger's fingerprint (not changed outside the tool)?"""
         secret, entry = self.read_secret(relative)

@@ -17,6 +17,7 @@ from components.commands.common import (
     say,
     stack_options,
 )
+from components.commands.notifications import notify_rotation
 from components.config import parse_duration
 from components.errors import ConfigurationError
 from components.provenance import Actor
@@ -111,6 +112,7 @@ def _rotate(args: argparse.Namespace) -> int:
         "keys": [o.public() for o in outcomes],
         "summary": {"would_rotate": len(planned), **counts} if args.dry_run else counts,
     }
+    document["notifications"] = notify_rotation(settings, ops, runner, outcomes, args)
     if args.format == "json":
         print(json.dumps(document, indent=2))
     elif args.dry_run:  # the plan is a dry run's output

@@ -91,7 +91,7 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "gradient-keys:keyz",
                 None,
-                "is not a known setting; use one of audit, defaults, digitalocean, keys, vault",
+                "is not a known setting; use one of audit, defaults, digitalocean, keys, notifications, vault",
             ),
         ),
         (
