@@ -25,6 +25,7 @@ from components.errors import (
 from components.key_io import KeyIO
 from components.key_state import KeyState, state_of
 from components.ledger import Ledger
+from components.provenance import Reason
 from components.rotation import format_time
 from components.vault_sink import LedgerEntry
 
@@ -132,6 +133,8 @@ class Adoption:
             stack=io.context.stack,
             origin=known.origin if known is not None and known.fingerprint == fingerprint else "adopt",
         )
+        # Who wrote it and why: an adoption, unless Vault already holds exactly this (no new version).
+        ledger = _kept_or_adopted(io, ledger, known)
         entry = io.write(spec, secret, ledger, expected=current)
         for slot, key in zip(slots, ordered, strict=True):
             if slot != active_slot and key.name not in created:
@@ -215,3 +218,11 @@ class Adoption:
             renamed.append(self._ensure_name(current, wanted))
         names = [k.name for k in renamed] + [""]
         return replace(state, slot_a_name=names[0], slot_b_name=names[1] if state.slot_b_uuid else "")
+
+
+def _kept_or_adopted(io: KeyIO, ledger: Ledger, known: Ledger | None) -> Ledger:
+    """The ledger an adoption writes: `known` itself when it already says everything (Vault keeps
+    its version, with whoever wrote it), else `ledger` recorded as this front end's adoption."""
+    if known is not None and ledger.provenance_of(known) == known:
+        return known
+    return io.stamp(ledger, Reason.ADOPTION)

@@ -21,6 +21,7 @@ from typing import Any
 from components.config import KeySpec, StackSettings
 from components.do_keys import ModelKey
 from components.errors import VaultError
+from components.history import PARTIAL, HistoryEntry, KeyHistory, history_of
 from components.keys import KeyOperations
 from components.ledger import Ledger
 from components.rotation import DueKind, format_time, rotation_due, unfinished_emergency
@@ -47,6 +48,9 @@ class Severity(enum.StrEnum):
 
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)
 DUE_SOON_DAYS = 7
+# Versions of each key's history in the report: up to one Vault read each (the current version's
+# ledger comes from the metadata mirror); `gradient-keys history KEY` shows them all.
+AUDIT_HISTORY_VERSIONS = 5
 INFERENCE_CHECKS_PER_SECOND = 20.0  # --verify-secrets: paced calls to the inference endpoint
 JOURNAL_FOLDER = "_gradient-keys"
 
@@ -74,6 +78,10 @@ class KeyRow:
     next_rotation: str = ""
     vault_version: int = 0
     findings: int = 0
+    # The newest version whose ledger is known (who rotated it last, why, when; from the metadata
+    # mirror for the current version: no secret read), and the newest versions' history.
+    last_rotation: HistoryEntry | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +95,8 @@ class AuditReport:
     digitalocean_requests: int = 0
     vault_requests: int = 0
     seconds: float = 0.0
+    history_versions: int = 0  # versions of history per key
+    history_partial: bool = False  # the token may not read versions: metadata and mirror only
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
@@ -112,16 +122,22 @@ class AuditReport:
             },
             "findings": [asdict(f) for f in self.findings],
             "keys": [asdict(k) for k in self.keys],
+            "history": {
+                "versions_per_key": self.history_versions,
+                "partial": self.history_partial,
+                "partial_reason": PARTIAL if self.history_partial else None,
+            },
         }
 
 
-def run_audit(
+def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one per command flag)
     settings: StackSettings,
     ops: KeyOperations,
     *,
     verify_secrets: bool = False,
     workers: int = 8,
     progress: Callable[[str], None] = lambda _line: None,
+    history_versions: int = AUDIT_HISTORY_VERSIONS,
 ) -> AuditReport:
     started = time.monotonic()
     now = ops.clock()
@@ -134,6 +150,10 @@ def run_audit(
         write=False,
         read_secrets=verify_secrets,
     )
+    # History reads each older version's ledger where the token may read versions; with the
+    # audit-only policy it is partial (version times, and the current ledger from the mirror).
+    read_data = bool(specs) and (verify_secrets or ops.vault.may(specs[0].vault_path, "data", "read"))
+    report.history_versions, report.history_partial = history_versions, not read_data
     listing = {k.uuid: k for k in ops.do.list_all()}
     report.digitalocean_keys = len(listing)
     progress(f"DigitalOcean: {len(listing)} keys in {ops.do.requests_made} request(s)")
@@ -143,8 +163,17 @@ def run_audit(
 
     pace = _Spacing(INFERENCE_CHECKS_PER_SECOND)
 
-    def read(spec: KeySpec) -> tuple[KeySpec, LedgerEntry | None, Verified]:
+    def read(spec: KeySpec) -> tuple[KeySpec, LedgerEntry | None, Verified, KeyHistory]:
         entry = ops.vault.read_ledger(spec.vault_path, repair=False)
+        history = history_of(
+            ops.vault,
+            spec,
+            entry,
+            limit=max(1, history_versions),
+            now=now,
+            read_data=read_data,
+            mirror_for_current=True,
+        )
         verified = Verified()
         if verify_secrets and entry is not None and not entry.deleted:
             # The fingerprint is compared with the ledger committed in the same version when there
@@ -161,13 +190,16 @@ def run_audit(
                 # committed late kills it): ask the inference endpoint, read-only, paced.
                 pace.wait()
                 verified = Verified(matches=matches, alive=ops.verify(secret))
-        return spec, entry, verified
+        return spec, entry, verified, history
 
     owned: set[str] = set()
     known = _Known.of(listing, now)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for spec, entry, verified in pool.map(read, specs):
-            owned |= _KeyCheck(report, spec, known).run(entry, verified)
+        for spec, entry, verified, history in pool.map(read, specs):
+            check = _KeyCheck(report, spec, known)
+            owned |= check.run(entry, verified)
+            check.row.last_rotation = history.last_rotation
+            check.row.history = list(history.entries[:history_versions])
             done += 1
             if time.monotonic() - last >= 2.0:
                 progress(f"Vault: {done}/{len(specs)} ledgers read")

@@ -181,7 +181,15 @@ class RotationRunner:
         status, reason, detail, why = verdict
         outage = status is Status.PLANNED and (self.emergency or spec.strategy is Strategy.IN_PLACE)
         return Outcome(
-            spec.name, spec.vault_path, reason, status, detail, outage=outage, _spec=spec, _state=state
+            spec.name,
+            spec.vault_path,
+            reason,
+            status,
+            detail,
+            outage=outage,
+            _spec=spec,
+            _state=state,
+            _why=why,
         )
 
     # The plan's rules, in priority order: each says (status, reason, detail, why), or None to pass.

@@ -15,6 +15,7 @@ from components.endpoints import Endpoints
 from components.errors import VaultConflictError
 from components.key_state import KeyContext
 from components.ledger import Ledger
+from components.provenance import Reason, stamp
 from components.rotation import format_time
 from components.secret import Secret
 from components.vault_sink import LedgerEntry, VaultSink
@@ -57,6 +58,10 @@ class KeyIO:
     def endpoints(self) -> Endpoints:
         return self.clients.endpoints(self.context.digitalocean, self.context.vault)
 
+    def stamp(self, ledger: Ledger, reason: Reason, run_id: str | None = None) -> Ledger:
+        """`ledger` as this front end writes it, for `reason` (who and why, recorded in Vault)."""
+        return stamp(self.context.provenance, ledger, reason, run_id)
+
     def verify(self, secret: Secret) -> bool:
         """Does the secret work at the inference endpoint?"""
         check = self._verify or self.clients.verifier(self.context.digitalocean)
@@ -93,12 +98,10 @@ class KeyIO:
                     "%s: a concurrent rotation stored a secret our regenerate replaced; storing ours",
                     spec.name,
                 )
+                # Their facts (slots, token applied), our secret, and who wrote it and why: ours.
                 ledger = replace(
-                    theirs,
-                    fingerprint=secret.fingerprint,
-                    rotated_at=format_time(self.clock()),
-                    run_id=ledger.run_id,
-                )
+                    theirs, fingerprint=secret.fingerprint, rotated_at=format_time(self.clock())
+                ).provenance_of(ledger)
         raise VaultConflictError(
             "kept losing check-and-set to other writers", operation="write", path=spec.vault_path
         )

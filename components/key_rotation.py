@@ -17,12 +17,14 @@ from components.errors import (
 from components.key_io import KeyIO
 from components.key_state import KeyState, state_of
 from components.ledger import Ledger
+from components.provenance import Reason, reason_for
 from components.rotation import (
     RotationStep,
     emergency_steps,
     format_time,
     next_ledger,
     plan_step,
+    rotation_due,
     rotation_reason,
     unfinished_emergency,
 )
@@ -44,6 +46,7 @@ class RotateOptions(TypedDict, total=False):
     run_id: str | None
     preflight: bool
     expected_version: int | None
+    reason: Reason | None
 
 
 class Rotation:
@@ -101,6 +104,7 @@ class Rotation:
         run_id: str | None = None,
         preflight: bool = True,
         expected_version: int | None = None,
+        reason: Reason | None = None,
     ) -> KeyState:
         """Regenerate and store (see components/rotation.py for which slots, and why).
 
@@ -112,6 +116,10 @@ class Rotation:
         `expected_version` is the Vault version the rotation was planned against: if another
         rotator moved the key on since, this one is skipped (`RotationSkipped`) instead of
         killing the secret consumers just received.
+
+        `reason` is why the front end asked (recorded in the ledger with who asked); without it,
+        the reason is the ledger's own `rotation_due` decision. An emergency, finishing one, and
+        restoring a missing secret record themselves as such.
         """
         io = self.io
         if preflight:
@@ -120,7 +128,7 @@ class Rotation:
         ledger = entry.ledger if entry is not None and not entry.deleted else None
         if entry is not None and ledger is not None and ledger.pending_slots:
             # An emergency stopped half-way: finishing it is this rotation, whoever asked for it.
-            return self._finish_emergency(spec, state, entry, ledger)
+            return self._finish_emergency(spec, state, entry, ledger, run_id)
         if (
             expected_version is not None
             and not emergency
@@ -143,10 +151,15 @@ class Rotation:
                 stack=io.context.stack,
             )
             steps: tuple[RotationStep, ...] = (plan_step("in-place", ledger),)
+            why = Reason.RESTORE
         elif emergency:
             steps = emergency_steps(spec.strategy, ledger)
+            why = Reason.EMERGENCY
         else:
             steps = (plan_step(spec.strategy, ledger),)
+            why = reason or reason_for(
+                rotation_due(ledger, spec.rotate_every_seconds, spec.rotation_token, io.clock()).kind
+            )
         step, *others = steps  # the slot Vault will hold comes first
         secret, settled = self._regenerate(spec, state, ledger, step, emergency=emergency, verify=verify)
         new_ledger = next_ledger(
@@ -162,6 +175,7 @@ class Rotation:
             pending_slots=pending,
             unsettled=None if settled else "true",
         )
+        new_ledger = io.stamp(new_ledger, why, run_id)
         written = io.write(spec, secret, new_ledger, expected=entry, regenerated_slot=step.regenerate_slot)
         if pending:
             written = self._regenerate_pending(spec, state, secret, written, new_ledger)
@@ -204,11 +218,13 @@ class Rotation:
         return issued.secret, issued.settled
 
     def _finish_emergency(
-        self, spec: KeySpec, state: KeyState, entry: LedgerEntry, ledger: Ledger
+        self, spec: KeySpec, state: KeyState, entry: LedgerEntry, ledger: Ledger, run_id: str | None
     ) -> KeyState:
         log.warning("%s: finishing an emergency (%s)", spec.name, unfinished_emergency(ledger))
         secret, _written = self.io.vault.read_version(spec.vault_path, entry.version)
-        written = self._regenerate_pending(spec, state, secret, entry, ledger)
+        # The version that records it finished says who finished it (the emergency's own says who began).
+        finishing = self.io.stamp(ledger, Reason.EMERGENCY_FINISH, run_id)
+        written = self._regenerate_pending(spec, state, secret, entry, finishing)
         return state_of(state.keys(), written)
 
     def _regenerate_pending(

@@ -11,6 +11,7 @@ from typing import Any
 
 from components.config import DigitalOceanConfig, KeySpec, VaultConfig
 from components.do_keys import ModelKey
+from components.provenance import Provenance
 from components.vault_sink import LedgerEntry
 
 __all__ = ["KeyContext", "KeyState", "state_from_ledger", "state_of"]
@@ -18,11 +19,13 @@ __all__ = ["KeyContext", "KeyState", "state_from_ledger", "state_of"]
 
 @dataclass(frozen=True)
 class KeyContext:
-    """Where a key lives, beyond its own declaration: never a credential."""
+    """Where a key lives, beyond its own declaration, and who is acting on it: never a credential."""
 
     stack: str
     vault: VaultConfig
     digitalocean: DigitalOceanConfig
+    # The front end acting (recorded in every ledger it writes); None: not known (a test, a bench).
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,16 @@ It is written twice per Vault version, on purpose:
   (a writer died between the two writes, or lost a race) and is rebuilt from the data.
 
 Nothing in it is secret: key uuids, the active slot, times, the rotation token, a 12-hex
-fingerprint of the secret, the stack name.
+fingerprint of the secret, the stack name, and who wrote the version and why (the front end, its
+run id, the CI job and user when known, the reason). Every version keeps its own ledger, so the
+versions Vault keeps are the key's history (components/history.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = ["LEDGER_DATA_FIELD", "MANAGED_BY", "SLOTS", "Ledger", "LedgerFormatError"]
@@ -42,7 +44,9 @@ class Ledger:
     active_slot: str = "a"  # the slot whose secret this version holds
     rotation_token: str | None = None  # the last `rotation_token` applied
     stack: str | None = None
-    run_id: str | None = None  # the `gradient-keys rotate` run that wrote it (makes bulk runs resumable)
+    # The run that wrote it: a `gradient-keys rotate` run (makes bulk runs resumable), or the
+    # provider process of one `pulumi up`.
+    run_id: str | None = None
     # Slots an emergency has still to regenerate: their old (possibly leaked) secrets may still
     # work. Written with the emergency's first version, cleared once every slot is regenerated.
     pending_slots: str | None = None
@@ -53,6 +57,12 @@ class Ledger:
     # "true" when the secret came from a regenerate retried after a lost answer: the lost request
     # may commit later and kill it, so the next `gradient-keys rotate` checks that it still works.
     unsettled: str | None = None
+    # Who wrote this version and why (components/provenance.py); absent from ledgers written
+    # before they were recorded, which read as None. `run_id` above is the writer's run.
+    actor: str | None = None  # "pulumi" (the provider) or "gradient-keys rotate" (the command)
+    reason: str | None = None  # adoption, age, token, requested, emergency, ... (`Reason`)
+    ci_job: str | None = None  # a link to the CI job that wrote it, when known
+    ci_user: str | None = None  # who started that CI job, when known
     managed_by: str = MANAGED_BY
 
     def __post_init__(self) -> None:
@@ -74,6 +84,28 @@ class Ledger:
     @property
     def active_uuid(self) -> str | None:
         return self.slot_a if self.active_slot == "a" else self.slot_b
+
+    def with_provenance(
+        self,
+        *,
+        actor: str | None,
+        reason: str | None,
+        run_id: str | None,
+        ci_job: str | None,
+        ci_user: str | None,
+    ) -> Ledger:
+        """This ledger, written by someone else: every provenance field replaced together."""
+        return replace(self, actor=actor, reason=reason, run_id=run_id, ci_job=ci_job, ci_user=ci_user)
+
+    def provenance_of(self, other: Ledger) -> Ledger:
+        """This ledger with `other`'s provenance (a writer keeping another's facts, not its name)."""
+        return self.with_provenance(
+            actor=other.actor,
+            reason=other.reason,
+            run_id=other.run_id,
+            ci_job=other.ci_job,
+            ci_user=other.ci_user,
+        )
 
     # -- custom_metadata (string -> string) ---------------------------------------------------
     def to_metadata(self, version: int) -> dict[str, str | None]:

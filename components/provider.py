@@ -20,7 +20,9 @@ import logging
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pulumi.dynamic import (
@@ -37,6 +39,7 @@ from components.clients import process_factory
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigProblem, ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
+from components.provenance import Actor, Provenance
 from components.run_lease import shared_lease
 
 __all__ = ["REPLACE_ON", "ModelKeyProvider", "ProviderInternalError", "inputs_for"]
@@ -164,11 +167,18 @@ def _input_of(problem: ConfigProblem) -> str:
     return ""
 
 
+# One id per provider process: the engine starts one for each `pulumi up` (or preview), so every
+# version that update writes records the same run id (`gradient-keys history` shows it).
+PROCESS_RUN_ID = uuid.uuid4().hex[:12]
+
+
 def _operations(context: KeyContext) -> KeyOperations:
     """The core, on this process's clients: the provider is a front end, the one place it reads
     the environment. One Vault login and one DigitalOcean listing serve every operation the engine
-    sends this process (a preview of N keys logs in once)."""
-    return KeyOperations(context, process_factory(os.environ))
+    sends this process (a preview of N keys logs in once). What it writes records the provider,
+    this process's run id and the CI job it runs in (components/provenance.py)."""
+    provenance = Provenance.from_environ(Actor.PULUMI, os.environ, run_id=PROCESS_RUN_ID)
+    return KeyOperations(replace(context, provenance=provenance), process_factory(os.environ))
 
 
 def _outputs(inputs: dict[str, Any], state: KeyState) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 Routes used (mount `M`, path `P` = `<path_prefix>/<key path>`):
     POST /v1/sys/capabilities-self           preflight: may this token do what the tool needs?
-    GET  /v1/M/metadata/P                     ledger mirror (custom_metadata), current version
+    GET  /v1/M/metadata/P                     ledger mirror (custom_metadata), current version,
+                                              every kept version's times and state (history)
     POST /v1/M/data/P {options.cas}           write a version: api_key + the ledger, check-and-set
     POST /v1/M/metadata/P {custom_metadata}   mirror the ledger
-    GET  /v1/M/data/P                         read a version (verify, repair a stale mirror)
+    GET  /v1/M/data/P[?version=N]             read a version (verify, repair a stale mirror;
+                                              history: its ledger only, the secret dropped unread)
     POST /v1/M/delete/P, DELETE /v1/M/metadata/P   soft-delete / destroy
 
 Reliability: each call retries (tenacity; `max_attempts` in all, waits from `pacing.Backoff`) on
@@ -25,7 +27,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import hvac
@@ -47,7 +49,7 @@ from components.pacing import Backoff
 from components.secret import Secret, seal
 from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
 
-__all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink"]
+__all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLedger"]
 
 log = logging.getLogger("gradient_keys.vault")
 
@@ -99,6 +101,16 @@ DELETE_NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 @dataclass(frozen=True)
+class VersionInfo:
+    """One version Vault keeps at a path, as its metadata describes it (no data read)."""
+
+    version: int
+    created_time: str  # as Vault wrote it (RFC 3339, nanoseconds)
+    deletion_time: str  # "" unless deleted (or, with delete_version_after, when it will be)
+    destroyed: bool
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     """What Vault says about one key path, without its secret."""
 
@@ -107,6 +119,18 @@ class LedgerEntry:
     ledger: Ledger | None  # the ledger of the current version (None: not written by gradient-keys)
     mirror_in_sync: bool  # False: the metadata mirror described another version and was rebuilt
     deleted: bool  # the current version is soft-deleted or destroyed
+    # Every version Vault keeps (max_versions, 10 by default), newest first: the same answer's.
+    versions: tuple[VersionInfo, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class VersionLedger:
+    """The ledger one version was written with, or why it cannot be told (never its secret)."""
+
+    version: int
+    ledger: Ledger | None  # None: no ledger (not written by gradient-keys), or see below
+    gone: bool = False  # deleted or destroyed after it was listed
+    malformed: str = ""  # what is wrong with a ledger gradient-keys cannot read
 
 
 def check_path(relative: str, what: str = "Vault path") -> str:
@@ -200,16 +224,9 @@ class VaultSink:
         wanted = {self.api_path(p, kind): caps for p in paths for kind, caps in needs.items()}
         if not wanted:
             return
-        reply = self._call("preflight", None, lambda: self._client.sys.get_capabilities(paths=list(wanted)))
-        answer = _object(reply, "preflight", None, "the sys/capabilities-self answer")
-        granted = _object(answer.get("data", answer), "preflight", None, "its data")
+        granted = self._capabilities("preflight", list(wanted))
         for api_path, caps in wanted.items():
-            listed = granted.get(api_path)
-            if listed is not None and (
-                not isinstance(listed, list) or not all(isinstance(c, str) for c in listed)
-            ):
-                raise _malformed("preflight", api_path, "its capabilities are not a list of strings")
-            have = set(listed or [])
+            have = granted[api_path]
             if "root" in have:
                 continue
             missing = [c for c in caps if c not in have or "deny" in have]
@@ -222,6 +239,29 @@ class VaultSink:
                     operation="preflight",
                     path=api_path,
                 )
+
+    def may(self, relative: str, kind: str, capability: str) -> bool:
+        """May this token do `capability` on the path's `kind` (`data`, `metadata`, ...)? One
+        `sys/capabilities-self` call; asked before a read the policy may not grant (`history`
+        with the audit-only policy), so Vault's audit log records no refused request."""
+        api_path = self.api_path(relative, kind)
+        have = self._capabilities("capabilities", [api_path])[api_path]
+        return "root" in have or (capability in have and "deny" not in have)
+
+    def _capabilities(self, operation: str, api_paths: list[str]) -> dict[str, set[str]]:
+        """What `sys/capabilities-self` says this token may do on each of `api_paths`."""
+        reply = self._call(operation, None, lambda: self._client.sys.get_capabilities(paths=api_paths))
+        answer = _object(reply, operation, None, "the sys/capabilities-self answer")
+        granted = _object(answer.get("data", answer), operation, None, "its data")
+        found: dict[str, set[str]] = {}
+        for api_path in api_paths:
+            listed = granted.get(api_path)
+            if listed is not None and (
+                not isinstance(listed, list) or not all(isinstance(c, str) for c in listed)
+            ):
+                raise _malformed(operation, api_path, "its capabilities are not a list of strings")
+            found[api_path] = set(listed or [])
+        return found
 
     # -- reads --------------------------------------------------------------------------------
     def read_ledger(self, relative: str, *, repair: bool = True) -> LedgerEntry | None:
@@ -244,6 +284,7 @@ class VaultSink:
         if version == 0:
             return None
         deleted = _version_deleted(data, version, full)
+        kept = _version_list(data, full)
         custom = data.get("custom_metadata")
         if custom is not None and (
             not isinstance(custom, dict) or not all(isinstance(v, str) for v in custom.values())
@@ -257,9 +298,9 @@ class VaultSink:
             log.warning("ledger mirror of %s is malformed (%s); rebuilding it from the version", full, exc)
             mirrored = None
         if mirrored is not None and mirrored[1] == version:
-            return LedgerEntry(relative, version, mirrored[0], True, deleted)
+            return LedgerEntry(relative, version, mirrored[0], True, deleted, kept)
         if deleted or not repair:
-            return LedgerEntry(relative, version, mirrored[0] if mirrored else None, False, deleted)
+            return LedgerEntry(relative, version, mirrored[0] if mirrored else None, False, deleted, kept)
         _secret, ledger = self._read_version(full, version)
         if ledger is not None:
             log.info("ledger mirror of %s described another version; rebuilt for version %d", full, version)
@@ -269,7 +310,7 @@ class VaultSink:
                 log.warning(
                     "%s: ledger mirror not rebuilt (%s); the next read retries", full, type(exc).__name__
                 )
-        return LedgerEntry(relative, version, ledger, False, deleted)
+        return LedgerEntry(relative, version, ledger, False, deleted, kept)
 
     def read_secret(self, relative: str) -> tuple[Secret, LedgerEntry]:
         """The current secret (for verification and consumers), with its ledger."""
@@ -302,6 +343,31 @@ class VaultSink:
         data = _object(_object(reply, "read", full).get("data"), "read", full, "its data")
         value = _object(data.get("data") or {}, "read", full, "its data.data").get(name)
         return value if isinstance(value, Secret) else None
+
+    def read_version_ledger(self, relative: str, version: int) -> VersionLedger:
+        """The ledger one version was written with (`gradient-keys history`). Its secret comes in
+        the same answer: it is dropped here, unread, and never returned. Never repairs anything.
+        A version deleted or destroyed since it was listed, or whose ledger is malformed, says so
+        instead of raising: one bad version does not hide the others."""
+        full = self.full_path(relative)
+        reply = self._call(  # its api_key already a `Secret` (see _call), dropped with `reply`
+            "read version",
+            full,
+            lambda: self._kv.read_secret_version(
+                full, version=version, mount_point=self.mount, raise_on_deleted_version=True
+            ),
+            missing_ok=True,
+        )
+        if reply is None:
+            return VersionLedger(version, None, gone=True)
+        outer = _object(_object(reply, "read version", full).get("data"), "read version", full, "its data")
+        raw = _object(outer.get("data") or {}, "read version", full, "its data.data").get(LEDGER_DATA_FIELD)
+        del reply, outer
+        try:
+            return VersionLedger(version, Ledger.from_data_field(raw))
+        except LedgerFormatError as exc:
+            problem = str(exc)
+        return VersionLedger(version, None, malformed=problem)
 
     def verify(self, relative: str) -> bool:
         """Does the stored secret still match the ledger's fingerprint (not changed outside the tool)?"""
@@ -722,6 +788,21 @@ def _versions(metadata: dict[str, Any], operation: str, path: str) -> dict[str, 
     ):
         raise _malformed(operation, path, "versions is not a map of version numbers to objects")
     return versions
+
+
+def _version_list(metadata: dict[str, Any], path: str) -> tuple[VersionInfo, ...]:
+    """Every version the metadata lists, newest first, its fields checked (never quoted back)."""
+    found = []
+    for number, info in _versions(metadata, "read ledger", path).items():
+        created, deletion, destroyed = (
+            info.get("created_time", ""),
+            info.get("deletion_time") or "",
+            info.get("destroyed", False),
+        )
+        if not isinstance(created, str) or not isinstance(deletion, str) or not isinstance(destroyed, bool):
+            raise _malformed("read ledger", path, f"version {int(number)}'s times or state are malformed")
+        found.append(VersionInfo(int(number), created, deletion, destroyed))
+    return tuple(sorted(found, key=lambda v: v.version, reverse=True))
 
 
 def _version_deleted(metadata: dict[str, Any], version: int, path: str) -> bool:

@@ -15,6 +15,7 @@ from components.config import StackSettings, load_stack_file
 from components.errors import ConfigurationError, ExitCode
 from components.keys import KeyContext, KeyOperations
 from components.project import stack_file
+from components.provenance import Actor, Provenance
 from components.terminal import escape_controls
 
 __all__ = [
@@ -98,9 +99,11 @@ def load_settings(args: argparse.Namespace) -> StackSettings:
     return settings
 
 
-def operations(settings: StackSettings) -> KeyOperations:
-    """The core on clients built from this process's environment (the command is a front end)."""
-    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+def operations(settings: StackSettings, actor: Actor | None = None) -> KeyOperations:
+    """The core on clients built from this process's environment (the command is a front end).
+    A command that writes says which it is (`actor`): its ledgers record it, with the CI job."""
+    provenance = Provenance.from_environ(actor, os.environ) if actor is not None else None
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean, provenance)
     return KeyOperations(context, ClientFactory(os.environ))
 
 
