@@ -112,6 +112,19 @@ def _exit_code(outcomes: list[Outcome], rotated: int) -> ExitCode:
     return ExitCode.FAILED
 
 
+def duration_text(seconds: int) -> str:
+    """Seconds as the stack file writes durations: 2w, 30d, 12h, 90m (or 45s)."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _not_due(ledger: Ledger, spec: KeySpec, next_rotation: datetime.datetime | None) -> str:
+    when = f"; due {format_time(next_rotation)} (rotate_every {spec.rotate_every})" if next_rotation else ""
+    return f"rotated {ledger.rotated_at}{when}"
+
+
 class RotationRunner:
     def __init__(  # noqa: PLR0913 - keyword-only run options (one per command flag) and injected clocks
         self,
@@ -227,7 +240,7 @@ class RotationRunner:
         return (
             (Status.PLANNED, due.reason, "", reason_for(due.kind))
             if due
-            else (Status.NOT_DUE, "", f"rotated {ledger.rotated_at}", None)
+            else (Status.NOT_DUE, "", _not_due(ledger, spec, due.next_rotation), None)
         )
 
     # -- doing it -----------------------------------------------------------------------------
@@ -289,9 +302,8 @@ class RotationRunner:
             if len(todo) <= 50 or now - last_report >= 2.0 or index == len(todo):
                 rate = index / max(now - started, 1e-9)
                 eta = (len(todo) - index) / rate if rate else 0.0
-                self.progress(
-                    f"[{index}/{len(todo)}] {outcome.key}: {outcome.status} ({rate:.1f}/s, ~{eta:.0f}s left)"
-                )
+                pace = f" ({rate:.1f}/s, ~{eta:.0f}s left)" if len(todo) > 1 and index < len(todo) else ""
+                self.progress(f"[{index}/{len(todo)}] {outcome.key}: {outcome.status}{pace}")
                 last_report = now
 
     def _finish(self, outcomes: list[Outcome], todo: list[Outcome], started: float) -> Summary:
@@ -333,11 +345,11 @@ class RotationRunner:
         harm = (
             "cut off consumers still holding the previous secret"
             if spec.strategy == "dual-slot"
-            else "cut its consumers off a second time (in-place)"
+            else "cut its consumers off a second time (an in-place key)"
         )
         return (
-            f"rotated {ledger.rotated_at}, less than {self.min_interval}s ago: rotating again now would "
-            f"{harm} (--force rotates it anyway)"
+            f"rotated {ledger.rotated_at}, less than --min-interval {duration_text(self.min_interval)} ago: "
+            f"rotating again now would {harm}; --force rotates it anyway"
         )
 
     def _done_by_this_run(self, spec: KeySpec, ledger: Ledger) -> str:

@@ -45,7 +45,7 @@ EXIT_USAGE, EXIT_FAILED = ExitCode.USAGE, ExitCode.FAILED
 def _parser() -> Parser:
     parser = Parser(prog="gradient-keys", description="DigitalOcean model access keys as code")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (rotate, audit, history, keys, vault, sandbox):
         module.add(commands)
     return parser

@@ -48,11 +48,16 @@ class SandboxTokens:
 
     def environment(self) -> dict[str, str]:
         """The variables that hand these tokens to `python -m sandbox.emulator`."""
-        for token in (*self.tokens, *self.read_only_tokens, self.admin_token):
+        named = [
+            *(("--token", t) for t in self.tokens),
+            *(("--read-only-token", t) for t in self.read_only_tokens),
+            ("--admin-token", self.admin_token),
+        ]
+        for option, token in named:
             if not token or any(character.isspace() for character in token):
                 # The variables are whitespace-separated lists, and a bearer token has no
                 # whitespace (RFC 6750 section 2.1), so such a token could never authenticate.
-                raise ValueError("a sandbox token must be non-empty and contain no whitespace")
+                raise ValueError(f"{option}: a sandbox token must be non-empty and contain no whitespace")
         environment = {TOKEN_ENV: " ".join(self.tokens), ADMIN_TOKEN_ENV: self.admin_token}
         if self.read_only_tokens:
             environment[READ_ONLY_TOKEN_ENV] = " ".join(self.read_only_tokens)

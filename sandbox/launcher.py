@@ -361,7 +361,10 @@ def console(directory: Path, method: str, path: str, body: Any = None) -> Any:
     """Call the control panel of the running sandbox as its admin."""
     info = running(directory.resolve())
     if info is None:
-        raise SandboxError("no sandbox is running here: start one with `gradient-keys sandbox up`")
+        raise SandboxError(
+            f"no sandbox is running in {directory}: start one with `gradient-keys sandbox up` "
+            "(or pass the --dir it was started with)"
+        )
     response = requests.request(
         method,
         f"{info.api_url}{path}",

@@ -31,14 +31,26 @@ DEFAULT_PORT = 8087
 BACKGROUND_PORT_HELP = "port (default: the port it had last time when free, else any free one)"
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for any free one")
+    return int(text)
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a limit: use a whole number, 0 to disable")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, background: bool = False) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     if background:
-        parser.add_argument("--port", type=int, default=0, help=BACKGROUND_PORT_HELP)
+        parser.add_argument("--port", type=_port, default=0, help=BACKGROUND_PORT_HELP)
     else:
         parser.add_argument(
             "--port",
-            type=int,
+            type=_port,
             default=DEFAULT_PORT,
             help=f"port, 0 for any free one (default {DEFAULT_PORT})",
         )
@@ -63,10 +75,15 @@ def add_arguments(parser: argparse.ArgumentParser, *, background: bool = False) 
         "--create-mode",
         choices=CREATE_MODES,
         default="retired",
-        help="retired: create answers 410 as DigitalOcean does today; legacy: 200 with the secret",
+        help="retired (the default): create answers 410 as DigitalOcean does today; legacy: 200 with "
+        "the secret",
     )
-    parser.add_argument("--rate-limit-per-minute", type=int, default=250, metavar="N", help="0 disables")
-    parser.add_argument("--rate-limit-per-hour", type=int, default=5000, metavar="N", help="0 disables")
+    parser.add_argument(
+        "--rate-limit-per-minute", type=_limit, default=250, metavar="N", help="default 250; 0 disables"
+    )
+    parser.add_argument(
+        "--rate-limit-per-hour", type=_limit, default=5000, metavar="N", help="default 5000; 0 disables"
+    )
     parser.add_argument("--state", type=Path, metavar="FILE", help="keep keys in FILE across restarts")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve https with this certificate")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")

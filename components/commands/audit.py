@@ -34,7 +34,7 @@ def add(commands: Commands[Parser]) -> None:
     )
     audit.add_argument(
         "--fail-on",
-        choices=SEVERITIES,
+        choices=[str(s) for s in SEVERITIES],
         default="high",
         help="exit 1 on findings this severe or worse (default high)",
     )

@@ -68,6 +68,7 @@ Commands = argparse._SubParsersAction  # the `add_parser` side of a parser's sub
 def stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stack",
+        metavar="NAME",
         help="stack name: reads Pulumi.NAME.yaml in the Pulumi project's stackConfigDir "
         "(the project: the nearest directory upward holding Pulumi.yaml)",
     )
@@ -75,7 +76,9 @@ def stack_options(parser: argparse.ArgumentParser) -> None:
         "--project", metavar="DIR", help="the Pulumi project directory (default: found from here upward)"
     )
     parser.add_argument(
-        "--config", help="stack config file (instead of --stack; the stack is named after the file)"
+        "--config",
+        metavar="FILE",
+        help="stack config file (instead of --stack; the stack is named after the file)",
     )
 
 

@@ -41,7 +41,12 @@ def add(commands: Commands[Parser]) -> None:
         metavar="N",
         help=f"show the N newest versions (default {DEFAULT_LIMIT})",
     )
-    history.add_argument("--format", choices=("table", "json"), default="table")
+    history.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (for people; the default) or json (one document, for jobs)",
+    )
     history.set_defaults(func=_history)
 
 

@@ -16,9 +16,14 @@ __all__ = ["add"]
 
 def add(commands: Commands[Parser]) -> None:
     keys = commands.add_parser("keys", help="inspect DigitalOcean model access keys")
-    keys_cmds = keys.add_subparsers(dest="keys_command", required=True)
+    keys_cmds = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
     key_list = keys_cmds.add_parser("list", help="list every key (per_page 200, all pages)")
-    key_list.add_argument("--format", choices=("table", "json"), default="table")
+    key_list.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (for people; the default) or json (one document, for jobs)",
+    )
     key_list.set_defaults(func=_keys_list)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 
 from components.bulk_rotation import Outcome, RotationRunner, Status
 from components.commands.common import (
@@ -50,7 +51,7 @@ def add(commands: Commands[Parser]) -> None:
     rotate.add_argument("--force", action="store_true", help="rotate even keys rotated within --min-interval")
     rotate.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=90.0,
         metavar="SECONDS",
         help="wait this long for another run on the stack to finish (default 90)",
@@ -63,7 +64,12 @@ def add(commands: Commands[Parser]) -> None:
         help="with --all or --emergency: accept cutting off the consumers of in-place keys (or, in an "
         "emergency, of every key) until they re-read Vault; asked on a terminal, required otherwise",
     )
-    rotate.add_argument("--format", choices=("table", "json"), default="table")
+    rotate.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="table (for people; the default) or json (one document, for jobs)",
+    )
     rotate.set_defaults(func=_rotate)
 
 
@@ -90,16 +96,16 @@ def _rotate(args: argparse.Namespace) -> int:
     outcomes = runner.plan(specs, dry_run=args.dry_run)
     planned = [o for o in outcomes if o.status is Status.PLANNED]
     plan_line = f"{len(planned)} of {len(outcomes)} key(s)"
-    outages = _outage_line(outcomes, emergency=args.emergency)
+    outage = _Outage.of(outcomes, emergency=args.emergency)
     if args.format == "table" and not args.dry_run:
         print(
             f"plan for stack {settings.stack} (run {runner.run_id}): will rotate {plan_line}", file=sys.stderr
         )
-        print_table([o.public() for o in outcomes], PLAN_COLUMNS, stream=sys.stderr)
-        if outages:
-            say(outages)
-    if outages and not args.dry_run and (args.all or args.emergency):
-        _confirm_outage(args, outages)
+        print_table(_rows(outcomes), PLAN_COLUMNS, stream=sys.stderr)
+        if outage:
+            say(outage.line())
+    if outage and not args.dry_run and (args.all or args.emergency):
+        _confirm_outage(args, outage)
     summary = runner.summarize_plan(outcomes) if args.dry_run else runner.run(outcomes)
     counts = vars(summary)
     document = {
@@ -116,9 +122,9 @@ def _rotate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(document, indent=2))
     elif args.dry_run:  # the plan is a dry run's output
-        print_table([o.public() for o in outcomes], PLAN_COLUMNS)
-        if outages:
-            print(outages)
+        print_table(_rows(outcomes), PLAN_COLUMNS)
+        if outage:
+            print(outage.line())
         print(
             f"would rotate {plan_line} (stack {settings.stack}, dry run {runner.run_id}; "
             f"{summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
@@ -134,39 +140,68 @@ def _rotate(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _outage_line(outcomes: list[Outcome], *, emergency: bool) -> str:
-    """What the plan costs consumers, in words ("" when it cuts nobody off)."""
-    cut = [o.key for o in outcomes if o.outage]
-    if not cut:
-        return ""
-    why = (
-        "an emergency regenerates every slot"
-        if emergency
-        else "regenerating an in-place key kills its only secret"
-    )
-    return (
-        f"outage: the consumers of {len(cut)} key(s) ({', '.join(cut)}) are cut off until they re-read "
-        f"Vault ({why})"
-    )
+@dataclass(frozen=True)
+class _Outage:
+    """Keys whose rotation cuts their consumers off until they re-read Vault, and why."""
+
+    keys: tuple[str, ...]
+    emergency: bool
+
+    @classmethod
+    def of(cls, outcomes: list[Outcome], *, emergency: bool) -> _Outage:
+        return cls(tuple(o.key for o in outcomes if o.outage), emergency)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def cut_off(self) -> str:
+        why = (
+            "an emergency regenerates every slot"
+            if self.emergency
+            else "regenerating an in-place key kills its only secret"
+        )
+        return (
+            f"the consumers of {len(self.keys)} key(s) ({', '.join(self.keys)}) are cut off until "
+            f"they re-read Vault ({why})"
+        )
+
+    def line(self) -> str:
+        return f"outage: {self.cut_off()}"
 
 
-def _confirm_outage(args: argparse.Namespace, outages: str) -> None:
+def _rows(outcomes: list[Outcome]) -> list[dict[str, object]]:
+    return [{**o.public(), "outage": "yes" if o.outage else ""} for o in outcomes]
+
+
+def _confirm_outage(args: argparse.Namespace, outage: _Outage) -> None:
     """`--all` and `--emergency` sweep in keys whose rotation is an outage: a person on a terminal
-    confirms it, a job says `--yes`. Nothing has changed yet when this refuses."""
+    confirms it (the plan above names them), a job says `--yes`. Nothing has changed yet when
+    this refuses."""
     if args.yes:
         return
     stdin = sys.stdin
     if stdin is not None and not stdin.closed and stdin.isatty():
-        print(f"{outages}.\nRotate them? Type yes to go on: ", end="", file=sys.stderr, flush=True)
+        print("Go on, with that outage? Type yes to rotate: ", end="", file=sys.stderr, flush=True)
         if stdin.readline().strip().lower() in {"yes", "y"}:
             return
         raise ConfigurationError("not confirmed: nothing was rotated")
     selection = "--emergency" if args.emergency else "--all"
+    alternative = "" if args.emergency else ", or name the dual-slot keys to rotate"
     raise ConfigurationError(
-        f"rotate {selection} needs --yes (or --allow-outage) when not run on a terminal: {outages}. "
-        "Nothing was rotated; pass --yes to accept"
-        + ("" if args.emergency else ", or name the dual-slot keys to rotate")
+        f"rotate {selection} off a terminal needs --yes (or --allow-outage): {outage.cut_off()}. "
+        f"Nothing was rotated; pass --yes to accept{alternative}"
     )
+
+
+def _seconds(text: str) -> float:
+    """--wait's value: a number of seconds, 0 or more (argparse names the option when refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def _min_interval(text: str) -> int:

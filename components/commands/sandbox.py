@@ -4,6 +4,7 @@ panel. The sandbox package is imported by these handlers only: other commands ne
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from components.commands.common import Commands, Parser, print_table, sandbox_dir
@@ -11,19 +12,24 @@ from components.errors import ExitCode
 
 __all__ = ["add"]
 
+DIR_HELP = (
+    "state directory (default: $GRADIENT_KEYS_SANDBOX_DIR, which `sandbox up` exports, "
+    "else .gradient-keys-sandbox in the current directory)"
+)
+
 
 def add(commands: Commands[Parser]) -> None:
     from sandbox import options  # noqa: PLC0415 - `sandbox up|serve` take the emulator's options
 
     sandbox = commands.add_parser("sandbox", help="the local DigitalOcean sandbox")
-    sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    sandbox_cmds = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", required=True)
     serve = sandbox_cmds.add_parser("serve", help="run the sandbox in the foreground")
     options.add_arguments(serve)
     serve.set_defaults(func=_sandbox_serve)
 
     up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
     options.add_arguments(up, background=True)
-    up.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    up.add_argument("--dir", help=DIR_HELP)
     up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
     up.set_defaults(func=_sandbox_up)
     for name, func, text in (
@@ -31,18 +37,18 @@ def add(commands: Commands[Parser]) -> None:
         ("status", _sandbox_status, "is a sandbox running here?"),
     ):
         sub = sandbox_cmds.add_parser(name, help=text)
-        sub.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+        sub.add_argument("--dir", help=DIR_HELP)
         sub.set_defaults(func=func)
 
     console = sandbox_cmds.add_parser("console", help="the sandbox's control panel")
-    console_cmds = console.add_subparsers(dest="console_command", required=True)
+    console_cmds = console.add_subparsers(dest="console_command", metavar="SUBCOMMAND", required=True)
     create = console_cmds.add_parser("create", help="make a key as the control panel would")
-    create.add_argument("name")
+    create.add_argument("name", help="the key's name, as typed in the control panel")
     create.add_argument("--show-secret", action="store_true", help="print the new key's secret once")
-    create.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    create.add_argument("--dir", help=DIR_HELP)
     create.set_defaults(func=_console_create)
     listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
-    listing.add_argument("--dir", help="state directory (default .gradient-keys-sandbox)")
+    listing.add_argument("--dir", help=DIR_HELP)
     listing.set_defaults(func=_console_list)
 
 
@@ -68,8 +74,10 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)
     sys.stdout.write(info.exports(directory))
     vault = f", Vault (OpenBao dev) at {info.vault_addr}" if info.vault_addr else ""
+    where = f" --dir {shlex.quote(args.dir)}" if args.dir is not None else ""
     print(
-        f"sandbox running: DigitalOcean at {info.api_url}{vault}; stop it with `gradient-keys sandbox down`",
+        f"sandbox running: DigitalOcean at {info.api_url}{vault}; "
+        f"stop it with `gradient-keys sandbox down{where}`",
         file=sys.stderr,
     )
     return ExitCode.OK
@@ -78,17 +86,19 @@ def _sandbox_up(args: argparse.Namespace) -> int:
 def _sandbox_down(args: argparse.Namespace) -> int:
     from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
 
-    stopped = launcher.down(sandbox_dir(args))
-    print("sandbox stopped" if stopped else "no sandbox was running", file=sys.stderr)
+    directory = sandbox_dir(args)
+    stopped = launcher.down(directory)
+    print("sandbox stopped" if stopped else f"no sandbox was running in {directory}", file=sys.stderr)
     return ExitCode.OK
 
 
 def _sandbox_status(args: argparse.Namespace) -> int:
     from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
 
-    info = launcher.running(sandbox_dir(args))
+    directory = sandbox_dir(args)
+    info = launcher.running(directory)
     if info is None:
-        print("no sandbox is running", file=sys.stderr)
+        print(f"no sandbox is running in {directory}", file=sys.stderr)
         return ExitCode.FAILED
     print(f"sandbox running at {info.api_url} (pid {info.pid})")
     return ExitCode.OK
@@ -104,8 +114,8 @@ def _console_create(args: argparse.Namespace) -> int:
         print(f"secret (shown once): {info['secret_key']}")
     else:
         print(
-            "its secret was not shown and the sandbox keeps no copy, as the control panel: adopting the "
-            "key regenerates it (--show-secret prints a new key's secret, once)",
+            "secret not shown (--show-secret prints a new key's secret, once); like the control "
+            "panel, the sandbox keeps no copy: `pulumi up` regenerates the key when it adopts it",
             file=sys.stderr,
         )
     return ExitCode.OK

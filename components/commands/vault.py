@@ -22,7 +22,7 @@ DEFAULT_MOUNT = "secret"
 
 def add(commands: Commands[Parser]) -> None:
     vault = commands.add_parser("vault", help="Vault settings the tool needs")
-    vault_cmds = vault.add_subparsers(dest="vault_command", required=True)
+    vault_cmds = vault.add_subparsers(dest="vault_command", metavar="SUBCOMMAND", required=True)
     policy = vault_cmds.add_parser(
         "policy", help="print the least-privilege policy for a stack (or a mount and prefix)"
     )

@@ -185,7 +185,11 @@ def test_table_output_and_exit_codes(managed: Managed, emulator: Emulator) -> No
     assert clean.returncode == 0 and "no findings" in clean.stdout
     emulator.store.delete(managed.states["batch"].slot_a_uuid)
     table = run("--config", str(managed.stack_file))
-    assert table.returncode == 1 and "missing-at-digitalocean" in table.stdout and "CRITICAL missing-at-digitalocean batch" in table.stdout
+    assert (
+        table.returncode == 1
+        and "missing-at-digitalocean" in table.stdout
+        and "CRITICAL missing-at-digitalocean batch" in table.stdout
+    )
     assert run("--stack", "nope").returncode == 2
     assert (
         run("--config", str(managed.stack_file), env={"DIGITALOCEAN_TOKEN": "dop_v1_wrong"}).returncode == 4

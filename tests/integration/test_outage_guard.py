@@ -111,7 +111,7 @@ def _on_a_terminal(managed: Managed, answer: str) -> tuple[int, str]:
 def test_on_a_terminal_the_person_is_asked(managed: Managed, emulator: Emulator) -> None:
     regenerated = regenerations(emulator)
     code, err = _on_a_terminal(managed, "no")
-    assert code == 2 and "Type yes to go on" in err and "not confirmed" in err
+    assert code == 2 and "Type yes to rotate" in err and "not confirmed" in err
     assert regenerations(emulator) == regenerated
     code, err = _on_a_terminal(managed, "yes")
     assert code == 0, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,16 @@ def test_a_dry_run_needs_no_digitalocean_token(
     assert table.returncode == 0 and f"would rotate {planned} of 2 key(s)" in table.stdout, table.stderr
     code, document, err = managed.rotate("--due")  # a real run still needs it: a usage error
     assert code == 2 and document["error"]["kind"] == "ConfigurationError", err
+
+
+def test_details_say_when_a_key_falls_due_and_why_a_rerun_waits(managed: Managed) -> None:
+    code, document, err = managed.rotate("--due")
+    assert code == 0, err
+    details = {k["key"]: k["detail"] for k in document["keys"]}
+    assert re.fullmatch(r"rotated \S+Z; due \S+Z \(rotate_every 7d\)", details["chatbot"]), details
+    assert details["batch"].endswith("(rotate_every 30d)")
+    assert managed.rotate("chatbot")[0] == 0
+    code, document, err = managed.rotate("chatbot")
+    assert code == 0 and document["keys"][0]["status"] == "not-due", err
+    detail = document["keys"][0]["detail"]
+    assert "less than --min-interval 1h ago" in detail and detail.endswith("; --force rotates it anyway")

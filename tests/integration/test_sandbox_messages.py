@@ -52,5 +52,33 @@ def test_console_create_without_show_secret_does_not_claim_it_was_shown(sandbox_
     assert gk("sandbox", "up", "--no-vault", "--dir", str(sandbox_dir)).returncode == 0
     made = gk("sandbox", "console", "create", "quiet", "--dir", str(sandbox_dir))
     assert made.returncode == 0, made.stderr
-    assert "was not shown" in made.stderr and "shown once" not in made.stderr
+    assert "secret not shown" in made.stderr and "shown once" not in made.stderr
     assert "sk-do-" not in made.stdout + made.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--port", "99999"), "argument --port: '99999' is not a port"),
+        (("--port", "-1"), "argument --port: '-1' is not a port"),
+        (("--rate-limit-per-minute", "-5"), "argument --rate-limit-per-minute: '-5' is not a limit"),
+    ],
+)
+def test_bad_sandbox_options_are_usage_errors(sandbox_dir: Path, args: tuple[str, ...], says: str) -> None:
+    up = gk("sandbox", "up", "--no-vault", "--dir", str(sandbox_dir), *args)
+    assert up.returncode == 2 and says in up.stderr, up.stderr
+    assert "Error:" not in up.stderr and "Traceback" not in up.stderr
+
+
+def test_a_token_with_whitespace_names_its_option(sandbox_dir: Path) -> None:
+    up = gk("sandbox", "up", "--no-vault", "--dir", str(sandbox_dir), "--token", "a b")
+    assert up.returncode == 1 and "--token: a sandbox token must be non-empty" in up.stderr, up.stderr
+
+
+def test_messages_name_the_sandbox_directory(sandbox_dir: Path) -> None:
+    status = gk("sandbox", "status", "--dir", str(sandbox_dir))
+    assert status.returncode == 1 and f"no sandbox is running in {sandbox_dir}" in status.stderr
+    listed = gk("sandbox", "console", "list", "--dir", str(sandbox_dir))
+    assert f"no sandbox is running in {sandbox_dir.resolve()}" in listed.stderr
+    up = gk("sandbox", "up", "--no-vault", "--dir", str(sandbox_dir))
+    assert f"stop it with `gradient-keys sandbox down --dir {sandbox_dir}`" in up.stderr
