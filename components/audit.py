@@ -153,7 +153,7 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
     # History reads each older version's ledger where the token may read versions; with the
     # audit-only policy it is partial (version times, and the current ledger from the mirror).
     read_data = bool(specs) and (verify_secrets or ops.vault.may(specs[0].vault_path, "data", "read"))
-    report.history_versions, report.history_partial = history_versions, not read_data
+    report.history_versions, report.history_partial = history_versions, bool(specs) and not read_data
     listing = {k.uuid: k for k in ops.do.list_all()}
     report.digitalocean_keys = len(listing)
     progress(f"DigitalOcean: {len(listing)} keys in {ops.do.requests_made} request(s)")

@@ -492,3 +492,14 @@ def test_a_racer_overwritten_with_our_secret_leaves_our_name_on_it(
         "our-run",
         github_job("1"),
     )
+
+
+def test_an_audit_of_a_stack_without_keys_is_not_called_partial(managed: Managed) -> None:
+    """No key, no version to read: the audit does not ask whether it may read versions, and does
+    not call a history it never needed partial."""
+    document = yaml.safe_load(managed.stack_file.read_text())
+    document["config"]["gradient-keys:keys"] = []
+    managed.stack_file.write_text(yaml.safe_dump(document))
+    code, report, err = managed.audit()
+    assert code == 0, err
+    assert report["keys"] == [] and report["history"]["partial"] is False
