@@ -119,7 +119,7 @@ def test_an_in_place_key_is_not_cut_off_twice_by_a_rerun_after_a_run_that_finish
     assert code == 0, err
     assert statuses(second) == {"alpha": "not-due", "legacy": "not-due"}
     legacy = next(k for k in second["keys"] if k["key"] == "legacy")
-    assert "a second time (in-place)" in legacy["detail"] and "--force" in legacy["detail"]
+    assert "a second time (an in-place key)" in legacy["detail"] and "--force" in legacy["detail"]
     assert regenerations(emulator) == before
     code, forced, _err = managed.rotate("legacy", "--force")
     assert code == 0 and statuses(forced) == {"legacy": "rotated"}
