@@ -494,14 +494,38 @@ def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: K
         return
     for path in paths:
         if path not in declared:
-            report.findings.append(
-                Finding(
-                    "undeclared-vault-entry",
-                    Severity.LOW,
-                    None,
-                    f"Vault entry {settings.vault.path_prefix}/{path} "
-                    f"is declared by no key in stack {settings.stack}",
-                    "declare a key for it, or delete it (`vault kv metadata delete`) if it is left over",
-                    path,
-                )
-            )
+            finding = _undeclared(settings, ops, path)
+            if finding is not None:
+                report.findings.append(finding)
+
+
+def _undeclared(settings: StackSettings, ops: KeyOperations, path: str) -> Finding | None:
+    """What an entry no key declares is: another stack's key (a prefix nested in this one: not
+    this stack's business), a key this stack dropped without `pulumi up`, or not the tool's."""
+    where = f"Vault entry {settings.vault.path_prefix}/{path}"
+    try:
+        entry = ops.vault.read_ledger(path, repair=False)
+    except VaultError:
+        entry = None  # not a ledger gradient-keys can read: shown as not the tool's
+    ledger = entry.ledger if entry is not None else None
+    if ledger is not None and ledger.stack and ledger.stack != settings.stack:
+        return None
+    if ledger is not None:
+        return Finding(
+            "undeclared-vault-entry",
+            Severity.MEDIUM,
+            None,
+            f"{where} holds a key gradient-keys manages for stack {settings.stack}, "
+            "but the stack file no longer declares it",
+            "declare it again, or let `pulumi up` delete it as its on_delete says (it still holds a "
+            "live secret: do not delete it by hand while consumers read it)",
+            path,
+        )
+    return Finding(
+        "undeclared-vault-entry",
+        Severity.LOW,
+        None,
+        f"{where} is declared by no key in stack {settings.stack} and holds no gradient-keys ledger",
+        "declare a key for it, or delete it (`vault kv metadata delete`) if it is left over",
+        path,
+    )

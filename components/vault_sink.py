@@ -470,7 +470,8 @@ class VaultSink:
             )
 
     def list_paths(self, skip: str = "_gradient-keys") -> list[str]:
-        """Every KV entry under the prefix, relative to it (folders walked; `skip` left out)."""
+        """Every KV entry under the prefix, relative to it (folders walked; a folder named `skip`,
+        at any depth, left out)."""
         found: list[str] = []
         folders = [""]
         while folders:
@@ -490,8 +491,8 @@ class VaultSink:
                 raise _malformed("list", full, "keys is not a list of entry names")
             for name in names:
                 relative = f"{folder}{name}"
-                if relative.rstrip("/") == skip:
-                    continue
+                if name.rstrip("/") == skip:
+                    continue  # the tool's own records, this stack's or a nested prefix's
                 if name.endswith("/"):
                     folders.append(relative)
                 else:

@@ -13,8 +13,10 @@ from typing import Any
 
 import hvac
 import pytest
+import yaml
 
 from components.ledger import LEDGER_DATA_FIELD
+from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import REPO, Managed, manage
@@ -148,6 +150,30 @@ def test_undeclared_vault_entries(managed: Managed, root_vault: hvac.Client) -> 
         for f in document["findings"]
         if f["id"] == "undeclared-vault-entry"
     ] == ["apps/forgotten/one"]
+
+
+def test_another_stacks_keys_under_a_nested_prefix_are_not_this_stacks_business(managed: Managed) -> None:
+    """A stack whose prefix sits inside this one's: its keys and its own records are left alone."""
+    secret, entry = managed.sink().read_secret("apps/chatbot")
+    assert entry.ledger is not None
+    nested = VaultSink(path_prefix=f"{managed.prefix}/team-b", environ=managed.env)
+    nested.write("apps/search", secret, dataclasses.replace(entry.ledger, stack="team-b"), 0)
+    nested.write_record("_gradient-keys/leases/team-b", {"run_id": "r"})
+    _code, document, _found = findings(managed)
+    assert [f for f in document["findings"] if f["id"] == "undeclared-vault-entry"] == []
+
+
+def test_a_key_dropped_from_the_stack_file_is_not_called_left_over(managed: Managed) -> None:
+    text = managed.stack_file.read_text()
+    kept = yaml.safe_load(text)
+    kept["config"]["gradient-keys:keys"] = [
+        k for k in kept["config"]["gradient-keys:keys"] if k["name"] != "batch"
+    ]
+    managed.stack_file.write_text(yaml.safe_dump(kept))
+    _code, document, _found = findings(managed)
+    dropped = [f for f in document["findings"] if f["id"] == "undeclared-vault-entry"]
+    assert [(f["vault_path"], f["severity"]) for f in dropped] == [("apps/batch", "medium")]
+    assert "no longer declares it" in dropped[0]["message"] and "delete it (`vault" not in dropped[0]["fix"]
 
 
 def test_the_audit_changes_nothing(managed: Managed, emulator: Emulator, root_vault: hvac.Client) -> None:
