@@ -232,13 +232,27 @@ class VaultSink:
             missing = [c for c in caps if c not in have or "deny" in have]
             if missing:
                 shown = sorted(have & _CAPABILITIES)
+                policy = "--audit-only " + ("--verify-secrets " if read_secrets else "") if not write else ""
                 raise VaultPermissionError(
                     f"the Vault token may not {missing[0]} {api_path} "
-                    f"(it has: {', '.join(shown) or 'nothing'}); "
-                    "grant the capabilities in policies/gradient-keys.hcl. Nothing was changed",
+                    f"(it has: {', '.join(shown) or 'nothing'}); grant the policy that "
+                    f"`gradient-keys vault policy {policy}--stack NAME` prints. Nothing was changed",
                     operation="preflight",
                     path=api_path,
                 )
+
+    def mount_engine(self) -> tuple[str, str] | None:
+        """The mount's engine and its version (`("kv", "2")`), as `sys/internal/ui/mounts` tells
+        this login; None when it tells nothing: no such mount, or one this login may not see."""
+        where = f"sys/internal/ui/mounts/{self.mount}"
+        try:
+            reply = self._call("mount", where, lambda: self._client.adapter.get(f"/v1/{where}"))
+        except VaultPermissionError:
+            return None
+        data = _object(_object(reply, "mount", where).get("data"), "mount", where, "its data")
+        options = data.get("options")
+        version = options.get("version") if isinstance(options, dict) else None
+        return str(data.get("type")), str(version or "1")
 
     def may(self, relative: str, kind: str, capability: str) -> bool:
         """May this token do `capability` on the path's `kind` (`data`, `metadata`, ...)? One
@@ -668,8 +682,8 @@ class VaultSink:
             if operation == "login":
                 raise VaultAuthError("login refused", operation=operation)
             raise VaultPermissionError(
-                "permission denied: the token is invalid or expired, or lacks a capability on this path "
-                "(see policies/gradient-keys.hcl)",
+                "permission denied: the token is invalid or expired, or its policy lacks a capability "
+                "on this path (`gradient-keys vault policy --stack NAME` prints the policy the tool needs)",
                 operation=operation,
                 path=path,
             )

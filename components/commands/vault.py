@@ -114,6 +114,14 @@ def _vault_check(args: argparse.Namespace) -> int:
         by_mode[mode].append(path)
     for mode, paths in by_mode.items():
         sink.preflight(paths, delete_mode=mode)
+    engine = sink.mount_engine()
+    if engine != ("kv", "2"):
+        found = "no mount this login can see" if engine is None else f"a {engine[0]} v{engine[1]} mount"
+        raise ConfigurationError(
+            f"Vault has {found} at {sink.mount}/, and gradient-keys needs KV version 2 there: fix the "
+            "mount (the stack's gradient-keys:vault.mount, or --mount), or enable it: "
+            f"`vault secrets enable -path={sink.mount} kv-v2`"
+        )
     for path, mode in modes.items():
         print(f"ok  {sink.api_path(path, 'data')}  (write, ledger, on_delete {mode})")
     return ExitCode.OK

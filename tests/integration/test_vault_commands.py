@@ -69,3 +69,29 @@ def test_a_token_for_another_prefix_is_refused_on_the_stacks_path(
 def test_mixed_or_unknown_targets_are_usage_errors(args: tuple[str, ...], says: str) -> None:
     result = gk("vault", *args, env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "t"})
     assert result.returncode == 2 and says in result.stderr, result.stderr
+
+
+def test_check_says_when_the_mount_is_missing_or_not_kv_v2(
+    openbao: OpenBaoServer, root_vault: hvac.Client
+) -> None:
+    """The capabilities alone pass for a root token on any path: the mount itself is checked."""
+    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
+    missing = gk("vault", "check", "--mount", "kv-typo", "apps/x", env=env)
+    assert missing.returncode == 2, missing.stderr
+    assert "Vault has no mount this login can see at kv-typo/" in missing.stderr
+    assert "vault secrets enable -path=kv-typo kv-v2" in missing.stderr
+    if "kv-one/" not in root_vault.sys.list_mounted_secrets_engines()["data"]:
+        root_vault.sys.enable_secrets_engine("kv", path="kv-one", options={"version": "1"})
+    version_one = gk("vault", "check", "--mount", "kv-one", "apps/x", env=env)
+    assert version_one.returncode == 2 and "Vault has a kv v1 mount at kv-one/" in version_one.stderr
+    assert gk("vault", "check", "apps/x", env=env).returncode == 0  # secret/ is KV v2
+
+
+def test_a_refused_capability_points_at_the_policy_command(
+    openbao: OpenBaoServer, root_vault: hvac.Client
+) -> None:
+    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": token_for(root_vault, "gradient-keys/prod")}
+    refused = gk("vault", "check", "--stack", "dev", env=env)
+    assert refused.returncode == 4
+    assert "grant the policy that `gradient-keys vault policy --stack NAME` prints" in refused.stderr
+    assert "policies/gradient-keys.hcl" not in refused.stderr
