@@ -853,7 +853,7 @@ _YAML_BUILD = (TypeError, IndexError, KeyError, AttributeError, OverflowError, V
 _READ_FAILURES: tuple[tuple[tuple[type[BaseException], ...], Callable[[Path, BaseException], str]], ...] = (
     (
         (FileNotFoundError,),
-        lambda p, _e: f"stack config {_name(str(p), 300)} does not exist; pass --stack NAME or --config FILE",
+        lambda p, _e: f"stack config {_name(str(p), 300)} does not exist; check the path (--config FILE)",
     ),
     (
         (OSError, UnicodeDecodeError),

@@ -61,10 +61,16 @@ def stack_file(stack: str, start: Path, explicit: Path | None = None) -> Path:
     project = find_project(start, explicit)
     document = read_document(project)
     config_dir = document.get("stackConfigDir") if isinstance(document, dict) else None
-    if config_dir is None:
-        return project.parent / f"Pulumi.{stack}.yaml"
-    if not isinstance(config_dir, str) or not config_dir:
+    if config_dir is not None and (not isinstance(config_dir, str) or not config_dir):
         raise ConfigurationError(
             f"{_shown(project)}: stackConfigDir must be a directory name (found {config_dir!r})"
         )
-    return project.parent / config_dir / f"Pulumi.{stack}.yaml"
+    directory = project.parent / config_dir if config_dir else project.parent
+    path = directory / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
+        raise ConfigurationError(
+            f"no stack {escape_controls(stack)[:100]!r} in the Pulumi project {_shown(project.parent)} "
+            f"({_shown(path)} does not exist); its stacks: {', '.join(known) or 'none yet'}"
+        )
+    return path

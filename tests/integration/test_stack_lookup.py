@@ -96,3 +96,15 @@ def test_stack_with_config_is_a_usage_error_naming_both(managed: Managed, tmp_pa
 def test_a_config_file_names_its_stack(managed: Managed, tmp_path: Path) -> None:
     code, document, err = audit(managed, tmp_path, "--config", str(managed.stack_file))
     assert code == ExitCode.OK and document["stack"] == "rot", err  # Pulumi.rot.yaml
+
+
+def test_an_unknown_stack_names_the_stacks_the_project_has(managed: Managed, tmp_path: Path) -> None:
+    root = project(tmp_path / "infra", managed)
+    (root / "stacks" / "Pulumi.staging.yaml").write_text(managed.stack_file.read_text())
+    code, document, err = audit(managed, root, "--stack", "prdo")
+    assert code == ExitCode.USAGE, err
+    message = document["error"]["message"]
+    assert message.startswith(f"no stack 'prdo' in the Pulumi project {root}")
+    assert message.endswith("its stacks: prod, staging")
+    code, document, err = audit(managed, root, "--config", str(root / "nope.yaml"))
+    assert code == ExitCode.USAGE and "check the path (--config FILE)" in document["error"]["message"]

@@ -63,7 +63,7 @@ def test_a_token_for_another_prefix_is_refused_on_the_stacks_path(
         (("policy", "--stack", "dev", "--mount", "kv"), "--mount and the stack"),
         (("check", "--stack", "dev", "apps/nope"), "'apps/nope' is not a vault_path of stack dev"),
         (("check",), "say what to check"),
-        (("check", "--stack", "nope"), "Pulumi.nope.yaml"),
+        (("check", "--stack", "nope"), "no stack 'nope' in the Pulumi project"),
     ],
 )
 def test_mixed_or_unknown_targets_are_usage_errors(args: tuple[str, ...], says: str) -> None:
