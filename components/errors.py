@@ -197,6 +197,11 @@ class ServiceUnavailable(GradientKeysError):
     """DigitalOcean or Vault could not be reached (or is sealed) beyond the retry budget."""
 
 
+class InferenceUnavailableError(ServiceUnavailable):
+    """The inference endpoint gave no usable answer (no connection, a timeout, a 5xx) on every
+    attempt, so a secret could not be checked: not the same as a secret it refused."""
+
+
 class DigitalOceanError(GradientKeysError):
     """A DigitalOcean API call failed: the operation, the key, and only the safe fields of the
     answer (HTTP status, error id, request id). Its subclasses say which way."""

@@ -15,6 +15,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_fixed
 
 from components import endpoints
 from components.endpoints import DEFAULT_INFERENCE_URL
+from components.errors import InferenceUnavailableError
 from components.secret import Secret
 
 __all__ = ["DEFAULT_INFERENCE_URL", "inference_url", "key_works"]
@@ -36,7 +37,9 @@ def key_works(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Does `GET /v1/models` answer 200 with this secret? Up to `attempts` tries, `delay` apart:
-    any other answer, or none (a `requests` error), is tried again."""
+    any other answer, or none (a `requests` error), is tried again. False when the endpoint
+    answered and refused it; InferenceUnavailableError when the last try got no answer or a 5xx
+    (the endpoint is down, not the secret)."""
     if attempts < 1:
         return False
 
@@ -54,11 +57,19 @@ def key_works(
         wait=wait_fixed(delay),
         retry=retry_if_result(lambda answered: answered != 200),
         sleep=sleep,
-        retry_error_callback=lambda state: None,  # out of attempts: the key does not work
+        # Out of attempts: the last answer (or None), which says whether the endpoint is down.
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome is not None else None,
         after=lambda state: log.debug(
             "inference check attempt %d answered %s",
             state.attempt_number,
             state.outcome.result() if state.outcome is not None else None,
         ),
     )
-    return bool(retrying(status) == 200)
+    answered = retrying(status)
+    if answered is None or answered >= 500:
+        seen = "no answer" if answered is None else f"HTTP {answered}"
+        raise InferenceUnavailableError(
+            f"the inference endpoint {base_url} did not answer usably ({seen}, {attempts} attempt(s)), "
+            "so the secret could not be checked"
+        )
+    return answered == 200

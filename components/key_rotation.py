@@ -10,6 +10,7 @@ from typing import TypedDict
 from components.config import KeySpec
 from components.errors import (
     DigitalOceanError,
+    InferenceUnavailableError,
     RotationFailedError,
     RotationSkipped,
     UnknownOutcomeError,
@@ -209,13 +210,25 @@ class Rotation:
             raise exc.add_context(
                 f"key {spec.name}: Vault is unchanged and consumers keep slot {ledger.active_slot}"
             ) from None
-        if spec.strategy == "dual-slot" and verify and not emergency and not self.io.verify(issued.secret):
+        if spec.strategy == "dual-slot" and verify and not emergency and not self._works(spec, issued.secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
                 f"({state.slot_uuid(step.regenerate_slot)}) was not accepted by the inference endpoint; "
                 "Vault is unchanged, consumers keep the active slot. Retry later"
             )
         return issued.secret, issued.settled
+
+    def _works(self, spec: KeySpec, secret: Secret) -> bool:
+        """Does the new secret work? An endpoint that gives no answer is said as such (exit 3),
+        not as a refused secret."""
+        try:
+            return self.io.verify(secret)
+        except InferenceUnavailableError as exc:
+            raise InferenceUnavailableError(
+                f"key {spec.name}: {exc}; Vault is unchanged, consumers keep the active slot. "
+                "Retry when the endpoint answers (DIGITALOCEAN_INFERENCE_URL, or the stack's "
+                "digitalocean.inference_url)"
+            ) from None
 
     def _finish_emergency(
         self, spec: KeySpec, state: KeyState, entry: LedgerEntry, ledger: Ledger, run_id: str | None

@@ -8,6 +8,7 @@ import socket
 import pytest
 import requests
 
+from components.errors import InferenceUnavailableError
 from components.inference_check import key_works
 from components.secret import Secret
 from sandbox.server import Emulator
@@ -41,13 +42,23 @@ def test_a_key_accepted_late_works(emulator: Emulator) -> None:
     assert models_requests(emulator) == {"503": 2, "200": 1}
 
 
-def test_no_answer_is_tried_again_then_false() -> None:
+def test_no_answer_is_tried_again_then_said_to_be_no_answer() -> None:
+    """A dead endpoint is not a refused secret: it raises (exit 3), it does not answer False."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     waits: list[float] = []
-    assert not key_works(f"http://127.0.0.1:{port}", Secret("sk-do-x"), attempts=4, sleep=waits.append)
+    with pytest.raises(InferenceUnavailableError, match=r"did not answer usably \(no answer, 4 attempt"):
+        key_works(f"http://127.0.0.1:{port}", Secret("sk-do-x"), attempts=4, sleep=waits.append)
     assert waits == [0.5, 0.5, 0.5]
+
+
+def test_an_endpoint_failing_with_5xx_is_unavailable_not_a_refusal(emulator: Emulator) -> None:
+    key = emulator.console_create("k")
+    emulator.inject(operation="models", kind="error", status=503, times=3)
+    waits: list[float] = []
+    with pytest.raises(InferenceUnavailableError, match="HTTP 503"):
+        key_works(emulator.base_url, Secret(key["secret_key"]), attempts=3, sleep=waits.append)
 
 
 def test_zero_attempts_asks_nothing(emulator: Emulator) -> None:

@@ -4,6 +4,7 @@ the provider."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -229,3 +230,18 @@ def test_details_say_when_a_key_falls_due_and_why_a_rerun_waits(managed: Managed
     assert code == 0 and document["keys"][0]["status"] == "not-due", err
     detail = document["keys"][0]["detail"]
     assert "less than --min-interval 1h ago" in detail and detail.endswith("; --force rotates it anyway")
+
+
+def test_an_unreachable_inference_endpoint_is_exit_3_not_a_refused_secret(managed: Managed) -> None:
+    env = {**managed.env, "DIGITALOCEAN_INFERENCE_URL": "http://127.0.0.1:9"}
+    before = managed.sink().read_secret("apps/chatbot")[1].version
+    command = ["rotate", "--config", str(managed.stack_file), "chatbot", "--format", "json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "components.cli", *command],
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    detail = json.loads(result.stdout)["keys"][0]["detail"]
+    assert "the inference endpoint http://127.0.0.1:9 did not answer usably (no answer" in detail
+    assert "not accepted" not in detail and "Vault is unchanged" in detail
+    assert managed.sink().read_secret("apps/chatbot")[1].version == before
