@@ -273,3 +273,22 @@ def test_an_audit_without_overdue_keys_tells_nothing() -> None:
     assert (
         overdue_notice(audit_report(Finding("missing-slot", Severity.CRITICAL, "chatbot", "m", "f"))) is None
     )
+
+
+def test_control_characters_from_outside_are_shown_escaped_in_slack() -> None:
+    """A chat shows text: controls (terminal escapes, bidirectional overrides) are shown escaped.
+    The generic document carries its values as data (JSON escapes them on the wire)."""
+    notice = Notice(
+        Event.ROTATION_FAILED,
+        Source.ROTATE,
+        "prod\u202e",
+        AT,
+        "4" * 32,
+        "r",
+        False,
+        (failed("evil\x1b[2J", detail="bad\x07\nthing"),),
+    )
+    text = json.dumps(slack_payload(notice), ensure_ascii=False)
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "`evil\\x1b[2J` FAILED: bad\\x07 thing" in slack_payload(notice)["blocks"][1]["text"]["text"]
+    assert generic_payload(notice)["keys"][0]["detail"] == "bad\\x07 thing"
