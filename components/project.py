@@ -31,6 +31,13 @@ def _project_file(directory: Path) -> Path | None:
     return None
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name the OS refuses (too long, a NUL) names no stack file
+        return False
+
+
 def _shown(path: Path) -> str:
     return escape_controls(str(path))[:200]
 
@@ -67,8 +74,11 @@ def stack_file(stack: str, start: Path, explicit: Path | None = None) -> Path:
         )
     directory = project.parent / config_dir if config_dir else project.parent
     path = directory / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
+    if not _is_file(path):
+        try:
+            known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
+        except OSError:
+            known = []
         raise ConfigurationError(
             f"no stack {escape_controls(stack)[:100]!r} in the Pulumi project {_shown(project.parent)} "
             f"({_shown(path)} does not exist); its stacks: {', '.join(known) or 'none yet'}"
