@@ -246,14 +246,14 @@ class _Known:
     audit, not once per key), and the audit's time."""
 
     listing: dict[str, ModelKey]
-    by_name: dict[str, ModelKey]
+    by_name: dict[str, list[ModelKey]]  # DigitalOcean allows several keys with one name
     now: datetime.datetime
 
     @classmethod
     def of(cls, listing: dict[str, ModelKey], now: datetime.datetime) -> _Known:
-        by_name: dict[str, ModelKey] = {}
+        by_name: dict[str, list[ModelKey]] = {}
         for listed in listing.values():
-            by_name.setdefault(listed.name, listed)
+            by_name.setdefault(listed.name, []).append(listed)
         return cls(listing, by_name, now)
 
 
@@ -295,7 +295,7 @@ class _KeyCheck:
             + (" (its versions are deleted)" if entry is not None and entry.deleted else ""),
             "run `pulumi up` (it adopts or re-creates the secret), or undelete the Vault versions",
         )
-        present = [self.known.by_name[n] for n in spec.slot_names if n in self.known.by_name]
+        present = [k for n in spec.slot_names for k in self.known.by_name.get(n, [])]
         self.owned |= {k.uuid for k in present}
         if not present:
             self.add(
@@ -358,17 +358,32 @@ class _KeyCheck:
                 "run `pulumi up` to rename it, or change the declared name",
                 uuid,
             )
-        namesake = self.known.by_name.get(wanted)
-        if namesake is not None and namesake.uuid != uuid and namesake.uuid not in ledger_uuids:
-            self.owned.add(namesake.uuid)
+        namesakes = [k for k in self.known.by_name.get(wanted, []) if k.uuid not in ledger_uuids]
+        if not namesakes:
+            return
+        self.owned |= {k.uuid for k in namesakes}
+        if uuid and uuid in listing:
+            # The recorded key is there: the others are extra keys under a managed slot's name
+            # (made by hand in the control panel, or an impostor). Consumers are not affected,
+            # but anyone adopting or rotating by name would pick one of several.
             self.add(
-                "ledger-mismatch",
+                "duplicate-name",
                 Severity.HIGH,
-                f"the ledger's slot {slot} is {uuid or 'unset'}, "
-                f"but DigitalOcean's {wanted!r} is {namesake.uuid}",
-                "run `pulumi refresh` then `pulumi up` so the ledger and the keys agree",
-                namesake.uuid,
+                f"{len(namesakes)} other DigitalOcean key(s) named {wanted!r} "
+                f"({', '.join(k.uuid for k in namesakes)}) besides slot {slot}'s {uuid}",
+                "find who made them (`gradient-keys keys list`), then delete or rename them in the "
+                "control panel",
+                namesakes[0].uuid,
             )
+            return
+        self.add(
+            "ledger-mismatch",
+            Severity.HIGH,
+            f"the ledger's slot {slot} is {uuid or 'unset'}, "
+            f"but DigitalOcean's {wanted!r} is {namesakes[0].uuid}",
+            "run `pulumi refresh` then `pulumi up` so the ledger and the keys agree",
+            namesakes[0].uuid,
+        )
 
     def _secret(self, entry: LedgerEntry, verified: Verified) -> None:
         if not entry.mirror_in_sync and verified.matches is None:

@@ -176,6 +176,18 @@ def test_a_key_dropped_from_the_stack_file_is_not_called_left_over(managed: Mana
     assert "no longer declares it" in dropped[0]["message"] and "delete it (`vault" not in dropped[0]["fix"]
 
 
+def test_a_second_key_with_a_managed_slots_name_is_reported(managed: Managed, emulator: Emulator) -> None:
+    """DigitalOcean allows two keys with one name: one made by hand under a managed slot's name is
+    not the slot's key (the ledger records the uuid), and nothing may pass it over in silence."""
+    extra, _secret = emulator.store.create("chatbot-slot-a")
+    code, document, found = findings(managed)
+    assert ("duplicate-name", "chatbot") in found and code == 1
+    finding = next(f for f in document["findings"] if f["id"] == "duplicate-name")
+    assert finding["digitalocean_uuid"] == extra.uuid and finding["severity"] == "high"
+    assert managed.states["chatbot"].slot_a_uuid in finding["message"]
+    assert not [f for f in document["findings"] if f["id"] == "unmanaged-key"]  # said once
+
+
 def test_the_audit_changes_nothing(managed: Managed, emulator: Emulator, root_vault: hvac.Client) -> None:
     # A stale mirror would be repaired by a normal read; the audit must leave it as it is.
     sink = managed.sink()
