@@ -81,6 +81,7 @@ MAX_ALIASES = 1000
 MAX_VALUES = 100_000
 MAX_STACK_FILE_BYTES = 1 << 20
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications"}
@@ -332,7 +333,14 @@ def _duration(value: Any, where: Where, errors: _Errors) -> str | None:
     try:
         parse_duration(text)
     except ValueError:
-        errors.add(where, text, "is not a duration; use 30d, 12h, 90m, 2w or never")
+        zero = re.fullmatch(r"0+[mhdw]", text) is not None
+        errors.add(
+            where,
+            text,
+            "must be longer than nothing; use 30d, 12h, 90m, 2w or never"
+            if zero
+            else "is not a duration; use 30d, 12h, 90m, 2w or never",
+        )
         return None
     return text
 
@@ -495,7 +503,16 @@ def _adopt(
     kind, texts = given
     problem = _adopt_problem(texts, strategy)
     if problem:
-        errors.add(where, raw, problem)
+        errors.add((*where, kind), texts[0] if len(texts) == 1 else list(texts), problem)
+        return (), ()
+    bad = [t for t in texts if kind in ("uuid", "uuids") and not _UUID.fullmatch(t)]
+    if bad:
+        errors.add(
+            (*where, kind),
+            bad[0],
+            "is not a DigitalOcean key uuid (like 11efb7d6-cdb5-6388-bf8f-4e013e2ddde4, from "
+            "`gradient-keys keys list`); to adopt by name, write name: or names:",
+        )
         return (), ()
     return (texts, ()) if kind in ("uuid", "uuids") else ((), texts)
 

@@ -15,7 +15,12 @@ CONFIG: dict[str, Any] = {
     "defaults": {"rotate_every": "30d"},
     "keys": [
         {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "7d", "rotation_token": "t1"},
-        {"name": "batch", "vault_path": "apps/batch", "strategy": "in-place", "adopt": {"uuid": "11ef-uuid"}},
+        {
+            "name": "batch",
+            "vault_path": "apps/batch",
+            "strategy": "in-place",
+            "adopt": {"uuid": "11efb7d6-cdb5-6388-bf8f-4e013e2ddde4"},
+        },
     ],
 }
 
@@ -29,7 +34,7 @@ def test_one_resource_per_key_with_plain_inputs() -> None:
     assert chatbot.typ == "pulumi-python:dynamic/gradient-keys:ModelAccessKey"
     assert chatbot.inputs["strategy"] == "dual-slot" and chatbot.inputs["rotate_every"] == "7d"
     assert chatbot.inputs["rotation_token"] == "t1" and chatbot.inputs["vault_prefix"] == "gradient-keys/test"
-    assert by_name["batch"].inputs["adopt_uuids"] == ["11ef-uuid"]
+    assert by_name["batch"].inputs["adopt_uuids"] == ["11efb7d6-cdb5-6388-bf8f-4e013e2ddde4"]
     # The serialized provider is the only secret-wrapped input, and it carries no credentials.
     secret_inputs = [k for k, v in chatbot.inputs.items() if rpc.is_rpc_secret(v)]
     assert secret_inputs == ["__provider"]

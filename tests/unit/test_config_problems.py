@@ -98,10 +98,23 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
         (
             {"keys": [key(adopt={"uuids": ["a", "a"]})]},
             (
-                "keys[0].adopt",
-                "{'uuids': ['a', 'a']}",
+                "keys[0].adopt.uuids",
+                "['a', 'a']",
                 "names the same key twice; the two slots need two different keys",
             ),
+        ),
+        (
+            {"keys": [key(strategy="in-place", adopt={"uuid": "not-a-uuid"})]},
+            (
+                "keys[0].adopt.uuid",
+                '"not-a-uuid"',
+                "is not a DigitalOcean key uuid (like 11efb7d6-cdb5-6388-bf8f-4e013e2ddde4, from "
+                "`gradient-keys keys list`); to adopt by name, write name: or names:",
+            ),
+        ),
+        (
+            {"keys": [key(rotate_every="0d")]},
+            ("keys[0].rotate_every", '"0d"', "must be longer than nothing; use 30d, 12h, 90m, 2w or never"),
         ),
         (
             {"keys": [key(), key(name="chatbot-slot-a", strategy="in-place", vault_path="b")]},
@@ -123,6 +136,8 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
         "keys-not-a-list",
         "unknown-setting",
         "adopt",
+        "adopt-not-a-uuid",
+        "zero-duration",
         "whole-key",
     ],
 )
