@@ -295,14 +295,20 @@ class _KeyCheck:
             + (" (its versions are deleted)" if entry is not None and entry.deleted else ""),
             "run `pulumi up` (it adopts or re-creates the secret), or undelete the Vault versions",
         )
-        present = [k for n in spec.slot_names for k in self.known.by_name.get(n, [])]
+        # The keys `pulumi up` would adopt: by uuid or name when `adopt` says, else by slot name.
+        if spec.adopt_uuids:
+            present = [self.known.listing[u] for u in spec.adopt_uuids if u in self.known.listing]
+            looked_for = f"with the adopted uuid {' or '.join(spec.adopt_uuids)}"
+            fix = "check the uuids under adopt (`gradient-keys keys list`), then run `pulumi up`"
+        else:
+            names = spec.adopt_names or spec.slot_names
+            present = [k for n in names for k in self.known.by_name.get(n, [])]
+            looked_for = f"named {' or '.join(repr(n) for n in names)}"
+            fix = f"create {', '.join(names)} in the control panel, then run `pulumi up`"
         self.owned |= {k.uuid for k in present}
         if not present:
             self.add(
-                "missing-at-digitalocean",
-                Severity.HIGH,
-                f"no DigitalOcean key named {' or '.join(spec.slot_names)} exists",
-                f"create {', '.join(spec.slot_names)} in the control panel, then run `pulumi up`",
+                "missing-at-digitalocean", Severity.HIGH, f"no DigitalOcean key {looked_for} exists", fix
             )
 
     def _slots(self, entry: LedgerEntry, ledger: Ledger) -> None:

@@ -162,9 +162,14 @@ def _approle_login(env: Mapping[str, str], _home: Path, explicit: bool) -> Vault
         return VaultLogin(
             "approle", role=role_id, credential=Secret(secret_id), mount=mount, source="AppRole"
         )
-    if role_id or secret_id or explicit:
+    if explicit and not (role_id or secret_id):
+        raise ConfigurationError(
+            "Vault auth is approle but neither VAULT_ROLE_ID nor VAULT_SECRET_ID is set; set both"
+        )
+    if role_id or secret_id:
         missing = "VAULT_SECRET_ID" if role_id else "VAULT_ROLE_ID"
-        raise ConfigurationError(f"Vault AppRole login needs {missing} as well (set both, or neither)")
+        also = "" if explicit else " (or neither, to log in another way)"
+        raise ConfigurationError(f"Vault AppRole login needs {missing} as well: set both{also}")
     return None
 
 

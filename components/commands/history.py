@@ -73,7 +73,8 @@ def _history(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     spec = declared(settings, args.key)  # before any request: a typo costs nothing
     ops = operations(settings)
-    print(ops.endpoints().describe(), file=sys.stderr)
+    vault = ops.endpoints().vault  # history reads Vault only
+    print(f"endpoints: {vault.describe() if vault else 'Vault not set (VAULT_ADDR)'}", file=sys.stderr)
     history = read_history(ops.vault, spec, limit=args.limit, now=ops.clock())
     if args.format == "json":
         document = {**history.document(settings.stack), "vault_requests": ops.vault.requests_made}

@@ -188,6 +188,20 @@ def test_a_second_key_with_a_managed_slots_name_is_reported(managed: Managed, em
     assert not [f for f in document["findings"] if f["id"] == "unmanaged-key"]  # said once
 
 
+def test_a_key_adopted_by_uuid_that_does_not_exist_is_said_by_its_uuid(managed: Managed) -> None:
+    stack = yaml.safe_load(managed.stack_file.read_text())
+    ghost = "11efb7d6-cdb5-6388-bf8f-4e013e2ddde4"
+    stack["config"]["gradient-keys:keys"].append(
+        {"name": "ghost", "vault_path": "apps/ghost", "strategy": "in-place", "adopt": {"uuid": ghost}}
+    )
+    managed.stack_file.write_text(yaml.safe_dump(stack))
+    _code, document, found = findings(managed)
+    assert ("missing-at-digitalocean", "ghost") in found
+    finding = next(f for f in document["findings"] if f["id"] == "missing-at-digitalocean")
+    assert finding["message"] == f"no DigitalOcean key with the adopted uuid {ghost} exists"
+    assert "keys list" in finding["fix"] and "create ghost" not in finding["fix"]
+
+
 def test_the_audit_changes_nothing(managed: Managed, emulator: Emulator, root_vault: hvac.Client) -> None:
     # A stale mirror would be repaired by a normal read; the audit must leave it as it is.
     sink = managed.sink()

@@ -69,6 +69,8 @@ def test_explicit_method_overrides_the_order(tmp_path: Path) -> None:
         ({"VAULT_JWT_ROLE": "ci", "VAULT_JWT_FILE": "/nonexistent/token"}, "missing or empty"),
         ({"VAULT_AUTH_METHOD": "kerberos"}, "not supported"),
         ({"VAULT_AUTH_METHOD": "token"}, "neither VAULT_TOKEN"),
+        ({"VAULT_AUTH_METHOD": "approle"}, "neither VAULT_ROLE_ID nor VAULT_SECRET_ID is set; set both"),
+        ({"VAULT_AUTH_METHOD": "approle", "VAULT_ROLE_ID": "r"}, "needs VAULT_SECRET_ID as well: set both"),
     ],
     ids=[
         "nothing",
@@ -79,11 +81,15 @@ def test_explicit_method_overrides_the_order(tmp_path: Path) -> None:
         "jwt-file-missing",
         "bad-method",
         "token-missing",
+        "approle-missing",
+        "approle-half",
     ],
 )
 def test_incomplete_settings_name_what_is_missing(tmp_path: Path, env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises(ConfigurationError, match=message) as raised:
         resolve_login(env, home=tmp_path)
+    if env.get("VAULT_AUTH_METHOD") == "approle":
+        assert "neither, to" not in str(raised.value)  # approle was asked for: not an option
 
 
 @pytest.mark.parametrize(
