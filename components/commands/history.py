@@ -118,8 +118,8 @@ def _summary(history: KeyHistory, settings: StackSettings, requests: int) -> lis
     if not history.current_version:
         return [f"key {history.key} (stack {settings.stack}): nothing stored at {where} yet"]
     lines = [
-        f"key {history.key} (stack {settings.stack}, {where}): {len(history.entries)} of "
-        f"{history.kept} version(s) Vault keeps, current {history.current_version} (*); "
+        f"key {history.key} (stack {settings.stack}, {where}): shown {len(history.entries)} of the "
+        f"{history.kept} version(s) Vault keeps; the current one is {history.current_version} (*); "
         f"{requests} Vault requests"
     ]
     if history.truncated:

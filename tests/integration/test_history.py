@@ -203,7 +203,7 @@ def test_the_table_fits_100_columns_and_shows_the_ci_job(managed: Managed) -> No
     assert table[2].split()[2:4] == ["-", "adoption"]
     assert f"  version 2: CI {github_job('31337')} (by octocat)" in lines
     assert lines[-1].startswith("key chatbot (stack rot, secret/gradient-keys/hist-")
-    assert "2 of 2 version(s) Vault keeps, current 2 (*)" in lines[-1]
+    assert "shown 2 of the 2 version(s) Vault keeps; the current one is 2 (*)" in lines[-1]
 
 
 def test_an_unknown_key_is_a_usage_error_naming_the_declared_keys(managed: Managed) -> None:
