@@ -20,7 +20,7 @@ from components.audit import AuditReport, Finding, KeyRow, Severity
 from components.rotation import parse_time
 from components.terminal import escape_controls
 
-__all__ = ["WIDTH", "InventoryRow", "inventory", "markdown", "terminal_lines"]
+__all__ = ["WIDTH", "InventoryRow", "inventory", "markdown", "markdown_cell", "terminal_lines"]
 
 WIDTH = 100
 KEY_WIDTH = 28  # the longest name shown whole; longer ones end in "~"
@@ -143,7 +143,7 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]|~])")
 _AUTOLINKS = ((re.compile(r":(?=//)"), "&#58;"), (re.compile(r"(?i)(?<=www)\."), "&#46;"))
 
 
-def _md(text: str) -> str:
+def markdown_cell(text: str) -> str:
     """Text from outside as one inert Markdown table cell: controls escaped, then HTML, then the
     characters Markdown gives a meaning (a `|` would add a column, `[x](y)` a link, `**` bold),
     then what GitHub would link by itself."""
@@ -163,7 +163,7 @@ def markdown(report: AuditReport, fail_on: Severity) -> str:
         else (f"✅ **passes** at `--fail-on {fail_on}`: {found}" if found else "✅ **no findings**")
     )
     lines = [
-        f"## gradient-keys audit: stack `{_md(report.stack)}`",
+        f"## gradient-keys audit: stack `{markdown_cell(report.stack)}`",
         "",
         verdict,
         "",
@@ -174,7 +174,7 @@ def markdown(report: AuditReport, fail_on: Severity) -> str:
         "| " + " | ".join(h.lower() for h in HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
-    lines += ["| " + " | ".join(_md(c) for c in row.cells()) + " |" for row in inventory(report)]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in row.cells()) + " |" for row in inventory(report)]
     if report.findings:
         lines += [
             "",
@@ -183,9 +183,10 @@ def markdown(report: AuditReport, fail_on: Severity) -> str:
             "| | severity | id | key | message | fix |",
             "|---|---|---|---|---|---|",
         ]
-        lines += [
-            f"| {_MARKS[f.severity]} | {f.severity} | `{f.id}` | "
-            f"{_md(f.key or f.digitalocean_uuid or f.vault_path or '')} | {_md(f.message)} | {_md(f.fix)} |"
-            for f in report.findings
-        ]
+        for f in report.findings:
+            where = markdown_cell(f.key or f.digitalocean_uuid or f.vault_path or "")
+            lines.append(
+                f"| {_MARKS[f.severity]} | {f.severity} | `{f.id}` | {where} | "
+                f"{markdown_cell(f.message)} | {markdown_cell(f.fix)} |"
+            )
     return "\n".join(lines) + "\n"

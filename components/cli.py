@@ -26,12 +26,14 @@ Nothing this command prints contains a token or a key secret, except `console cr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from components.audit_report import markdown_cell
 from components.commands import audit, history, keys, rotate, sandbox, vault
 from components.commands.common import Parser, UsageError, say
 from components.errors import ExitCode, GradientKeysError, exit_code
@@ -73,69 +75,75 @@ _TEXT_OPTIONS = (
 )
 
 
-# The commands whose `--format json` promises one document on stdout, failures included.
-_JSON_COMMANDS = (("rotate",), ("audit",), ("history",), ("keys", "list"))
+# The commands whose `--format json` (or `markdown`) promises one document on stdout, failures included.
+_DOCUMENT_COMMANDS = {
+    "json": (("rotate",), ("audit",), ("history",), ("keys", "list")),
+    "markdown": (("audit",),),
+}
 
 
-def _wants_json(argv: Sequence[str]) -> bool:
-    """Whether these arguments ask a JSON command for JSON, read without argparse (which may just
-    have refused them): the command words first, then `--format json` or `--format=json`."""
+def _document_format(argv: Sequence[str]) -> str | None:
+    """The document these arguments ask a command for (`json`, `markdown`), read without argparse
+    (which may just have refused them): the command words first, then `--format F` or `--format=F`."""
     words = [a for a in argv if not a.startswith("-")]
-    if not any(tuple(words[: len(c)]) == c for c in _JSON_COMMANDS):
-        return False
-    pairs = zip(argv, [*argv[1:], ""], strict=True)
-    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in pairs)
+    asked = next((b for a, b in itertools.pairwise(argv) if a == "--format"), None)
+    asked = next((a.removeprefix("--format=") for a in argv if a.startswith("--format=")), asked)
+    commands = _DOCUMENT_COMMANDS.get(asked or "", ())
+    return asked if any(tuple(words[: len(c)]) == c for c in commands) else None
 
 
-def _error_document(kind: str, message: str, code: int, stack: str | None) -> None:
-    """The one JSON document of a run that failed before it had its own (docs/exit-codes.md)."""
-    error: dict[str, Any] = {"kind": kind, "message": message, "exit_code": int(code)}
-    document: dict[str, Any] = {"error": error}
-    if stack:
-        document["stack"] = stack
-    print(json.dumps(document, indent=2))
+def _error_document(form: str | None, kind: str, message: str, code: int, stack: str | None) -> None:
+    """The one document of a run that failed before it had its own (docs/exit-codes.md)."""
+    if form == "json":
+        error: dict[str, Any] = {"kind": kind, "message": message, "exit_code": int(code)}
+        document: dict[str, Any] = {"error": error}
+        if stack:
+            document["stack"] = stack
+        print(json.dumps(document, indent=2))
+    elif form == "markdown":  # a CI job summary says why the audit did not run
+        title = f"stack `{markdown_cell(stack)}`" if stack else "no stack"
+        print(
+            f"## gradient-keys audit: {title}\n\n"
+            f"❌ **the audit did not run** (exit {int(code)}, {kind}): {markdown_cell(message)}"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    json_mode = _wants_json(argv)
-    parsed = _parse(argv, json_mode)
+    form = _document_format(argv)
+    parsed = _parse(argv, form)
     if not isinstance(parsed, argparse.Namespace):
         return parsed
     handler = logging.StreamHandler()
     handler.setFormatter(_EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if parsed.verbose else logging.WARNING, handlers=[handler])
-    return _run(parsed, json_mode)
+    return _run(parsed, form)
 
 
-def _parse(argv: list[str], json_mode: bool) -> argparse.Namespace | int:
+def _parse(argv: list[str], form: str | None) -> argparse.Namespace | int:
     """The parsed arguments, or the exit code of arguments refused (said, and in JSON mode, a document)."""
     try:
         args = _parser().parse_args(argv)
     except UsageError as exc:
-        if json_mode:
-            _error_document("usage", exc.message, EXIT_USAGE, None)
+        _error_document(form, "usage", exc.message, EXIT_USAGE, None)
         return EXIT_USAGE
     for name in _TEXT_OPTIONS:
         if isinstance(getattr(args, name, None), list):
             message = f"--{name.replace('_', '-')} needs a value"
-            if json_mode:
-                _error_document("usage", message, EXIT_USAGE, None)
+            _error_document(form, "usage", message, EXIT_USAGE, None)
             print(f"error: {message}", file=sys.stderr)
             return EXIT_USAGE
     return args
 
 
-def _run(args: argparse.Namespace, json_mode: bool) -> int:
+def _run(args: argparse.Namespace, form: str | None) -> int:
     stack = getattr(args, "stack", None)
     try:
         return int(args.func(args))
     except GradientKeysError as exc:
         say(f"error: {exc}")
-        if json_mode:
-            _error_document(
-                type(exc).__name__, str(exc), exit_code(exc), getattr(args, "known_stack", None) or stack
-            )
+        known = getattr(args, "known_stack", None) or stack
+        _error_document(form, type(exc).__name__, str(exc), exit_code(exc), known)
         return exit_code(exc)
     except _sandbox_errors() as exc:
         say(f"error: {exc}")
@@ -149,8 +157,7 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
             "run again with -v for the traceback, and report it"
         )
         say(f"error: {message}")
-        if json_mode:
-            _error_document("internal", message, EXIT_FAILED, getattr(args, "known_stack", None) or stack)
+        _error_document(form, "internal", message, EXIT_FAILED, getattr(args, "known_stack", None) or stack)
         return EXIT_FAILED
 
 

@@ -103,3 +103,31 @@ def test_markdown_of_a_clean_run_passes(managed: Managed) -> None:
     assert "✅ **no findings**" in result.stdout and "### Findings" not in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "dual-slot" in line]
     assert len(rows) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "code", "says"),
+    [
+        ({"VAULT_ADDR": "http://127.0.0.1:9"}, (), 3, "(exit 3, VaultUnavailableError)"),
+        ({}, ("--fail-on", "severe"), 2, "(exit 2, usage)"),
+    ],
+    ids=["vault-unreachable", "bad-usage"],
+)
+def test_a_markdown_audit_that_cannot_run_says_so_in_markdown(
+    managed: Managed, env: dict[str, str], args: tuple[str, ...], code: int, says: str
+) -> None:
+    """A CI job summary gets a report even when the audit did not run: never an empty summary."""
+    command = ["audit", "--config", str(managed.stack_file), "--format", "markdown", *args]
+    result = subprocess.run(
+        [sys.executable, "-m", "components.cli", *command],
+        cwd=REPO,
+        env={**os.environ, **managed.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith("## gradient-keys audit: ")
+    assert "❌ **the audit did not run** " + says in result.stdout
+    assert "|" not in result.stdout.splitlines()[-1].replace("\\|", "")  # the message is one inert cell
