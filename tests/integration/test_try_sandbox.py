@@ -33,7 +33,14 @@ def test_try_sandbox_does_the_main_job(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    steps = ("3 created", "answered 200, 0 failed", "rotated 1", "gradient-keys rotate", "no findings", "3 deleted")
+    steps = (
+        "3 created",
+        "answered 200, 0 failed",
+        "rotated 1",
+        "gradient-keys rotate",
+        "no findings",
+        "3 deleted",
+    )
     for step in (*steps, "done:"):
         assert step in output, f"{step!r} missing:\n{output}"
     assert "sk-do-" not in output and DEFAULT_TOKEN not in output
