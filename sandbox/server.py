@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Fault, FaultBook, FaultSpecError
-from sandbox.inference import InferenceError, chat_completion, models_listing
+from sandbox.inference import InferenceError, InferenceState, Request, Stream, find_route
 from sandbox.options import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from sandbox.ratelimit import Decision, RateLimiter
 from sandbox.store import KeyStore, StoredKey
@@ -162,6 +162,7 @@ class Emulator:
         self.store = KeyStore(self.config.state_file, created_by=self.config.created_by)
         self.faults = FaultBook()
         self.stats = _Stats()
+        self.inference = InferenceState()  # async jobs, the prompt cache
         self.limiter = RateLimiter(
             self.config.rate_limit_per_minute,
             self.config.rate_limit_per_hour,
@@ -218,6 +219,19 @@ class Emulator:
         self.faults.clear()
         self.limiter.reset()
         self.stats.reset()
+        self.inference = InferenceState()
+
+
+def _inference_body(method: str, raw: bytes) -> Any:
+    """A POST's JSON body (InferenceError 400 when it is not JSON); None for a GET."""
+    if method != "POST":
+        return None
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise InferenceError(
+            400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
+        ) from None
 
 
 class _Server(ThreadingHTTPServer):
@@ -365,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if is_api:
             self._api(method, path, parse_qs(parts.query, keep_blank_values=True), raw)
-        elif path in ("/v1/models", "/v1/chat/completions"):
+        elif path.startswith("/v1/"):
             self._inference(method, path, raw)
         elif path.startswith("/_sandbox/"):
             self._admin(method, path, raw)
@@ -539,20 +553,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- inference ----------------------------------------------------------------------------
     def _inference(self, method: str, path: str, raw: bytes) -> None:
-        operation = "models" if path == "/v1/models" else "chat_completions"
-        expected = "GET" if operation == "models" else "POST"
         emulator = self.emulator
+        operation = "inference"
         try:
-            if method != expected:
-                raise InferenceError(405, "method not allowed", "invalid_request_error", "method_not_allowed")
+            found = find_route(method, path)
+            if found is None:
+                raise InferenceError(404, f"no such endpoint: {path}", "invalid_request_error", "not_found")
+            route, params = found
+            operation = route.operation
             token = self._bearer()
             if not token or emulator.store.find_by_secret(token) is None:
                 raise InferenceError(
                     401, "invalid or revoked model access key", "authentication_error", "invalid_api_key"
                 )
-            status, body = self._with_faults(
-                operation, emulator.limiter.peek(""), lambda: self._inference_op(operation, raw)
-            )
+            request = Request(_inference_body(method, raw), params, emulator.inference)
+            answer = self._with_faults(operation, emulator.limiter.peek(""), lambda: route.handler(request))
         except InferenceError as err:
             emulator.stats.record(operation, err.status)
             self._send(err.status, err.body)
@@ -572,19 +587,25 @@ class _Handler(BaseHTTPRequestHandler):
                 err.status, {"error": {"message": err.message, "type": kind, "code": kind}}, err.extra_headers
             )
             return
-        emulator.stats.record(operation, status)
-        self._send(status, body)
+        emulator.stats.record(operation, 200 if isinstance(answer, Stream) else answer[0])
+        if isinstance(answer, Stream):
+            self._send_events(answer)
+        else:
+            self._send(*answer)
 
-    def _inference_op(self, operation: str, raw: bytes) -> tuple[int, Any]:
-        if operation == "models":
-            return 200, models_listing()
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError):
-            raise InferenceError(
-                400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
-            ) from None
-        return 200, chat_completion(body)
+    def _send_events(self, stream: Stream) -> None:
+        """Server-sent events as OpenAI streams them: `data: {json}` blocks, then `data: [DONE]`."""
+        self.close_connection = True  # no Content-Length: the answer ends with the connection
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("x-request-id", self._request_id)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for event in stream.events:
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
 
     # -- control panel ------------------------------------------------------------------------
     def _admin(self, method: str, path: str, raw: bytes) -> None:

@@ -21,6 +21,8 @@ EMULATOR = (
     "sandbox.emulator",
     "sandbox.faults",
     "sandbox.inference",
+    "sandbox.inference.chat",
+    "sandbox.inference.routes",
     "sandbox.ratelimit",
     "sandbox.server",
     "sandbox.store",

@@ -12,16 +12,11 @@ import json
 import time
 from typing import Any
 
-__all__ = ["MODELS", "InferenceError", "chat_completion", "models_listing"]
+from sandbox.inference.errors import InferenceError
+
+__all__ = ["MODELS", "chat_completion", "models_listing"]
 
 MODELS = ("llama3.3-70b-instruct", "llama3-8b-instruct", "mistral-nemo-instruct-2407")
-
-
-class InferenceError(Exception):
-    def __init__(self, status: int, message: str, kind: str, code: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": kind, "code": code}}
 
 
 def models_listing() -> dict[str, Any]:
