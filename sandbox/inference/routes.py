@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.inference import chat
+from sandbox.inference import catalogue, chat
 from sandbox.inference.errors import InferenceError
 
 __all__ = ["ROUTES", "InferenceState", "Request", "Route", "Stream", "find_route"]
@@ -58,13 +58,8 @@ def _route(method: str, path: str, operation: str, handler: Callable[[Request], 
 
 
 ROUTES: tuple[Route, ...] = (
-    _route("GET", "/v1/models", "models", lambda request: (200, chat.models_listing())),
-    _route(
-        "POST",
-        "/v1/chat/completions",
-        "chat_completions",
-        lambda request: (200, chat.chat_completion(request.body)),
-    ),
+    _route("GET", "/v1/models", "models", lambda request: (200, catalogue.models_listing())),
+    _route("POST", "/v1/chat/completions", "chat_completions", chat.chat_completions),
 )
 
 
