@@ -18,6 +18,7 @@ OPERATIONS = (
     "rename",
     "regenerate",
     "delete",
+    "list_models",
     "models",
     "chat_completions",
     "any",

@@ -3,6 +3,7 @@
 Routes (all JSON, `application/json; charset=utf-8`):
 
   DigitalOcean API, bearer = an API token (`--token`, or `--read-only-token` for genai:read only)
+    GET    /v2/gen-ai/models?page=&per_page=&usecases=     list_models 200 400 401 429 500
     GET    /v2/gen-ai/models/api_keys?page=&per_page=      list        200 401 404 429 500
     POST   /v2/gen-ai/models/api_keys                      create      410 (retired) or 200 (legacy)
     PUT    /v2/gen-ai/models/api_keys/{uuid}               rename      200 401 403 404 429 500
@@ -40,6 +41,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sandbox.faults import Fault, FaultBook, FaultSpecError
+from sandbox.gen_ai_models import MODELS_PATH, FilterError, api_model, select_models
 from sandbox.inference import InferenceError, InferenceState, Request, Stream, find_route
 from sandbox.options import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from sandbox.ratelimit import Decision, RateLimiter
@@ -368,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._request_id = str(uuidlib.uuid4())
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
-        is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
+        is_api = path in (API_PREFIX, MODELS_PATH) or path.startswith(API_PREFIX + "/")
         try:
             raw = self._read_raw_body()
         except _ApiError as err:
@@ -387,6 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404, None, None)
 
     def _route_api(self, method: str, path: str) -> tuple[str, str | None]:
+        if path == MODELS_PATH:
+            if method != "GET":
+                raise _ApiError(405)
+            return "list_models", None
         rest = path[len(API_PREFIX) :].strip("/")
         segments = rest.split("/") if rest else []
         if not segments:
@@ -472,6 +478,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any]:
         if operation == "list":
             return 200, self._list(query)
+        if operation == "list_models":
+            return 200, self._list_models(query)
         if operation == "create":
             return self._create(raw)
         assert key_uuid is not None
@@ -525,17 +533,35 @@ class _Handler(BaseHTTPRequestHandler):
     }
 
     def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        chunk, paging = self._paged(self.emulator.store.list(), query, API_PREFIX, {})
+        return {"api_key_infos": [k.info() for k in chunk], **paging}
+
+    def _list_models(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        try:
+            models = select_models(query)
+        except FilterError as err:
+            raise _ApiError(400, str(err)) from None
+        kept: dict[str, str] = {
+            name: ",".join(query[name]) for name in ("usecases", "public_only") if name in query
+        }
+        chunk, paging = self._paged(models, query, MODELS_PATH, kept)
+        return {"models": [api_model(m) for m in chunk], **paging}
+
+    def _paged(
+        self, items: list[Any], query: dict[str, list[str]], path: str, kept: dict[str, str]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The page of `items` the query asks for, and its `links` and `meta` (gen-ai paging); the
+        links repeat the `kept` query parameters."""
         page = _positive_int(query, "page", 1)
         per_page = min(_positive_int(query, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
-        keys = self.emulator.store.list()
-        total = len(keys)
+        total = len(items)
         pages = max(1, math.ceil(total / per_page))
-        chunk = keys[(page - 1) * per_page : page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
 
         def link(number: int) -> str:
-            query = urlencode({"page": number, "per_page": per_page})
-            return f"{self.emulator.scheme}://{host}{API_PREFIX}?{query}"
+            query = urlencode({**kept, "page": number, "per_page": per_page})
+            return f"{self.emulator.scheme}://{host}{path}?{query}"
 
         # Only the links that make sense, as the API documents: none back from page 1, none on.
         links: dict[str, str] = {}
@@ -545,11 +571,7 @@ class _Handler(BaseHTTPRequestHandler):
         if page < pages:
             links["next"] = link(page + 1)
             links["last"] = link(pages)
-        return {
-            "api_key_infos": [k.info() for k in chunk],
-            "links": {"pages": links},
-            "meta": {"page": page, "pages": pages, "total": total},
-        }
+        return chunk, {"links": {"pages": links}, "meta": {"page": page, "pages": pages, "total": total}}
 
     # -- inference ----------------------------------------------------------------------------
     def _inference(self, method: str, path: str, raw: bytes) -> None:

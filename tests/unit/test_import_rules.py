@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 EMULATOR = (
     "sandbox.emulator",
     "sandbox.faults",
+    "sandbox.gen_ai_models",
     "sandbox.inference",
     "sandbox.inference.catalogue",
     "sandbox.inference.chat",
