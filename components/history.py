@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from components.config import KeySpec
 from components.ledger import Ledger
 from components.rotation import format_time
-from components.vault_sink import LedgerEntry, VaultSink, VersionInfo, VersionLedger
+from components.vault_sink import LedgerEntry, VaultSink, VersionInfo, VersionLedger, vault_time
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -45,7 +44,6 @@ PARTIAL = (
     "this Vault token may not read secret versions (the audit-only policy): every version shows "
     "Vault's times and state; only the current version's ledger is known, from the metadata mirror"
 )
-_VAULT_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
 
 
 class VersionState(enum.StrEnum):
@@ -205,7 +203,7 @@ def _state(info: VersionInfo, now: datetime.datetime) -> VersionState:
     if not info.deletion_time:
         return VersionState.AVAILABLE
     # With `delete_version_after`, Vault sets a deletion time in the future at write time.
-    deleted_at = _parsed(info.deletion_time)
+    deleted_at = vault_time(info.deletion_time)
     return VersionState.DELETED if deleted_at is None or deleted_at <= now else VersionState.AVAILABLE
 
 
@@ -304,19 +302,7 @@ def _compared(entry: HistoryEntry, previous: HistoryEntry | None) -> HistoryEntr
     return replace(entry, new_secret=new_secret, note="; ".join(notes))
 
 
-def _parsed(text: str) -> datetime.datetime | None:
-    """A Vault time (RFC 3339, nanoseconds) as a UTC datetime, to the second; None if unreadable."""
-    match = _VAULT_TIME.fullmatch(text)
-    if match is None:
-        return None
-    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
-    try:
-        return datetime.datetime.fromisoformat(match.group(1) + zone).astimezone(datetime.UTC)
-    except ValueError:
-        return None
-
-
 def _moment(text: str) -> str:
     """A Vault time as the ledger writes times (`2026-11-25T03:17:02Z`); unreadable: as given, cut."""
-    moment = _parsed(text)
+    moment = vault_time(text)
     return format_time(moment) if moment is not None else text[:64]

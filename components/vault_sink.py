@@ -22,6 +22,7 @@ No message, repr or log line carries the secret, the token or a Vault response b
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import re
@@ -49,7 +50,7 @@ from components.pacing import Backoff
 from components.secret import Secret, seal
 from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
 
-__all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLedger"]
+__all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLedger", "vault_time"]
 
 log = logging.getLogger("gradient_keys.vault")
 
@@ -61,6 +62,7 @@ _CAPABILITIES = frozenset(
     {"create", "read", "update", "patch", "delete", "list", "sudo", "root", "deny", "subscribe", "recover"}
 )
 _VERSION = re.compile(r"[0-9]{1,18}")  # not str.isdigit(), which also takes "²" (and int() refuses it)
+_VAULT_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
 _MAX_LIST_DEPTH = 64  # folders below the prefix; a server that answers "x/" for ever is cut off here
 
 # hvac raises one exception class per HTTP status (hvac/exceptions.py, `VaultError.from_status`)
@@ -474,7 +476,7 @@ class VaultSink:
         versions = [
             int(v)
             for v, info in _versions(data, "soft-delete", full).items()
-            if not info.get("deletion_time")
+            if not _gone(info, datetime.datetime.now(datetime.UTC))
         ]
         if versions:
             self._call(
@@ -822,4 +824,28 @@ def _version_list(metadata: dict[str, Any], path: str) -> tuple[VersionInfo, ...
 
 def _version_deleted(metadata: dict[str, Any], version: int, path: str) -> bool:
     info = _versions(metadata, "read ledger", path).get(str(version)) or {}
-    return bool(info.get("deletion_time")) or bool(info.get("destroyed"))
+    return _gone(info, datetime.datetime.now(datetime.UTC))
+
+
+def _gone(info: dict[str, Any], now: datetime.datetime) -> bool:
+    """Is this version deleted or destroyed? With `delete_version_after`, Vault gives every
+    version its deletion time when it is written: a time still to come is not a deletion."""
+    if info.get("destroyed"):
+        return True
+    deletion = info.get("deletion_time")
+    if not deletion:
+        return False
+    moment = vault_time(str(deletion))
+    return moment is None or moment <= now
+
+
+def vault_time(text: str) -> datetime.datetime | None:
+    """A Vault time (RFC 3339, nanoseconds) as a UTC datetime, to the second; None if unreadable."""
+    match = _VAULT_TIME.fullmatch(text)
+    if match is None:
+        return None
+    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
+    try:
+        return datetime.datetime.fromisoformat(match.group(1) + zone).astimezone(datetime.UTC)
+    except ValueError:
+        return None
