@@ -144,14 +144,13 @@ class Ledger:
             values = None
         if not isinstance(values, dict):
             raise LedgerFormatError(f"the {LEDGER_DATA_FIELD} field is not a JSON object")
-        return cls._build(values)
+        # Fields a newer gradient-keys adds are ignored, as in the mirror: runners of two versions
+        # against one Vault keep working while they are upgraded.
+        known = {f.name for f in fields(cls)}
+        return cls._build({k: v for k, v in values.items() if k in known})
 
     @classmethod
     def _build(cls, values: dict[str, Any]) -> Ledger:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise LedgerFormatError(f"unknown ledger field(s): {', '.join(sorted(unknown))}")
         required = [f.name for f in fields(cls) if f.default is MISSING]
         if any(name not in values for name in required):
             raise LedgerFormatError(f"the ledger lacks {' or '.join(required)}")

@@ -63,3 +63,13 @@ def test_provenance_fields_follow_the_field_rules(name: str) -> None:
         Ledger.from_data_field(json.dumps({**OLD_DATA, name: "x" * (MAX_FIELD_LENGTH + 1)}))
     with pytest.raises(LedgerFormatError, match=name):
         Ledger.from_data_field(json.dumps({**OLD_DATA, name: 7}))
+
+
+def test_fields_a_newer_version_adds_are_ignored_in_both_copies() -> None:
+    """Two versions of gradient-keys on one Vault while runners are upgraded: neither copy of the
+    ledger (data or metadata mirror) is refused for a field this version does not know."""
+    ledger = Ledger(fingerprint="0123456789ab", rotated_at="2026-11-25T00:00:00Z", slot_a="u", stack="s")
+    data = json.loads(ledger.to_data_field())
+    assert Ledger.from_data_field(json.dumps({**data, "colour": "blue"})) == ledger
+    mirrored = Ledger.from_metadata({**{k: v for k, v in ledger.to_metadata(3).items() if v}, "colour": "x"})
+    assert mirrored == (ledger, 3)
