@@ -6,7 +6,8 @@ things change before an example runs:
 - the host: `https://inference.do-ai.run` and `https://api.digitalocean.com` become the sandbox's
   URL; the Gradient SDK examples name no host, so they get the SDK's own variables:
   `GRADIENT_INFERENCE_ENDPOINT` (inference calls) and, for the one control-plane call
-  (`client.models.list`, `GET /v2/gen-ai/models`), `GRADIENT_BASE_URL`;
+  (`client.models.list`, `GET /v2/gen-ai/models`), `GRADIENT_BASE_URL`, with the sandbox's API
+  token as `DIGITALOCEAN_ACCESS_TOKEN`: DigitalOcean's API does not take a model access key;
 - the credentials: `$MODEL_ACCESS_KEY` and `$DIGITALOCEAN_TOKEN` are variables in the example's
   environment, holding a sandbox key's secret and a sandbox API token. A cURL example's
   `-H "Authorization: Bearer $VAR"` becomes `-H @<(printf ...)`, so the secret reaches curl
@@ -78,9 +79,7 @@ DOCUMENTED = {
 
 # Examples whose endpoint the sandbox does not serve yet (strict: when it lands, the xfail fails
 # and the entry must go).
-PENDING: dict[str, str] = {
-    "gradient models.list": "GET /v2/gen-ai/models (the control plane's model listing) is not served yet",
-}
+PENDING: dict[str, str] = {}
 
 # Values a sample shows that the answer must show too (by key name); `id` only for the model list,
 # whose sample names real model ids (a completion's sample id is "").
@@ -166,7 +165,9 @@ def run_python(
     if example.kind == "gradient":
         extra["GRADIENT_INFERENCE_ENDPOINT"] = sandbox.url
         if example.call.startswith("models."):  # the control plane's GET /v2/gen-ai/models
-            extra["GRADIENT_BASE_URL"] = sandbox.url
+            # The DigitalOcean API answers an API token, not a model access key (the only credential
+            # the example names): the SDK sends DIGITALOCEAN_ACCESS_TOKEN instead when it is set.
+            extra.update(GRADIENT_BASE_URL=sandbox.url, DIGITALOCEAN_ACCESS_TOKEN=DEFAULT_TOKEN)
     return subprocess.run(
         [sys.executable, str(script)],
         cwd=sandbox.directory,
