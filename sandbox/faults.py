@@ -21,6 +21,11 @@ OPERATIONS = (
     "list_models",
     "models",
     "chat_completions",
+    "responses",
+    "images_generations",
+    "async_invoke",
+    "async_invoke_status",
+    "async_invoke_result",
     "any",
 )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.inference import catalogue, chat
+from sandbox.inference import async_invoke, catalogue, chat, images, responses
 from sandbox.inference.errors import InferenceError
 
 __all__ = ["ROUTES", "InferenceState", "Request", "Route", "Stream", "find_route"]
@@ -60,6 +60,11 @@ def _route(method: str, path: str, operation: str, handler: Callable[[Request], 
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/models", "models", lambda request: (200, catalogue.models_listing())),
     _route("POST", "/v1/chat/completions", "chat_completions", chat.chat_completions),
+    _route("POST", "/v1/responses", "responses", responses.create_response),
+    _route("POST", "/v1/images/generations", "images_generations", images.generate_images),
+    _route("POST", "/v1/async-invoke", "async_invoke", async_invoke.invoke),
+    _route("GET", "/v1/async-invoke/{request_id}/status", "async_invoke_status", async_invoke.job_status),
+    _route("GET", "/v1/async-invoke/{request_id}", "async_invoke_result", async_invoke.job_result),
 )
 
 
