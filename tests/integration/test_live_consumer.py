@@ -1,6 +1,8 @@
 """Zero downtime, proven by a live consumer: a separate process that reads the key from Vault
 every 0.2 s and calls the emulator's /v1/chat/completions every 0.05 s while the key is rotated
-through the provider (over gRPC) and through the command, alternately.
+through the provider (over gRPC) and through the command, alternately. The same through each
+official SDK (`openai`, `gradient`, strict response validation, retries off), whose consumer reads
+Vault before every call, while `gradient-keys rotate KEY` rotates.
 
 Each rotation starts once the consumer calls with the secret the previous one stored (as a real
 consumer does within its refresh period; production's minimum interval between rotations is far
@@ -133,3 +135,31 @@ def test_emergency_refuses_old_secrets_at_once_and_consumers_recover(
     assert (
         not summary["failures_at"] or max(summary["failures_at"]) < elapsed - 1.0
     )  # recovered on its next read
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sdk", ["openai", "gradient"])
+def test_dual_slot_rotations_cost_sdk_consumers_nothing(
+    dual: Managed, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, sdk: str
+) -> None:
+    """A consumer written with the SDK reads the key from Vault (hvac) before each call: with
+    dual-slot keys the secret Vault holds always works, and the one it held before stays valid
+    until the rotation after next, so no call fails, and none is retried to hide a failure."""
+    seen = SecretsSeen(emulator, monkeypatch)
+    consumer = LiveConsumer(dual.env, f"{dual.prefix}/apps/chatbot", client=sdk, refresh=0)
+    sink, path = dual.sink(), dual.specs["chatbot"].vault_path
+    rotations, since = 4, 0
+    for _ in range(rotations):
+        seen.wait_for(sink.read_secret(path)[0], since=since)
+        code, _document, err = dual.rotate("chatbot", "--force")  # gradient-keys rotate chatbot
+        assert code == 0, err
+        since = seen.mark()
+    seen.wait_for(sink.read_secret(path)[0], since=since)
+    summary = consumer.stop()
+    elapsed = time.monotonic() - consumer.started
+    assert summary["client"] == sdk
+    assert summary["key_changes"] >= rotations
+    assert summary["vault_reads"] >= summary["calls"]  # one read per call
+    assert summary["calls"] > elapsed / INTERVAL / 4, (summary, elapsed)
+    assert summary["failed"] == 0, summary
+    print(f"{sdk}: {summary['ok']} of {summary['calls']} calls ok over {rotations} rotations")
