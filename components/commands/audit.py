@@ -12,6 +12,7 @@ from components.audit import SEVERITIES, Severity, run_audit
 from components.commands.common import (
     Commands,
     Parser,
+    format_option,
     load_settings,
     operations,
     say,
@@ -26,12 +27,7 @@ __all__ = ["add"]
 def add(commands: Commands[Parser]) -> None:
     audit = commands.add_parser("audit", help="declared keys vs DigitalOcean vs Vault; changes nothing")
     stack_options(audit)
-    audit.add_argument(
-        "--format",
-        choices=("table", "json", "markdown"),
-        default="table",
-        help="table (inventory and findings, for people), json (for jobs), markdown (a CI job summary)",
-    )
+    format_option(audit, markdown=True)
     audit.add_argument(
         "--fail-on",
         choices=[str(s) for s in SEVERITIES],

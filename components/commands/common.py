@@ -21,6 +21,7 @@ from components.terminal import escape_controls
 __all__ = [
     "Commands",
     "Parser",
+    "format_option",
     "UsageError",
     "load_settings",
     "operations",
@@ -63,6 +64,19 @@ class Parser(argparse.ArgumentParser):
 
 
 Commands = argparse._SubParsersAction  # the `add_parser` side of a parser's subcommands
+
+
+def format_option(parser: argparse.ArgumentParser, *, markdown: bool = False) -> None:
+    """`--format`: a table for people (the default), one JSON document for jobs, and for the
+    audit, Markdown for a CI job summary."""
+    choices = ("table", "json", "markdown") if markdown else ("table", "json")
+    extra = ", markdown (a CI job summary)" if markdown else ""
+    parser.add_argument(
+        "--format",
+        choices=choices,
+        default="table",
+        help=f"table (for people; the default), json (one document, for jobs){extra}",
+    )
 
 
 def stack_options(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import sys
 from components.commands.common import (
     Commands,
     Parser,
+    format_option,
     load_settings,
     operations,
     print_table,
@@ -41,12 +42,7 @@ def add(commands: Commands[Parser]) -> None:
         metavar="N",
         help=f"show the N newest versions (default {DEFAULT_LIMIT})",
     )
-    history.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="table (for people; the default) or json (one document, for jobs)",
-    )
+    format_option(history)
     history.set_defaults(func=_history)
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from components.commands.common import Commands, Parser, print_table
+from components.commands.common import Commands, Parser, format_option, print_table
 from components.do_keys import ClientSettings, ModelKeys
 from components.errors import ExitCode
 
@@ -18,12 +18,7 @@ def add(commands: Commands[Parser]) -> None:
     keys = commands.add_parser("keys", help="inspect DigitalOcean model access keys")
     keys_cmds = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
     key_list = keys_cmds.add_parser("list", help="list every key (per_page 200, all pages)")
-    key_list.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="table (for people; the default) or json (one document, for jobs)",
-    )
+    format_option(key_list)
     key_list.set_defaults(func=_keys_list)
 
 

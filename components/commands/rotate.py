@@ -12,6 +12,7 @@ from components.bulk_rotation import Outcome, RotationRunner, Status
 from components.commands.common import (
     Commands,
     Parser,
+    format_option,
     load_settings,
     operations,
     print_table,
@@ -64,12 +65,7 @@ def add(commands: Commands[Parser]) -> None:
         help="with --all or --emergency: accept cutting off the consumers of in-place keys (or, in an "
         "emergency, of every key) until they re-read Vault; asked on a terminal, required otherwise",
     )
-    rotate.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="table (for people; the default) or json (one document, for jobs)",
-    )
+    format_option(rotate)
     rotate.set_defaults(func=_rotate)
 
 
