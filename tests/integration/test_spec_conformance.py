@@ -699,3 +699,13 @@ def test_repo_spec_copy_is_byte_identical_to_the_shared_one() -> None:
     assert sorted(ours) == sorted(shared), "spec/do-openapi and the shared copy hold different files"
     differing = [name for name in sorted(ours) if ours[name] != shared[name]]
     assert differing == [], f"spec/do-openapi differs from {SHARED_SPEC} in: {differing}"
+
+
+SHARED_DOC = REPO.parent / "shared" / "do-docs" / "serverless-inference.txt"
+
+
+@pytest.mark.skipif(not SHARED_DOC.is_file(), reason=f"{SHARED_DOC} is absent: nothing to compare with")
+def test_repo_doc_copy_is_byte_identical_to_the_shared_one() -> None:
+    assert (
+        specdoc.SPEC_DIR.parent / "do-docs" / "serverless-inference.txt"
+    ).read_bytes() == SHARED_DOC.read_bytes()
