@@ -18,7 +18,7 @@ from sandbox.inference.chat_stream import chunks
 from sandbox.inference.logprobs import token_logprobs
 from sandbox.inference.prompt_cache import CacheUsage, use_cache
 from sandbox.inference.reasoning import reasoning_text
-from sandbox.inference.tokens import count_tokens, digest, first_tokens, split_tokens
+from sandbox.inference.tokens import count_tokens, digest, first_tokens, split_tokens, words
 
 if TYPE_CHECKING:
     from sandbox.inference.routes import Answer as RouteAnswer
@@ -75,7 +75,7 @@ class Completion:
 def _answer(request: ChatRequest, index: int) -> Answer:
     tag = digest(request.model.id, request.messages, index)[:8]
     question = request.prompt.last_text
-    content = f"Sandbox reply {tag}: received {count_tokens(question)} words."
+    content = f"Sandbox reply {tag}: received {words(count_tokens(question))}."
     thinking = reasoning_text(request.reasoning, question, tag) if request.reasoning else None
     finish = "stop"
     cuts = [content.index(stop) for stop in request.stops if stop in content]

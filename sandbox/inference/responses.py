@@ -29,7 +29,7 @@ from sandbox.inference.fields import (
 from sandbox.inference.messages import Prompt, Segment
 from sandbox.inference.prompt_cache import RETENTIONS, use_cache
 from sandbox.inference.response_events import response_events
-from sandbox.inference.tokens import count_tokens, digest, first_tokens
+from sandbox.inference.tokens import count_tokens, digest, first_tokens, words
 
 if TYPE_CHECKING:
     from sandbox.inference.routes import Answer, Request
@@ -168,7 +168,7 @@ def _response(ask: _Ask, body: dict[str, Any], cached: int) -> dict[str, Any]:
     budget = ask.max_output_tokens if ask.max_output_tokens is not None else 1_000_000
     input_tokens = count_tokens(ask.prompt.text)
     reasoning = first_tokens(" ".join(STEPS[: REASONING_EFFORTS.index(ask.effort)]), budget)
-    whole = f"Sandbox reply {digest(ask.model, ask.prompt.text)[:8]}: received {input_tokens} words."
+    whole = f"Sandbox reply {digest(ask.model, ask.prompt.text)[:8]}: received {words(input_tokens)}."
     answer = first_tokens(whole, budget - count_tokens(reasoning))
     complete = answer == whole
     output = ([_reasoning_item(reasoning)] if reasoning else []) + (

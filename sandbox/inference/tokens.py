@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["count_tokens", "digest", "first_tokens", "split_tokens"]
+__all__ = ["count_tokens", "digest", "first_tokens", "split_tokens", "words"]
 
 
 def digest(*parts: Any) -> str:
@@ -33,3 +33,8 @@ def count_tokens(text: str) -> int:
 def first_tokens(text: str, limit: int) -> str:
     """The text cut to its first `limit` tokens."""
     return "".join(split_tokens(text)[:limit])
+
+
+def words(count: int) -> str:
+    """`1 word`, `3 words`: the sandbox's replies say how many words they received."""
+    return f"{count} word" + ("" if count == 1 else "s")
