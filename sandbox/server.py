@@ -60,6 +60,7 @@ MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 20
 MAX_NAME_LENGTH = 128
 MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 256  # an inference body's nesting (arrays and objects)
 
 RETIRED_MESSAGE = (
     "resource retired: Creating model API keys through this endpoint is retired. "
@@ -224,16 +225,43 @@ class Emulator:
         self.inference = InferenceState()
 
 
+def _not_json(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            pending.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return False
+
+
 def _inference_body(method: str, raw: bytes) -> Any:
-    """A POST's JSON body (InferenceError 400 when it is not JSON); None for a GET."""
+    """A POST's JSON body; None for a GET. InferenceError 400 `invalid_json` when it is not JSON
+    (RFC 8259: Python's NaN and Infinity are not) or nests deeper than MAX_JSON_DEPTH: a fixed
+    limit, well under the recursion limit that parsing, and later digesting, the body would hit."""
     if method != "POST":
         return None
+    reason = f"nested more than {MAX_JSON_DEPTH} levels deep"
     try:
-        return json.loads(raw) if raw.strip() else None
+        body = json.loads(raw, parse_constant=_not_json) if raw.strip() else None
+    except RecursionError:
+        body = None
     except (ValueError, UnicodeDecodeError):
-        raise InferenceError(
-            400, "request body is not valid JSON", "invalid_request_error", "invalid_json"
-        ) from None
+        reason = "send RFC 8259 JSON in UTF-8: no NaN, no Infinity"
+    else:
+        if not _deeper_than(body, MAX_JSON_DEPTH):
+            return body
+    raise InferenceError(
+        400, f"request body is not valid JSON ({reason})", "invalid_request_error", "invalid_json"
+    )
 
 
 class _Server(ThreadingHTTPServer):
@@ -374,6 +402,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self._read_raw_body()
         except _ApiError as err:
+            if path.startswith("/v1/"):  # the inference surface refuses in its own error shape
+                message = f"request body is larger than {MAX_BODY_BYTES} bytes"
+                self._send(
+                    err.status, InferenceError(err.status, message, "invalid_request_error", "too_large").body
+                )
+                return
             # Every DigitalOcean API response carries the ratelimit-* headers (description.yml, "Rate
             # Limit"; the spec's `default` response declares them), a refused body included.
             headers = self.emulator.limiter.peek(self._bearer()).headers() if is_api else None

@@ -40,6 +40,11 @@ class Prompt:
         return self.segments[-1].text if self.segments else ""
 
 
+def _is_among(value: Any, names: frozenset[str]) -> bool:
+    # A string test first: a list or an object (unhashable) is not looked up in the set.
+    return isinstance(value, str) and value in names
+
+
 def _cache_ttl(value: Any, where: str) -> str | None:
     if value is None:
         return None
@@ -54,7 +59,7 @@ def _cache_ttl(value: Any, where: str) -> str | None:
 
 
 def _part(part: Any, role: str, where: str) -> Segment:
-    if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+    if not isinstance(part, dict) or not _is_among(part.get("type"), PART_TYPES):
         raise bad_request(
             f"{where} must be a content part with a type among {', '.join(sorted(PART_TYPES))}",
             "invalid_content",
@@ -80,7 +85,7 @@ def _content(content: Any, role: str, where: str) -> list[Segment]:
 
 
 def _message(message: Any, where: str) -> list[Segment]:
-    if not isinstance(message, dict) or message.get("role") not in ROLES:
+    if not isinstance(message, dict) or not _is_among(message.get("role"), ROLES):
         raise bad_request(
             f"{where} must be an object with a role among {', '.join(sorted(ROLES))}", "invalid_messages"
         )

@@ -10,7 +10,6 @@ reason accept the fields and ignore them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,8 @@ from sandbox.inference.tokens import first_tokens
 
 __all__ = ["Reasoning", "read_reasoning", "reasoning_text"]
 
-BUDGET_SHARES = {"none": 0.0, "low": 0.2, "medium": 0.5, "high": 0.8, "max": 0.95}
+# In percent: integer arithmetic holds any max_completion_tokens (a float overflows past ~1e308).
+BUDGET_PERCENTS = {"none": 0, "low": 20, "medium": 50, "high": 80, "max": 95}
 STEPS = (
     "Restate what is asked and what a good answer needs.",
     "Work through it step by step.",
@@ -50,7 +50,7 @@ def read_reasoning(body: dict[str, Any], model: Model, max_completion: int | Non
     if effort is None or effort == "none" or model.kind != "reasoning":
         return None
     if budget is None and max_completion is not None:
-        budget = max(1, math.floor(BUDGET_SHARES[effort] * max_completion))
+        budget = max(1, BUDGET_PERCENTS[effort] * max_completion // 100)
     if budget is not None and max_completion is not None:
         budget = min(budget, max_completion)
     return Reasoning(effort, budget)
@@ -58,6 +58,6 @@ def read_reasoning(body: dict[str, Any], model: Model, max_completion: int | Non
 
 def reasoning_text(reasoning: Reasoning, question: str, tag: str) -> str:
     """The thinking, deterministic for the question: more steps for more effort, cut to the budget."""
-    steps = STEPS[: list(BUDGET_SHARES).index(reasoning.effort)]  # low: 1 step ... max: 4
+    steps = STEPS[: list(BUDGET_PERCENTS).index(reasoning.effort)]  # low: 1 step ... max: 4
     text = f"The request: {first_tokens(question, 24)} " + " ".join(steps) + f" (sandbox reasoning {tag})"
     return text if reasoning.budget is None else first_tokens(text, reasoning.budget)

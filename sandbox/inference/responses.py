@@ -139,7 +139,7 @@ def _input(value: Any) -> list[Segment]:
 
 
 def _item(item: Any, where: str) -> list[Segment]:
-    if not isinstance(item, dict) or item.get("role") not in ROLES:
+    if not isinstance(item, dict) or not isinstance(item.get("role"), str) or item["role"] not in ROLES:
         raise bad_request(
             f"{where} must be a message with a role among {', '.join(sorted(ROLES))}", "invalid_input"
         )
@@ -153,6 +153,7 @@ def _item(item: Any, where: str) -> list[Segment]:
 
 def _part(part: Any, role: str, where: str) -> Segment:
     kind = part.get("type") if isinstance(part, dict) else None
+    kind = kind if isinstance(kind, str) else None  # a list or an object is not looked up in the sets
     if kind in OTHER_PARTS:
         return Segment(role, "", None)
     if kind in TEXT_PARTS and isinstance(part.get("text"), str):
