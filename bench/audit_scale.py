@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, start_dev_server(log_path=Path(tmp) / "bao.log") as bao:
-        store = KeyStore()
-        made = [store.create(f"audit-{i:05d}") for i in range(args.keys)]
-        store._state_file = Path(tmp) / "keys.json"  # one write, not one per key
-        store._save()
+        state = Path(tmp) / "keys.db"
+        store = KeyStore(state)
+        made = store.create_many(f"audit-{i:05d}" for i in range(args.keys))  # one write
+        store.close()
         server = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.emulator", "--port", "0", "--state", str(store._state_file),
+            [sys.executable, "-m", "sandbox.emulator", "--port", "0", "--state", str(state),
              "--rate-limit-per-minute", "0", "--rate-limit-per-hour", "0"],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip

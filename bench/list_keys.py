@@ -34,11 +34,9 @@ RESULTS = REPO / "bench" / "results" / "list_keys.json"
 
 
 def seed_state(path: Path, count: int) -> None:
-    store = KeyStore()
-    for i in range(count):
-        store.create(f"bench-key-{i:05d}")
-    store._state_file = path  # write once, not once per key
-    store._save()
+    store = KeyStore(path)
+    store.create_many(f"bench-key-{i:05d}" for i in range(count))  # one write
+    store.close()
 
 
 def naive_list(client: ModelKeys) -> int:
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "keys.json"
+        state = Path(tmp) / "keys.db"
         seed_state(state, args.keys)
         server = subprocess.Popen(
             [sys.executable, "-m", "sandbox.emulator", "--port", "0", "--state", str(state),

@@ -119,6 +119,7 @@ def run(config: EmulatorConfig) -> int:
     signal.signal(signal.SIGINT, stop)
     print(emulator.base_url, flush=True)
     emulator.serve_forever()
+    emulator.store.close()  # before exit, which would not wait for stop()'s thread to do it
     return 0
 
 

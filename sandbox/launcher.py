@@ -2,9 +2,10 @@
 
 Two processes: the DigitalOcean emulator and a real OpenBao dev server (a local Vault). The state
 directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pids, URLs and the sandbox's
-own throwaway tokens, never a key secret), `emulator.log`, `openbao.log` and `keys.json` (the key
-table, hashes only). Keys survive `down` and `up`; the dev Vault keeps its data in memory, so
-what was written to it is gone after `down`.
+own throwaway tokens, never a key secret), `emulator.log`, `openbao.log` and `keys.db` (the key
+table, hashes only, SQLite; a `keys.json` left by an older version is imported into it once and
+kept as `keys.json.migrated`). Keys survive `down` and `up`; the dev Vault keeps its data in
+memory, so what was written to it is gone after `down`.
 
 The children get a minimal environment (`child_environment`: none of the caller's credentials) and
 the emulator gets its tokens by environment, not on its command line, which `ps` shows to all.
@@ -30,6 +31,7 @@ from typing import Any
 import requests
 
 from sandbox.emulator import resolve_tokens
+from sandbox.keydb import migrate_json
 from sandbox.openbao import (
     OpenBaoError,
     OpenBaoServer,
@@ -43,6 +45,8 @@ from sandbox.processes import Launched, Unconfirmed, created_at, stop
 __all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
 
 DEFAULT_DIR = Path(".gradient-keys-sandbox")
+STATE_FILE = "keys.db"
+LEGACY_STATE_FILE = "keys.json"  # the key table before it was SQLite (format version 1)
 START_DEADLINE_SECONDS = 15.0
 TOKEN_FLAGS = ("--token", "--read-only-token", "--admin-token")
 # Beyond the common allow-list, the emulator needs what lets its interpreter import the sandbox.
@@ -223,6 +227,17 @@ def _last_words(log_path: Path) -> str:
     return "it exited without a word"
 
 
+def _state_file(directory: Path) -> Path:
+    """The key table, imported from an older version's `keys.json` the first time there is none."""
+    state, legacy = directory / STATE_FILE, directory / LEGACY_STATE_FILE
+    if legacy.exists() and not state.exists():
+        try:
+            migrate_json(legacy, state)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from None
+    return state
+
+
 def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxInfo:
     log_path = directory / "emulator.log"
     options, flags = _split_tokens(extra_args or [])
@@ -241,7 +256,7 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
         "--port",
         str(port),
         "--state",
-        str(directory / "keys.json"),
+        str(_state_file(directory)),
         *options,
     ]
     log = open_private_log(log_path)

@@ -172,7 +172,11 @@ class Emulator:
             self.config.minute_seconds,
             self.config.hour_seconds,
         )
-        self._httpd = _Server((self.config.host, self.config.port), _Handler)
+        try:
+            self._httpd = _Server((self.config.host, self.config.port), _Handler)
+        except BaseException:
+            self.store.close()  # the port is taken, say: release the state file too
+            raise
         self._httpd.emulator = self
         self.scheme = "http"
         if self.config.tls_cert is not None and self.config.tls_key is not None:
@@ -200,6 +204,7 @@ class Emulator:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.store.close()  # folds the state file's WAL back in; keys stay readable in memory
 
     def __enter__(self) -> Emulator:
         self.start()

@@ -1,22 +1,25 @@
-"""The sandbox's model access keys: an in-memory table, optionally persisted to a JSON file.
+"""The sandbox's model access keys: an in-memory table, optionally persisted (`sandbox.keydb`).
 
 Secrets are never stored, only their SHA-256, the way a real service keeps bearer keys: the state
 file can be read by anyone without revealing a key, and a secret shown once is gone for good.
+Reads are served from memory; each change writes its one row to the table before it is acknowledged.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
-import json
 import os
 import secrets
-import tempfile
 import threading
 import time
 import uuid as uuidlib
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sandbox.keydb import KeyTable, SqliteKeyTable, StoredKey
 
 __all__ = ["KeyStore", "StoredKey", "new_secret", "secret_digest"]
 
@@ -60,36 +63,26 @@ def _time_ordered_uuid() -> str:
     return str(uuidlib.UUID(int=value))
 
 
-@dataclass
-class StoredKey:
-    uuid: str
-    name: str
-    created_at: str
-    created_by: str
-    secret_sha256: str
-    regenerations: int = 0  # sandbox bookkeeping (never in API answers): lets tests count per key
-
-    def info(self) -> dict[str, str]:
-        """The public `apiModelAPIKeyInfo` view (never a secret: the store has none)."""
-        return {
-            "uuid": self.uuid,
-            "name": self.name,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-        }
-
-
 class KeyStore:
-    """Thread-safe key table. Every mutation is persisted before it is acknowledged."""
+    """Thread-safe key table. Every mutation is persisted before it is acknowledged.
 
-    def __init__(self, state_file: Path | None = None, created_by: str = "1000001") -> None:
+    `state_file` is an SQLite file (`sandbox.keydb`; an old JSON one is migrated on first open);
+    `table` puts another `KeyTable` behind the store instead (the benchmark's naive baseline).
+    """
+
+    def __init__(
+        self, state_file: Path | None = None, created_by: str = "1000001", table: KeyTable | None = None
+    ) -> None:
         self._lock = threading.RLock()
         self._keys: dict[str, StoredKey] = {}
         self._by_digest: dict[str, str] = {}
-        self._state_file = state_file
+        if table is None and state_file is not None:
+            table = SqliteKeyTable(state_file)
+        self._table = table
         self.created_by = created_by
-        if state_file is not None and state_file.exists():
-            self._load(state_file)
+        for key in table.load() if table is not None else ():
+            self._keys[key.uuid] = key
+            self._by_digest[key.secret_sha256] = key.uuid
 
     # -- queries ------------------------------------------------------------------------------
     def list(self) -> list[StoredKey]:
@@ -112,84 +105,76 @@ class KeyStore:
 
     # -- mutations ----------------------------------------------------------------------------
     def create(self, name: str) -> tuple[StoredKey, str]:
-        secret = new_secret()
-        key = StoredKey(
-            uuid=_time_ordered_uuid(),
-            name=name,
-            created_at=_now_iso(),
-            created_by=self.created_by,
-            secret_sha256=secret_digest(secret),
-        )
+        return self.create_many([name])[0]
+
+    def create_many(self, names: Iterable[str]) -> builtins.list[tuple[StoredKey, str]]:
+        """Make a key per name in one write (benchmarks seed thousands this way)."""
+        made: builtins.list[tuple[StoredKey, str]] = []
+        for name in names:
+            secret = new_secret()
+            key = StoredKey(
+                uuid=_time_ordered_uuid(),
+                name=name,
+                created_at=_now_iso(),
+                created_by=self.created_by,
+                secret_sha256=secret_digest(secret),
+            )
+            made.append((key, secret))
         with self._lock:
-            self._keys[key.uuid] = key
-            self._by_digest[key.secret_sha256] = key.uuid
-            self._save()
-        return key, secret
+            if self._table is not None:
+                self._table.insert([key for key, _ in made])
+            for key, _ in made:
+                self._keys[key.uuid] = key
+                self._by_digest[key.secret_sha256] = key.uuid
+        return made
 
     def rename(self, key_uuid: str, name: str) -> StoredKey | None:
         with self._lock:
             key = self._keys.get(key_uuid)
             if key is None:
                 return None
+            if self._table is not None:
+                self._table.update(replace(key, name=name))
             key.name = name
-            self._save()
             return key
 
     def regenerate(self, key_uuid: str) -> tuple[StoredKey, str] | None:
         """New secret; the previous one stops working in the same instant."""
         secret = new_secret()
+        digest = secret_digest(secret)
         with self._lock:
             key = self._keys.get(key_uuid)
             if key is None:
                 return None
+            if self._table is not None:
+                self._table.update(replace(key, secret_sha256=digest, regenerations=key.regenerations + 1))
             self._by_digest.pop(key.secret_sha256, None)
-            key.secret_sha256 = secret_digest(secret)
+            key.secret_sha256 = digest
             key.regenerations += 1
-            self._by_digest[key.secret_sha256] = key.uuid
-            self._save()
+            self._by_digest[digest] = key.uuid
             return key, secret
 
     def delete(self, key_uuid: str) -> tuple[StoredKey, str] | None:
         """Remove the key; returns it with its deletion time. Its secret stops working at once."""
         with self._lock:
-            key = self._keys.pop(key_uuid, None)
+            key = self._keys.get(key_uuid)
             if key is None:
                 return None
+            if self._table is not None:
+                self._table.delete(key_uuid)
+            del self._keys[key_uuid]
             self._by_digest.pop(key.secret_sha256, None)
-            self._save()
             return key, _now_iso()
 
     def reset(self) -> None:
         with self._lock:
+            if self._table is not None:
+                self._table.clear()
             self._keys.clear()
             self._by_digest.clear()
-            self._save()
 
-    # -- persistence --------------------------------------------------------------------------
-    def _load(self, path: Path) -> None:
-        try:
-            document = json.loads(path.read_text())
-            keys = [StoredKey(**k) for k in document["keys"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"sandbox state file {path} is unreadable ({type(exc).__name__}); move it away to start empty"
-            ) from None
-        for key in keys:
-            self._keys[key.uuid] = key
-            self._by_digest[key.secret_sha256] = key.uuid
-
-    def _save(self) -> None:
-        if self._state_file is None:
-            return
-        document = {"version": 1, "keys": [asdict(k) for k in self._keys.values()]}
-        directory = self._state_file.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename so a crash never leaves a half-written state file behind.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".sandbox-state-")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(document, handle)
-            os.replace(tmp, self._state_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def close(self) -> None:
+        """Close the state file (reads still answer from memory; a change after this raises)."""
+        with self._lock:
+            if self._table is not None:
+                self._table.close()

@@ -46,3 +46,15 @@ def test_audit_benchmark_counts_requests(tmp_path: Path) -> None:
         results["gradient_keys_audit"]["digitalocean_requests"] == 3 == results["digitalocean_request_floor"]
     )
     assert results["naive_per_key"]["digitalocean_requests_measured"] == 9
+
+
+def test_sandbox_state_benchmark_runs(tmp_path: Path) -> None:
+    from bench import sandbox_state
+
+    out = tmp_path / "state.json"
+    sandbox_state.main(
+        ["--keys", "250", "--runs", "1", "--regenerates", "10", "--naive-regenerates", "3", "--out", str(out)]
+    )
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"memory", "json rewrite (naive)", "sqlite"}
+    assert all(r["median_requests_per_second"] > 0 for r in results.values())

@@ -245,14 +245,14 @@ def test_concurrent_regenerates_leave_exactly_one_valid_secret(emulator: Emulato
 
 
 def test_state_file_survives_a_restart(tmp_path: Path) -> None:
-    state = tmp_path / "keys.json"
+    state = tmp_path / "keys.db"
     with Emulator(EmulatorConfig(state_file=state)) as first:
         key = first.console_create("persisted")
     with Emulator(EmulatorConfig(state_file=state)) as second:
         listed = api(second, "GET").json()["api_key_infos"]
         assert [k["uuid"] for k in listed] == [key["uuid"]]
         assert chat(second, key["secret_key"]).status_code == 200
-    assert key["secret_key"] not in state.read_text()
+    assert key["secret_key"].encode() not in state.read_bytes()
 
 
 def test_command_line_prints_its_url_first_and_honours_options(tmp_path: Path) -> None:

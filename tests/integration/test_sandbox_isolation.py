@@ -202,7 +202,7 @@ def test_an_existing_directory_keeps_its_mode_and_gets_a_warning(
     assert directory.stat().st_mode & 0o777 == 0o755
     assert str(directory) in up.stderr and f"chmod 700 {directory}" in up.stderr
     files = modes(directory)
-    assert {"sandbox.json", "vault.json", "emulator.log", "openbao.log"} <= files.keys()
+    assert {"sandbox.json", "vault.json", "emulator.log", "openbao.log", "keys.db"} <= files.keys()
     assert {name: mode for name, mode in files.items() if mode != 0o600} == {}
 
 
