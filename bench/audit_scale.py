@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             env = {
                 "DIGITALOCEAN_API_URL": url,
                 "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
+                "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the emulator runs without limits
                 "VAULT_ADDR": bao.address,
                 "VAULT_TOKEN": bao.root_token,
             }

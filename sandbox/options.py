@@ -5,6 +5,7 @@ starts faster, and only `sandbox up|serve` load the emulator)."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "CREATE_MODES",
     "DEFAULT_ADMIN_TOKEN",
     "DEFAULT_TOKEN",
+    "HEADER_MODES",
     "READ_ONLY_TOKEN_ENV",
     "TOKEN_ENV",
     "add_arguments",
@@ -25,6 +27,10 @@ READ_ONLY_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN"  # noqa: S105 - a 
 ADMIN_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable's name
 
 
+# What the emulator's ratelimit-* headers report (sandbox/ratelimit.py): DigitalOcean's hourly
+# quota, or the minute budget the sandbox reported before.
+HEADER_MODES = ("documented", "minute")
+
 DEFAULT_PORT = 8087
 # `sandbox up` runs in the background: its port is the last one it had when that is free (exported
 # URLs stay valid across down/up), else any free one.
@@ -35,6 +41,16 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for any free one")
     return int(text)
+
+
+def _window(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window: use a number of seconds above 0")
+    return value
 
 
 def _limit(text: str) -> int:
@@ -83,6 +99,28 @@ def add_arguments(parser: argparse.ArgumentParser, *, background: bool = False) 
     )
     parser.add_argument(
         "--rate-limit-per-hour", type=_limit, default=5000, metavar="N", help="default 5000; 0 disables"
+    )
+    parser.add_argument(
+        "--rate-limit-headers",
+        choices=HEADER_MODES,
+        default="documented",
+        help="documented (the default), as DigitalOcean: ratelimit-* report the hourly quota and the "
+        "burst limit shows only as 429 + retry-after; minute: ratelimit-remaining is the tighter of "
+        "the hourly and minute budgets (the sandbox's earlier headers)",
+    )
+    parser.add_argument(
+        "--rate-limit-minute-window",
+        type=_window,
+        default=60.0,
+        metavar="SECONDS",
+        help="length of the burst window, for tests (default 60; below it retry-after has milliseconds)",
+    )
+    parser.add_argument(
+        "--rate-limit-hour-window",
+        type=_window,
+        default=3600.0,
+        metavar="SECONDS",
+        help="length of the hourly window, for tests (default 3600)",
     )
     parser.add_argument("--state", type=Path, metavar="FILE", help="keep keys in FILE across restarts")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve https with this certificate")

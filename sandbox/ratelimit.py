@@ -1,8 +1,21 @@
 """DigitalOcean's per-token rate limit: a sliding hour and a sliding minute ("burst").
 
-As documented in the API introduction: every request counts for one hour (and, for the burst
-limit, one minute) from when it was made; `ratelimit-reset` is when the oldest counted request
-expires; a burst refusal adds `retry-after`. Refused requests are not counted.
+As documented in the API introduction (description.yml, "Rate Limit"): every request counts for
+one hour (and, for the burst limit, one minute) from when it was made; refused requests are not
+counted. Two ways to report it in the headers (`HEADER_MODES`):
+
+- `documented` (the default), as DigitalOcean does: `ratelimit-limit` is the hourly quota,
+  `ratelimit-remaining` what is left of it, `ratelimit-reset` the epoch second when its oldest
+  request expires. The burst limit shows only when it refuses: 429 with `ratelimit-remaining: 0`
+  and `retry-after`, the seconds until the oldest request of the minute expires.
+- `minute`, the sandbox's earlier behaviour: `ratelimit-remaining` is the tighter of the hourly
+  and minute budgets and `ratelimit-reset` is when that budget next grows, so a client can pace on
+  the burst budget from the headers alone. DigitalOcean never says this much.
+
+`ratelimit-*` are integers in DigitalOcean's spec and in pydo, which parses them as such, so they
+stay whole seconds on every window. On a test window shorter than DigitalOcean's (see
+`RateLimiter.precise`), `retry-after` is given to the millisecond: a whole second would be the
+entire window.
 """
 
 from __future__ import annotations
@@ -13,10 +26,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["Decision", "RateLimiter"]
+from sandbox.options import HEADER_MODES
+
+__all__ = ["HEADER_MODES", "Decision", "HeaderMode", "RateLimiter"]
 
 UNLIMITED = 1_000_000
+HeaderMode = Literal["documented", "minute"]  # sandbox.options.HEADER_MODES, for the parser
+MINUTE, HOUR = 60.0, 3600.0
 
 
 @dataclass(frozen=True)
@@ -25,7 +43,8 @@ class Decision:
     limit: int
     remaining: int
     reset: int  # Unix epoch seconds
-    retry_after: int | None = None
+    retry_after: float | None = None
+    precise: bool = False  # retry-after to the millisecond (test windows), else whole seconds
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -34,7 +53,8 @@ class Decision:
             "ratelimit-reset": str(self.reset),
         }
         if self.retry_after is not None:
-            headers["retry-after"] = str(self.retry_after)
+            seconds = f"{self.retry_after:.3f}" if self.precise else str(math.ceil(self.retry_after))
+            headers["retry-after"] = seconds
         return headers
 
 
@@ -45,23 +65,37 @@ class _Windows:
 
 
 class RateLimiter:
-    """Per-token sliding windows. A budget of 0 disables that window."""
+    """Per-token sliding windows. A budget of 0 disables that window.
 
-    def __init__(
+    `minute_seconds` and `hour_seconds` shorten the windows for tests; `headers` picks what the
+    `ratelimit-*` headers report (module docstring).
+    """
+
+    def __init__(  # noqa: PLR0913 - the budgets and their windows, then keyword-only choices
         self,
         per_minute: int = 250,
         per_hour: int = 5000,
-        minute_seconds: float = 60.0,
-        hour_seconds: float = 3600.0,
+        minute_seconds: float = MINUTE,
+        hour_seconds: float = HOUR,
+        *,
         clock: Callable[[], float] = time.time,
+        headers: HeaderMode = "documented",
     ) -> None:
+        if headers not in HEADER_MODES:
+            raise ValueError(f"rate-limit headers must be one of {', '.join(HEADER_MODES)}, not {headers!r}")
         self.per_minute = per_minute
         self.per_hour = per_hour
         self.minute_seconds = minute_seconds
         self.hour_seconds = hour_seconds
+        self.headers: HeaderMode = headers
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, _Windows] = {}
+
+    @property
+    def precise(self) -> bool:
+        """A window shorter than DigitalOcean's: `retry-after` carries milliseconds."""
+        return self.minute_seconds < MINUTE or self.hour_seconds < HOUR
 
     def reset(self) -> None:
         with self._lock:
@@ -83,7 +117,8 @@ class RateLimiter:
             if self.per_minute and len(windows.minute) >= self.per_minute:
                 wait = windows.minute[0] + self.minute_seconds - now
                 decision = self._decision(windows, now, allowed=False)
-                return Decision(False, decision.limit, 0, decision.reset, max(1, math.ceil(wait)))
+                retry_after = max(0.001, wait) if self.precise else max(1, math.ceil(wait))
+                return Decision(False, decision.limit, 0, decision.reset, retry_after, self.precise)
             if self.per_hour and len(windows.hour) >= self.per_hour:
                 decision = self._decision(windows, now, allowed=False)
                 return Decision(False, decision.limit, 0, decision.reset)
@@ -97,18 +132,24 @@ class RateLimiter:
         while windows.hour and windows.hour[0] <= now - self.hour_seconds:
             windows.hour.popleft()
 
-    def _decision(self, windows: _Windows, now: float, allowed: bool) -> Decision:
-        # `remaining` is the tighter of the two budgets, so a client pacing itself on it slows
-        # down before either limit refuses it; `reset` is when that budget next grows.
-        candidates: list[tuple[int, float]] = []
+    def _budgets(self, windows: _Windows, now: float) -> list[tuple[int, float]]:
+        """(remaining, when it next grows) of each enabled window the headers report: the hour, and
+        in `minute` mode the minute too."""
+        budgets: list[tuple[int, float]] = []
         if self.per_hour:
             oldest = windows.hour[0] + self.hour_seconds if windows.hour else now
-            candidates.append((self.per_hour - len(windows.hour), oldest))
-        if self.per_minute:
+            budgets.append((self.per_hour - len(windows.hour), oldest))
+        if self.per_minute and self.headers == "minute":
             oldest = windows.minute[0] + self.minute_seconds if windows.minute else now
-            candidates.append((self.per_minute - len(windows.minute), oldest))
-        limit = self.per_hour or self.per_minute
-        if not candidates:  # both budgets disabled: report a budget no client will pace on
+            budgets.append((self.per_minute - len(windows.minute), oldest))
+        return budgets
+
+    def _decision(self, windows: _Windows, now: float, allowed: bool) -> Decision:
+        # `minute` mode: `remaining` is the tighter of the two budgets, so a client pacing itself on
+        # it slows down before either limit refuses it; `reset` is when that budget next grows.
+        budgets = self._budgets(windows, now)
+        if not budgets:  # no budget to report: one no client will pace on
             return Decision(allowed, UNLIMITED, UNLIMITED, math.ceil(now))
-        remaining, reset_at = min(candidates)
+        limit = self.per_hour or self.per_minute
+        remaining, reset_at = min(budgets)
         return Decision(allowed, limit, max(0, remaining), math.ceil(reset_at))

@@ -44,7 +44,7 @@ from sandbox.faults import Fault, FaultBook, FaultSpecError
 from sandbox.gen_ai_models import MODELS_PATH, FilterError, api_model, select_models
 from sandbox.inference import InferenceError, InferenceState, Request, Stream, find_route
 from sandbox.options import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
-from sandbox.ratelimit import Decision, RateLimiter
+from sandbox.ratelimit import HEADER_MODES, Decision, HeaderMode, RateLimiter
 from sandbox.store import KeyStore, StoredKey
 
 __all__ = [
@@ -90,6 +90,8 @@ class EmulatorConfig:
     create_mode: str = "retired"
     rate_limit_per_minute: int = 250
     rate_limit_per_hour: int = 5000
+    # What the ratelimit-* headers report: DigitalOcean's hourly quota, or the earlier minute budget.
+    rate_limit_headers: HeaderMode = "documented"
     # Window lengths exist for tests that exercise pacing without waiting a real minute.
     minute_seconds: float = 60.0
     hour_seconds: float = 3600.0
@@ -114,6 +116,8 @@ class EmulatorConfig:
             raise ValueError("TLS needs both a certificate and its key")
         if self.rate_limit_per_minute < 0 or self.rate_limit_per_hour < 0:
             raise ValueError("rate limits must be 0 (off) or positive")
+        if self.rate_limit_headers not in HEADER_MODES:
+            raise ValueError(f"rate_limit_headers must be one of {', '.join(HEADER_MODES)}")
 
 
 class _ApiError(ValueError):
@@ -171,6 +175,7 @@ class Emulator:
             self.config.rate_limit_per_hour,
             self.config.minute_seconds,
             self.config.hour_seconds,
+            headers=self.config.rate_limit_headers,
         )
         try:
             self._httpd = _Server((self.config.host, self.config.port), _Handler)

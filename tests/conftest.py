@@ -36,6 +36,8 @@ def emulator(shared_emulator: Emulator) -> Iterator[Emulator]:
     shared_emulator.limiter.per_minute = 0
     shared_emulator.limiter.per_hour = 0
     shared_emulator.limiter.minute_seconds = 60.0
+    shared_emulator.limiter.hour_seconds = 3600.0
+    shared_emulator.limiter.headers = "documented"
     yield shared_emulator
     shared_emulator.reset()
 
@@ -45,6 +47,7 @@ def do_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """DIGITALOCEAN_API_URL and DIGITALOCEAN_TOKEN set for the emulator, as a user would."""
     monkeypatch.setenv("DIGITALOCEAN_API_URL", emulator.base_url)
     monkeypatch.setenv("DIGITALOCEAN_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("GRADIENT_KEYS_DO_BURST_PER_MINUTE", "0")  # the test emulator has no burst limit
     return emulator
 
 

@@ -71,6 +71,9 @@ def _sandbox_up(args: argparse.Namespace) -> int:
         extra += ["--admin-token", args.admin_token]
     extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
     extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
+    extra += ["--rate-limit-headers", args.rate_limit_headers]
+    extra += ["--rate-limit-minute-window", repr(args.rate_limit_minute_window)]
+    extra += ["--rate-limit-hour-window", repr(args.rate_limit_hour_window)]
     info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)
     sys.stdout.write(info.exports(directory))
     vault = f", Vault (OpenBao dev) at {info.vault_addr}" if info.vault_addr else ""

@@ -111,6 +111,7 @@ def environment(
         "DIGITALOCEAN_API_URL": emulator.base_url,
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
         "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
+        "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the test emulator has no burst limit
         "VAULT_ADDR": openbao.address,
         "VAULT_TOKEN": policy_only_token(openbao, prefix),
         "HOME": str(home),

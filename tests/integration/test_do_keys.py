@@ -18,7 +18,7 @@ from components.errors import (
     UnavailableError,
 )
 from components.pacing import RateLimitPacer
-from sandbox.server import Emulator
+from sandbox.server import DEFAULT_TOKEN, Emulator
 from tests.conftest import READ_ONLY_TOKEN
 from tests.inference_probe import works
 
@@ -242,7 +242,9 @@ def test_create_whose_answer_was_lost_is_found_by_name(emulator: Emulator, make_
 
 
 def test_bulk_work_paces_itself_under_the_limit(emulator: Emulator, make_client: MakeClient) -> None:
-    """With a 10-per-2-seconds budget, 20 renames (twice the budget) finish without a single 429."""
+    """With a 10-per-2-seconds budget in the headers (the emulator's earlier `minute` headers),
+    20 renames (twice the budget) finish without a single 429."""
+    emulator.limiter.headers = "minute"
     emulator.limiter.per_minute = 10
     emulator.limiter.minute_seconds = 2.0
     emulator.limiter.per_hour = 5000
@@ -253,6 +255,20 @@ def test_bulk_work_paces_itself_under_the_limit(emulator: Emulator, make_client:
         client.rename(key, f"renamed-{i}")
     assert requests_for(emulator, "rename") == {"200": 20}
     assert client.pacer.waited_seconds > 0
+
+
+def test_bulk_work_told_the_burst_limit_is_never_refused(emulator: Emulator, make_client: MakeClient) -> None:
+    """DigitalOcean's headers show only the hourly quota: told the burst limit (50 per second),
+    120 renames (over two windows' worth) finish without a 429, and the hourly remaining went down."""
+    emulator.limiter.per_minute, emulator.limiter.minute_seconds = 50, 1.0
+    emulator.limiter.per_hour = 5000
+    keys = [emulator.console_create(f"k{i}")["uuid"] for i in range(120)]
+    client = make_client()
+    client.pacer = RateLimitPacer(burst_per_minute=3000)
+    for i, key in enumerate(keys):
+        client.rename(key, f"renamed-{i}")
+    assert requests_for(emulator, "rename") == {"200": 120}
+    assert emulator.limiter.peek(DEFAULT_TOKEN).remaining == 5000 - 120
 
 
 def test_lost_regenerate_then_failed_lookup_is_an_unknown_outcome(

@@ -163,7 +163,22 @@ def test_paging_shape_and_limits(emulator: Emulator) -> None:
         assert next(iter(bad)) in reply.json()["message"]
 
 
-def test_rate_limit_headers_and_429(emulator: Emulator) -> None:
+def test_documented_rate_limit_headers_report_the_hour(emulator: Emulator) -> None:
+    emulator.limiter.per_minute = 3
+    emulator.limiter.per_hour = 5000
+    replies = [api(emulator, "GET") for _ in range(4)]
+    assert [r.status_code for r in replies] == [200, 200, 200, 429]
+    assert [r.headers["ratelimit-limit"] for r in replies] == ["5000"] * 4
+    assert [int(r.headers["ratelimit-remaining"]) for r in replies] == [4999, 4998, 4997, 0]
+    assert "retry-after" not in replies[0].headers
+    refused = replies[-1]
+    assert refused.json()["id"] == "too_many_requests"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert int(time.time()) + 3590 <= int(refused.headers["ratelimit-reset"]) <= int(time.time()) + 3601
+
+
+def test_minute_rate_limit_headers_and_429(emulator: Emulator) -> None:
+    emulator.limiter.headers = "minute"
     emulator.limiter.per_minute = 3
     emulator.limiter.per_hour = 5000
     replies = [api(emulator, "GET") for _ in range(4)]

@@ -14,7 +14,11 @@ from sandbox.server import DEFAULT_TOKEN, Emulator
 
 
 def sandbox_environ(emulator: Emulator, token: str = DEFAULT_TOKEN) -> dict[str, str]:
-    return {"DIGITALOCEAN_API_URL": emulator.base_url, "DIGITALOCEAN_TOKEN": token}
+    return {
+        "DIGITALOCEAN_API_URL": emulator.base_url,
+        "DIGITALOCEAN_TOKEN": token,
+        "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the test emulator has no burst limit
+    }
 
 
 def test_a_slow_listing_blocks_neither_the_factory_nor_updates_to_the_listing(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.pacing import Backoff, RateLimitPacer, RateLimitState, parse_rate_headers
+from components.pacing import BURST_HEADROOM, Backoff, RateLimitPacer, RateLimitState, parse_rate_headers
 
 
 class FakeClock:
@@ -96,3 +96,70 @@ def test_backoff_prefers_retry_after_then_reset_then_jitter() -> None:
     assert backoff.delay(1, state(remaining=0, reset=clock.now + 40)) == pytest.approx(40)
     for attempt in range(1, 10):
         assert 0 <= backoff.delay(attempt) <= min(8, 2 ** (attempt - 1))
+
+
+def sent_times(pacer: RateLimitPacer, clock: FakeClock, count: int, work: float = 0.0) -> list[float]:
+    """When each of `count` requests goes out, each after `work` seconds of the caller's own."""
+    times = []
+    for _ in range(count):
+        pacer.wait_turn()
+        times.append(clock.now)
+        clock.now += work
+    return times
+
+
+def busiest(times: list[float], window: float) -> int:
+    return max(sum(1 for u in times if t <= u < t + window) for t in times)
+
+
+@pytest.mark.parametrize(
+    ("per_window", "window"), [(250, 60.0), (60, 1.0), (50, 2.0)], ids=["do", "1s", "2s"]
+)
+def test_burst_pacing_stays_under_the_limit_at_its_headroom(per_window: int, window: float) -> None:
+    """Told the burst limit (no header shows it), requests go evenly at BURST_HEADROOM of it:
+    never more than the limit in any window, and the sustained rate is the headroom's."""
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep, burst_per_minute=per_window * 60 / window)
+    times = sent_times(pacer, clock, 3 * per_window)
+    assert busiest(times, window) < per_window  # a request to spare for jitter
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert rate == pytest.approx(BURST_HEADROOM * per_window / window, rel=0.01)
+
+
+def test_a_late_request_is_caught_up_on_by_half_an_interval_at_most() -> None:
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep, burst_per_minute=60 / BURST_HEADROOM)  # 1 s apart
+    pacer.wait_turn()
+    clock.now += 5  # the caller was busy: five slots passed unused
+    assert [pacer.delay() for _ in range(3)] == [0.0, pytest.approx(0.5), pytest.approx(1.5)]
+
+
+def test_no_burst_limit_means_no_burst_pacing() -> None:
+    clock = FakeClock()
+    for burst in (None, 0):
+        pacer = RateLimitPacer(clock=clock, sleep=clock.sleep, burst_per_minute=burst)
+        sent_times(pacer, clock, 500)
+    assert clock.slept == []
+    with pytest.raises(ValueError, match="burst_per_minute"):
+        RateLimitPacer(burst_per_minute=-1)
+
+
+def test_hourly_quota_from_the_headers_slows_burst_pacing_further() -> None:
+    """The documented headers: 10 left of the hour, its oldest request expiring in 100 s. Burst
+    pacing alone would send them within seconds; the quota spreads them until the reset."""
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep, burst_per_minute=250)
+    reset = clock.now + 100
+    pacer.observe(state(remaining=10, reset=reset))
+    times = sent_times(pacer, clock, 10)
+    assert times[-1] < reset
+    assert times[1] - times[0] >= 100 / 11 - 1e-9  # the quota's spacing, not the burst's 0.25 s
+
+
+def test_a_later_run_starts_from_what_the_headers_say_is_left() -> None:
+    """Across runs: a new pacer knows nothing until the first answer, then paces on its quota."""
+    clock = FakeClock()
+    pacer = RateLimitPacer(clock=clock, sleep=clock.sleep, burst_per_minute=250)
+    assert pacer.delay() == 0.0
+    pacer.observe(state(remaining=0, reset=clock.now + 30))  # the hour used up by earlier runs
+    assert pacer.delay() == pytest.approx(30.0)

@@ -21,9 +21,36 @@ class Clock:
         return self.now
 
 
-def test_minute_budget_refuses_with_retry_after_then_recovers() -> None:
+def test_documented_headers_report_the_hour_and_the_burst_only_as_429() -> None:
+    """description.yml, "Rate Limit": limit and remaining are the hourly quota, reset the epoch
+    second its oldest request expires; a burst refusal says remaining 0 and adds retry-after."""
     clock = Clock()
     limiter = RateLimiter(per_minute=3, per_hour=100, clock=clock)
+    decisions = [limiter.hit("t") for _ in range(3)]
+    assert [d.headers()["ratelimit-remaining"] for d in decisions] == ["99", "98", "97"]
+    assert decisions[0].headers()["ratelimit-limit"] == "100"
+    assert decisions[0].headers()["ratelimit-reset"] == str(int(clock.now) + 3600)
+    refused = limiter.hit("t").headers()
+    assert refused["ratelimit-remaining"] == "0" and refused["retry-after"] == "60"
+    clock.now += 60.5
+    assert limiter.hit("t").headers()["ratelimit-remaining"] == "96"  # refusals are not counted
+
+
+def test_test_windows_give_retry_after_in_milliseconds() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_minute=2, per_hour=40, minute_seconds=0.5, hour_seconds=30, clock=clock)
+    limiter.hit("t")
+    clock.now += 0.2
+    limiter.hit("t")
+    refused = limiter.hit("t").headers()
+    assert refused["retry-after"] == "0.300"
+    assert refused["ratelimit-reset"] == str(int(clock.now - 0.2) + 30)  # integers, as pydo parses them
+
+
+def test_minute_budget_refuses_with_retry_after_then_recovers() -> None:
+    """The earlier `minute` headers: remaining is the tighter budget, here the minute's."""
+    clock = Clock()
+    limiter = RateLimiter(per_minute=3, per_hour=100, clock=clock, headers="minute")
     decisions = [limiter.hit("t") for _ in range(3)]
     assert [d.remaining for d in decisions] == [2, 1, 0]
     refused = limiter.hit("t")
@@ -45,7 +72,7 @@ def test_hour_budget_refuses_without_retry_after() -> None:
 
 def test_budgets_are_per_token_and_refusals_do_not_count() -> None:
     clock = Clock()
-    limiter = RateLimiter(per_minute=1, per_hour=10, clock=clock)
+    limiter = RateLimiter(per_minute=1, per_hour=10, clock=clock, headers="minute")
     assert limiter.hit("a").allowed
     for _ in range(5):
         assert not limiter.hit("a").allowed
