@@ -9,10 +9,12 @@ never leaves Vault with a dead secret, and keys this operation created are delet
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
+from components.clients import LISTING_TTL_SECONDS
 from components.config import KeySpec
 from components.do_keys import IssuedKey, ModelKey
 from components.errors import (
@@ -27,6 +29,7 @@ from components.key_state import KeyState, state_of
 from components.ledger import Ledger
 from components.provenance import Reason
 from components.rotation import format_time
+from components.secret import Secret
 from components.vault_sink import LedgerEntry
 
 __all__ = ["Adoption", "quoted"]
@@ -44,7 +47,7 @@ class Adoption:
 
     def plan(self, spec: KeySpec) -> str:
         """What creating this key will do, in words the preview shows. Reads; changes nothing."""
-        found, missing = self._resolve(spec, self.io.listing().get())
+        found, missing = self._resolved(spec, for_preview=True)
         if missing:
             them = "it" if len(missing) == 1 else "them"
             return (
@@ -57,7 +60,7 @@ class Adoption:
     def create_or_adopt(self, spec: KeySpec) -> KeyState:
         io = self.io
         io.vault.preflight([spec.vault_path], delete_mode=spec.on_delete)
-        found, missing = self._resolve(spec, io.listing().get(max_age=0))
+        found, missing = self._resolved(spec)
         created: list[IssuedKey] = []
         try:
             for name in missing:
@@ -117,7 +120,7 @@ class Adoption:
         else:
             active_slot = "a"
             fresh = created.get(ordered[0].name)
-            secret = fresh.secret if fresh else io.do.regenerate(ordered[0].uuid).secret
+            secret = fresh.secret if fresh else self._regenerate(ordered[0])
             fingerprint, rotated_at, token = (
                 secret.fingerprint,
                 format_time(io.clock()),
@@ -140,13 +143,41 @@ class Adoption:
             if slot != active_slot and key.name not in created:
                 try:
                     # Adopted: its secret was shown in the control panel; make sure nobody keeps it.
-                    io.do.regenerate(key.uuid)
+                    self._regenerate(key)
                 except DigitalOceanError as exc:
                     raise exc.add_context(
                         f"Vault holds the active slot's secret, but slot {slot} ({key.name}) may still "
                         "accept the secret shown in the control panel: run the same operation again"
                     ) from None
         return entry
+
+    def _resolved(self, spec: KeySpec, *, for_preview: bool = False) -> tuple[list[ModelKey], list[str]]:
+        """`_resolve` against the listing this process keeps (one listing of every page for all
+        its keys, kept current by its own changes: a first `pulumi up` of keys made in the control
+        panel lists once). A declared key it lacks may have been made since it was listed: then
+        look again in a listing begun after this operation started, shared with every operation
+        that needs one at the same time (single flight), before creating or telling the user to.
+        A preview's plan, which changes nothing, makes do with a listing younger than the TTL."""
+        listing = self.io.listing()
+        started = listing.moment()
+        with contextlib.suppress(KeyNotFoundError):  # an adopt.uuid or adopt.name not (yet) listed
+            found, missing = self._resolve(spec, listing.current())
+            if not missing:
+                return found, missing
+        again = listing.get(LISTING_TTL_SECONDS) if for_preview else listing.fresh(since=started)
+        return self._resolve(spec, again)
+
+    def _regenerate(self, key: ModelKey) -> Secret:
+        """Regenerate an adopted key; its answer (the key as it is now) updates the shared listing."""
+        try:
+            issued = self.io.do.regenerate(key.uuid)
+        except KeyNotFoundError as exc:
+            self.io.listing().changed(removed=key.uuid)
+            raise exc.add_context(
+                f"{key.name or key.uuid} was deleted at DigitalOcean after gradient-keys listed the keys"
+            ) from None
+        self.io.listing().changed(issued.key)
+        return issued.secret
 
     @staticmethod
     def _resolve(spec: KeySpec, listing: Mapping[str, ModelKey]) -> tuple[list[ModelKey], list[str]]:

@@ -38,43 +38,87 @@ T = TypeVar("T")
 
 
 class KeyListing:
-    """One account's DigitalOcean keys by uuid, listed at most once per `max_age`: a refresh of N
-    keys costs about N/200 list requests, not N. Changes made through the core update it.
+    """One account's DigitalOcean keys by uuid, as this process knows them: one listing of every
+    page (about N/200 requests for N keys), kept current by the changes the core makes (a key
+    created, renamed, regenerated or deleted updates it in place; nothing is listed again for them).
+
+    Three ways to read it, by how fresh the caller needs it:
+    - `current()`: at any age (listed once if never). Adoption resolves declarations here: a first
+      `pulumi up` of N keys lists once, not once per key.
+    - `get(max_age)`: relisted when older than `max_age` (a refresh).
+    - `fresh(since)`: a listing begun after the call or after `since` (what DigitalOcean holds
+      now: after a lost answer; when a declared key is missing, as it may have been made in the
+      control panel after the listing).
 
     `_lock` guards the mapping and is never held across a network call; a listing is fetched under
-    `_fetch_lock`, so threads that need it at once wait for one fetch (single flight). Callers get
-    a copy: one thread's `changed` must not alter a mapping another thread is iterating."""
+    `_fetch_lock`, so threads that need it at once wait for one fetch (single flight). Changes
+    recorded while a fetch is in flight are applied on top of its result, which may predate them.
+    Callers get a copy: one thread's `changed` must not alter a mapping another thread is iterating."""
 
     def __init__(self, client: ModelKeys, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._fetch_lock = threading.Lock()
-        self._fetched_at: float | None = None
+        self._began_at: float | None = None  # when the last fetch began: what existed then is in it
+        self._fetched_at: float | None = None  # when it ended
         self._keys: dict[str, ModelKey] = {}
+        self._during_fetch: list[tuple[ModelKey | None, str | None]] | None = None
+
+    def current(self) -> dict[str, ModelKey]:
+        """The keys as of the last listing plus this process's changes since (listed if never)."""
+        return self._read(lambda _began, _fetched: True)
 
     def get(self, max_age: float = LISTING_TTL_SECONDS) -> dict[str, ModelKey]:
+        """A listing younger than `max_age`, or fetched by another thread while this one waited."""
         asked = self._monotonic()
+        return self._read(lambda _began, fetched: self._monotonic() - fetched < max_age or fetched >= asked)
+
+    def fresh(self, since: float | None = None) -> dict[str, ModelKey]:
+        """A listing begun after this call (or after `since`, a `moment()`): threads that ask while
+        one is under way share the next one."""
+        asked = self._monotonic() if since is None else since
+        return self._read(lambda began, _fetched: began >= asked)
+
+    def moment(self) -> float:
+        """Now, on the listing's clock: for `fresh(since=...)`."""
+        return self._monotonic()
+
+    def _read(self, good_enough: Callable[[float, float], bool]) -> dict[str, ModelKey]:
         with self._fetch_lock:
             with self._lock:
-                fetched = self._fetched_at
-                # Fresh enough, or fetched by another thread while this one waited for the fetch.
-                if fetched is not None and (self._monotonic() - fetched < max_age or fetched >= asked):
+                began, fetched = self._began_at, self._fetched_at
+                if began is not None and fetched is not None and good_enough(began, fetched):
                     return dict(self._keys)
-            keys = {k.uuid: k for k in self._client.list_all()}  # network I/O: fetch lock only
+                self._during_fetch = []
+            started = self._monotonic()
+            try:
+                keys = {k.uuid: k for k in self._client.list_all()}  # network I/O: fetch lock only
+            except BaseException:
+                with self._lock:
+                    self._during_fetch = None
+                raise
             with self._lock:
-                self._fetched_at, self._keys = self._monotonic(), keys
+                for key, removed in self._during_fetch or []:
+                    _apply(keys, key, removed)
+                self._during_fetch = None
+                self._began_at, self._fetched_at, self._keys = started, self._monotonic(), keys
                 return dict(keys)
 
     def changed(self, key: ModelKey | None = None, removed: str | None = None) -> None:
-        """Record a change the core made (a key created or renamed, a key deleted)."""
+        """Record a change the core made (a key created, renamed or regenerated, a key deleted)."""
         with self._lock:
-            if self._fetched_at is None:
-                return
-            if key is not None:
-                self._keys[key.uuid] = key
-            if removed is not None:
-                self._keys.pop(removed, None)
+            if self._during_fetch is not None:
+                self._during_fetch.append((key, removed))
+            if self._fetched_at is not None:
+                _apply(self._keys, key, removed)
+
+
+def _apply(keys: dict[str, ModelKey], key: ModelKey | None, removed: str | None) -> None:
+    if key is not None:
+        keys[key.uuid] = key
+    if removed is not None:
+        keys.pop(removed, None)
 
 
 class OwnerIndex:
@@ -187,7 +231,14 @@ class ClientFactory:
         return [self._given_do, *built] if self._given_do is not None else built
 
     def listing(self, client: ModelKeys) -> KeyListing:
-        return self._once(("listing", id(client)), lambda: KeyListing(client))
+        """The account's shared listing; the client looks keys up in it too (after a lost answer)."""
+
+        def build() -> KeyListing:
+            listing = KeyListing(client)
+            client.use_listing(lambda: list(listing.fresh().values()))
+            return listing
+
+        return self._once(("listing", id(client)), build)
 
     # -- Vault --------------------------------------------------------------------------------
     def vault(self, config: VaultConfig) -> VaultSink:

@@ -29,7 +29,6 @@ How this module handles pydo's traps (each verified against the sandbox; see DES
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
@@ -59,17 +58,10 @@ from components.errors import (
     UnavailableError,
     UnknownOutcomeError,
 )
-from components.pacing import (
-    DEFAULT_BURST_PER_MINUTE,
-    Backoff,
-    RateLimitPacer,
-    RateLimitState,
-    parse_rate_headers,
-)
+from components.pacing import Backoff, RateLimitPacer, RateLimitState, parse_rate_headers
 from components.secret import Secret, seal
 
 __all__ = [
-    "BURST_ENV",
     "DEFAULT_API_URL",
     "PAGE_SIZE",
     "ClientSettings",
@@ -82,7 +74,6 @@ __all__ = [
 log = logging.getLogger("gradient_keys.digitalocean")
 
 KEYS_PATH = "/v2/gen-ai/models/api_keys"
-BURST_ENV = "GRADIENT_KEYS_DO_BURST_PER_MINUTE"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
 # What goes into an error message from an error body: only fields shaped like what DigitalOcean
 # sends, so a hostile or broken endpoint cannot make us print a secret it planted there.
@@ -106,14 +97,11 @@ class ClientSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_attempts: int = 5
-    # The burst limit the pacer stays under (requests per minute; 0: none); None leaves the pacer's own.
-    burst_per_minute: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], configured_url: str | None = None) -> ClientSettings:
         """`DIGITALOCEAN_TOKEN`, and the API at `DIGITALOCEAN_API_URL`, else the stack config's
-        `configured_url`, else the real API (components/endpoints.py says who may redirect it);
-        `GRADIENT_KEYS_DO_BURST_PER_MINUTE`, else DigitalOcean's documented 250."""
+        `configured_url`, else the real API (components/endpoints.py says who may redirect it)."""
         env = environ
         token = env.get("DIGITALOCEAN_TOKEN", "").strip()
         if not token:
@@ -127,25 +115,7 @@ class ClientSettings:
             raise ConfigurationError(
                 f"{endpoint.setting} must be a bare base URL such as {DEFAULT_API_URL} (no path or query)"
             )
-        return cls(api_url=endpoint.url, token=Secret(token), burst_per_minute=_burst_per_minute(env))
-
-
-def _burst_per_minute(environ: Mapping[str, str]) -> float:
-    """DigitalOcean's burst limit shows in no header, so the pacer is told it: a number of requests
-    per minute (a test window scales it: 60 per second is 3600), 0 for a sandbox without one."""
-    raw = environ.get(BURST_ENV, "").strip()
-    if not raw:
-        return DEFAULT_BURST_PER_MINUTE
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise ConfigurationError(
-            f"{BURST_ENV} must be a number of requests per minute (DigitalOcean's limit is "
-            f"{DEFAULT_BURST_PER_MINUTE:g}), or 0 for no burst limit; it is {raw[:20]!r}"
-        )
-    return value
+        return cls(api_url=endpoint.url, token=Secret(token))
 
 
 @dataclass(frozen=True)
@@ -473,8 +443,6 @@ class ModelKeys:
         self.settings = settings
         self._sleep = sleep
         self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
-        if settings.burst_per_minute is not None:  # the account's burst limit, wherever the pacer came from
-            self.pacer.burst_per_minute = settings.burst_per_minute
         self.backoff = backoff if backoff is not None else Backoff()
         self.requests_made = 0
         self._counting = threading.Lock()
@@ -483,6 +451,7 @@ class ModelKeys:
         per_attempt = [_PacedAndCounted(lambda: self.pacer, self._count_request), _ReadableAnswers()]
         self._client = _build_client(self.settings, retry, per_attempt)
         self._api: GenAIKeys = self._client.genai
+        self._lookup: Callable[[], list[ModelKey]] = self.list_all
 
     def __repr__(self) -> str:
         return f"ModelKeys(api_url={self.settings.api_url!r})"
@@ -556,11 +525,18 @@ class ModelKeys:
                 seen.setdefault(key.uuid, key)
         return list(seen.values())
 
+    def use_listing(self, lookup: Callable[[], list[ModelKey]]) -> None:
+        """Look keys up (`find`) through `lookup`, a listing begun after each call that the rest of
+        the process shares (`clients.KeyListing.fresh`): lost answers that several threads resolve
+        at once cost one listing, and what it shows updates the process's listing."""
+        self._lookup = lookup
+
     def find(self, *, uuid: str | None = None, name: str | None = None) -> ModelKey | None:
-        """The key with this uuid, or the only key with exactly this name (several: an error)."""
+        """The key with this uuid, or the only key with exactly this name (several: an error), in a
+        listing begun after the call (`list_all`, or the listing given to `use_listing`)."""
         if (uuid is None) == (name is None):
             raise ValueError("find() takes exactly one of uuid= or name=")
-        keys = self.list_all()
+        keys = self._lookup()
         if uuid is not None:
             return next((k for k in keys if k.uuid == uuid), None)
         matches = [k for k in keys if k.name == name]
