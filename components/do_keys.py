@@ -29,6 +29,7 @@ How this module handles pydo's traps (each verified against the sandbox; see DES
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -58,10 +59,17 @@ from components.errors import (
     UnavailableError,
     UnknownOutcomeError,
 )
-from components.pacing import Backoff, RateLimitPacer, RateLimitState, parse_rate_headers
+from components.pacing import (
+    DEFAULT_BURST_PER_MINUTE,
+    Backoff,
+    RateLimitPacer,
+    RateLimitState,
+    parse_rate_headers,
+)
 from components.secret import Secret, seal
 
 __all__ = [
+    "BURST_ENV",
     "DEFAULT_API_URL",
     "PAGE_SIZE",
     "ClientSettings",
@@ -74,6 +82,7 @@ __all__ = [
 log = logging.getLogger("gradient_keys.digitalocean")
 
 KEYS_PATH = "/v2/gen-ai/models/api_keys"
+BURST_ENV = "GRADIENT_KEYS_DO_BURST_PER_MINUTE"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
 # What goes into an error message from an error body: only fields shaped like what DigitalOcean
 # sends, so a hostile or broken endpoint cannot make us print a secret it planted there.
@@ -97,11 +106,14 @@ class ClientSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_attempts: int = 5
+    # The burst limit the pacer stays under (requests per minute; 0: none); None leaves the pacer's own.
+    burst_per_minute: float | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], configured_url: str | None = None) -> ClientSettings:
         """`DIGITALOCEAN_TOKEN`, and the API at `DIGITALOCEAN_API_URL`, else the stack config's
-        `configured_url`, else the real API (components/endpoints.py says who may redirect it)."""
+        `configured_url`, else the real API (components/endpoints.py says who may redirect it);
+        `GRADIENT_KEYS_DO_BURST_PER_MINUTE`, else DigitalOcean's documented 250."""
         env = environ
         token = env.get("DIGITALOCEAN_TOKEN", "").strip()
         if not token:
@@ -115,7 +127,25 @@ class ClientSettings:
             raise ConfigurationError(
                 f"{endpoint.setting} must be a bare base URL such as {DEFAULT_API_URL} (no path or query)"
             )
-        return cls(api_url=endpoint.url, token=Secret(token))
+        return cls(api_url=endpoint.url, token=Secret(token), burst_per_minute=_burst_per_minute(env))
+
+
+def _burst_per_minute(environ: Mapping[str, str]) -> float:
+    """DigitalOcean's burst limit shows in no header, so the pacer is told it: a number of requests
+    per minute (a test window scales it: 60 per second is 3600), 0 for a sandbox without one."""
+    raw = environ.get(BURST_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BURST_PER_MINUTE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(
+            f"{BURST_ENV} must be a number of requests per minute (DigitalOcean's limit is "
+            f"{DEFAULT_BURST_PER_MINUTE:g}), or 0 for no burst limit; it is {raw[:20]!r}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -443,6 +473,8 @@ class ModelKeys:
         self.settings = settings
         self._sleep = sleep
         self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
+        if settings.burst_per_minute is not None:  # the account's burst limit, wherever the pacer came from
+            self.pacer.burst_per_minute = settings.burst_per_minute
         self.backoff = backoff if backoff is not None else Backoff()
         self.requests_made = 0
         self._counting = threading.Lock()
