@@ -359,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             raise _ApiError(400, f"request body is not valid JSON ({reason})") from None
+        except RecursionError:  # nested deeper than the parser goes: refused, not a dropped connection
+            raise _ApiError(400, "request body is not valid JSON (nested too deeply)") from None
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(body).encode()

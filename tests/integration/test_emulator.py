@@ -126,6 +126,8 @@ def test_rename_checks_the_body(emulator: Emulator) -> None:
     assert empty.status_code == 400 and "name" in empty.json()["message"]
     broken = api(emulator, "PUT", f"/{key['uuid']}", data=b"{not json")
     assert broken.status_code == 400 and broken.json()["id"] == "bad_request"
+    deep = api(emulator, "PUT", f"/{key['uuid']}", data=b"[" * 100_000)  # past the parser's recursion
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["message"]
 
 
 def test_create_modes(emulator: Emulator) -> None:
