@@ -21,9 +21,12 @@ def render_policy(
     *,
     audit_only: bool = False,
     verify_secrets: bool = False,
+    webhook_paths: tuple[str, ...] = (),
 ) -> str:
     """The policy for everything the tool does, or (`audit_only`) for `gradient-keys audit` alone:
-    read-only, and reading secret values only when `verify_secrets` (`audit --verify-secrets`)."""
+    read-only, and reading secret values only when `verify_secrets` (`audit --verify-secrets`).
+    `webhook_paths` (under the prefix): where the stack's notification targets keep their URLs,
+    which an audit-only token must read to send `overdue` notices (the full policy reads them all)."""
     mount, prefix = check_path(mount, "Vault mount"), check_path(prefix, "Vault path_prefix")
     needs: dict[str, set[str]] = {}
     groups: list[Mapping[str, tuple[str, ...]]] = [AUDIT_NEEDS]
@@ -62,6 +65,15 @@ def render_policy(
             "}",
             "",
         ]
+    if audit_only and not verify_secrets:  # else reading data under the prefix covers them
+        for path in sorted(webhook_paths):
+            lines += [
+                "# a notification target's webhook URL (audit sends `overdue` notices)",
+                f'path "{mount}/data/{prefix}/{check_path(path, "notification url_from.vault.path")}" {{',
+                '  capabilities = ["read"]',
+                "}",
+                "",
+            ]
     lines += [
         "# the preflight asks Vault what this token may do before anything is minted",
         'path "sys/capabilities-self" {',

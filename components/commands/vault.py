@@ -86,9 +86,11 @@ def _vault_policy(args: argparse.Namespace) -> int:
         if settings is not None
         else (args.mount or DEFAULT_MOUNT, args.prefix or NAMESPACE)
     )
-    sys.stdout.write(
-        render_policy(mount, prefix, audit_only=args.audit_only, verify_secrets=args.verify_secrets)
+    webhooks = tuple(sorted(settings.notification_paths)) if settings is not None else ()
+    policy = render_policy(
+        mount, prefix, audit_only=args.audit_only, verify_secrets=args.verify_secrets, webhook_paths=webhooks
     )
+    sys.stdout.write(policy)
     return ExitCode.OK
 
 

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import hvac
 import pytest
+import yaml
 
+from components.errors import VaultPermissionError
 from components.vault_policy import render_policy
+from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import REPO, Managed, manage
@@ -81,3 +84,39 @@ def test_verify_secrets_on_the_policy_needs_audit_only() -> None:
         check=False,
     )
     assert result.returncode == 2 and "--audit-only" in result.stderr
+
+
+def test_the_audit_only_policy_of_a_stack_reads_its_webhook_urls_and_no_other_data(
+    managed: Managed, root_vault: hvac.Client
+) -> None:
+    """`vault policy --audit-only --stack` lets the audit read the URLs its notification targets keep
+    in Vault (for `overdue` notices), and still no secret."""
+    url_path = "notifications/security"
+    root_vault.secrets.kv.v2.create_or_update_secret(
+        f"{managed.prefix}/{url_path}", {"url": "http://127.0.0.1:9/hook"}, mount_point="secret"
+    )
+    stack = yaml.safe_load(managed.stack_file.read_text())
+    stack["config"]["gradient-keys:notifications"] = [
+        {"name": "security", "url_from": {"vault": {"path": url_path}}, "events": ["overdue"]}
+    ]
+    managed.stack_file.write_text(yaml.safe_dump(stack))
+    command = ["vault", "policy", "--audit-only", "--config", str(managed.stack_file)]
+    printed = subprocess.run(
+        [sys.executable, "-m", "components.cli", *command],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed == render_policy("secret", managed.prefix, audit_only=True, webhook_paths=(url_path,))
+    hook_token = token(root_vault, printed, "gk-hook")
+    reader = VaultSink(path_prefix=managed.prefix, environ={**managed.env, "VAULT_TOKEN": hook_token})
+    url = reader.read_field(url_path, "url")
+    assert url is not None and url.reveal() == "http://127.0.0.1:9/hook"
+    with pytest.raises(VaultPermissionError):
+        reader.read_secret("apps/chatbot")  # the keys' secrets stay out of reach
+    plain = render_policy("secret", managed.prefix, audit_only=True)
+    plain_token = token(root_vault, plain, "gk-nohook")
+    without = VaultSink(path_prefix=managed.prefix, environ={**managed.env, "VAULT_TOKEN": plain_token})
+    with pytest.raises(VaultPermissionError):
+        without.read_field(url_path, "url")
