@@ -4,9 +4,11 @@ Records DigitalOcean requests (the floor is ceil(10,000 / 200) = 50), Vault requ
 time for `gradient-keys audit`, and, in the same run, the naive per-key approach (each key looks
 itself up in a fresh listing, since the API has no GET for one key, then reads its ledger). The
 naive approach costs ~50 listing requests per key at this size, so it is measured on a sample
-of keys and extrapolated; the sample size is recorded.
+of keys and extrapolated; the sample size is recorded. The audit reads Vault with bounded
+concurrency (8 workers, as the command does); the same audit with 1 worker is the serial baseline.
+Each is run `--runs` times on the same seeded keys: median, min and max.
 
-    .venv/bin/python -m bench.audit_scale [--keys 10000] [--naive-sample 40] [--out FILE]
+    .venv/bin/python -m bench.audit_scale [--keys 10000] [--naive-sample 40] [--runs 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from components.audit import run_audit
+from bench.measure import machine, ratio, spread
+from components.audit import AuditReport, run_audit
 from components.clients import ClientFactory
 from components.config import parse_settings
 from components.do_keys import ClientSettings, ModelKeys
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--naive-sample", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -80,25 +85,31 @@ def main(argv: list[str] | None = None) -> None:
             ]
             settings = parse_settings({"vault": {"path_prefix": "audit"}, "keys": declared}, "bench")
             context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
-            ops = KeyOperations(context, ClientFactory(env))  # as the command builds it, from its environment
-            started = time.perf_counter()
-            report = run_audit(settings, ops)
-            audit_seconds = time.perf_counter() - started
+            timings: dict[str, list[float]] = {"concurrent": [], "serial": [], "naive": []}
+            for _ in range(args.runs):
+                for label, workers in (("concurrent", 8), ("serial", 1)):
+                    # as the command builds it, from its environment
+                    ops = KeyOperations(context, ClientFactory(env))
+                    started = time.perf_counter()
+                    report: AuditReport = run_audit(settings, ops, workers=workers)
+                    timings[label].append(time.perf_counter() - started)
 
-            do = ModelKeys(ClientSettings(url, Secret(DEFAULT_TOKEN)))
-            sink = VaultSink(path_prefix="audit", environ=env)
-            sample = declared[: args.naive_sample]
-            started = time.perf_counter()
-            for spec in sample:
-                found = [k for k in do.list_all() if k.name == spec["name"]]  # no GET for one key
-                assert found
-                sink.read_ledger(spec["vault_path"], repair=False)
-            naive_seconds = time.perf_counter() - started
+                do = ModelKeys(ClientSettings(url, Secret(DEFAULT_TOKEN)))
+                sink = VaultSink(path_prefix="audit", environ=env)
+                sample = declared[: args.naive_sample]
+                started = time.perf_counter()
+                for spec in sample:
+                    found = [k for k in do.list_all() if k.name == spec["name"]]  # no GET for one key
+                    assert found
+                    sink.read_ledger(spec["vault_path"], repair=False)
+                timings["naive"].append(time.perf_counter() - started)
         finally:
             server.terminate()
             server.wait(timeout=10)
 
     scale = args.keys / len(sample)
+    audit_seconds = statistics.median(timings["concurrent"])
+    naive_seconds = statistics.median(timings["naive"])
     document = {
         "benchmark": "audit of declared keys against DigitalOcean and Vault",
         "keys": args.keys,
@@ -117,6 +128,15 @@ def main(argv: list[str] | None = None) -> None:
             "digitalocean_requests_extrapolated": round(do.requests_made * scale),
             "wall_seconds_extrapolated": round(naive_seconds * scale, 1),
         },
+        "runs": args.runs,
+        "wall_seconds": {
+            "audit (8 concurrent Vault reads)": spread(timings["concurrent"]),
+            "audit serial (1 worker)": spread(timings["serial"]),
+            "naive per key, extrapolated": spread([t * scale for t in timings["naive"]]),
+        },
+        "serial_over_concurrent": ratio(statistics.median(timings["serial"]), audit_seconds),
+        "naive_over_concurrent": ratio(naive_seconds * scale, audit_seconds),
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
     args.out.write_text(json.dumps(document, indent=2) + "\n")

@@ -1,11 +1,17 @@
-"""The list benchmark still runs end to end (small, one run); its numbers are not asserted on time."""
+"""The benchmarks still run end to end (small, one run), and so does the suite (`bench/run --smoke`);
+their numbers are never asserted on time."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from bench import list_keys
+from tests.pulumi_cli.engine import REPO, find_pulumi
 
 
 def test_list_benchmark_counts_requests(tmp_path: Path) -> None:
@@ -58,3 +64,41 @@ def test_sandbox_state_benchmark_runs(tmp_path: Path) -> None:
     results = json.loads(out.read_text())["results"]
     assert set(results) == {"memory", "json rewrite (naive)", "sqlite"}
     assert all(r["median_requests_per_second"] > 0 for r in results.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_suite_smoke(tmp_path: Path) -> None:
+    """`bench/run --smoke`, as CI runs it: every figure once at tiny N through the real engine, the
+    docs written to a temp dir (never the committed ones). Counts are checked, never times."""
+    if find_pulumi() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the benchmark suite's smoke through the real engine")
+        pytest.skip("no Pulumi engine here: scripts/setup builds one (docs/pulumi.md, 'The engine')")
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    run = subprocess.run(
+        [str(REPO / "bench" / "run"), "--smoke", "--results", str(results), "--docs", str(docs)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert {p.name for p in results.iterdir()} == {
+        "engine.json",
+        "rotate_bulk.json",
+        "audit_scale.json",
+        "list_keys.json",
+    }
+    engine = json.loads((results / "engine.json").read_text())["results"][0]
+    ours = engine["variants"]["gradient-keys"]
+    for phase, floor in engine["floor"].items():  # gradient-keys at the floor, one login a command
+        assert ours[phase]["digitalocean_requests"]["median"] == floor, phase
+        assert ours[phase]["vault_logins"]["median"] == 1, phase
+    assert engine["variants"]["naive"]["first up"]["vault_logins"]["median"] == engine["keys"]
+    rotation = json.loads((results / "rotate_bulk.json").read_text())
+    assert rotation["rotated"] == 20 and rotation["refused_with_429"] == 0
+    markdown = (docs / "benchmarks.md").read_text()
+    for heading in ("Through the real engine", "Bulk rotation", "Audit", "Listing keys"):
+        assert f"## {heading}" in markdown
+    assert (docs / "benchmarks.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
