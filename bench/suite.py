@@ -11,7 +11,11 @@ Figures (`--only NAME`, repeatable):
 Profiles: the default is the full suite (5 runs, issue 16's sizes); `--quick` is fewer runs and
 smaller N; `--smoke` is the smallest that still runs everything once (CI), never for numbers.
 
-    bench/run [--quick | --smoke] [--only NAME ...] [--results DIR] [--docs DIR]
+`--twice` runs everything twice (the first pass's results kept in RESULTS/first-run) and compares
+the two figure by figure (bench/compare.py): counts must be equal, timings within each other's
+range; the comparison goes on docs/benchmarks.md.
+
+    bench/run [--quick | --smoke] [--twice] [--only NAME ...] [--results DIR] [--docs DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import audit_scale, engine, list_keys, report, rotate_bulk
+from bench import audit_scale, compare, engine, list_keys, report, rotate_bulk
 from bench.measure import machine, spread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +46,7 @@ class Profile:
 
 
 PROFILES = {
-    "full": Profile(5, (10, 100), 600, 10_000, 40, 10_000),
+    "full": Profile(5, (10, 100, 1000), 600, 10_000, 40, 10_000),
     "quick": Profile(3, (10, 50), 200, 2_000, 10, 2_000),
     "smoke": Profile(1, (2,), 20, 450, 3, 450),
 }
@@ -106,6 +110,17 @@ FIGURES: dict[str, Callable[[Profile, Path], None]] = {
 }
 
 
+FIRST_RUN = "first-run"  # `--twice`: the first pass's results, kept for the comparison
+
+
+def measure(names: list[str], profile: Profile, results: Path, label: str = "") -> None:
+    for name in names:
+        began = time.monotonic()
+        print(f"bench/run: {label}{name} ({profile})", flush=True)
+        FIGURES[name](profile, results)
+        print(f"bench/run: {label}{name} done in {time.monotonic() - began:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="bench/run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,6 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", action="append", choices=sorted(FIGURES), metavar="NAME")
     parser.add_argument("--engine-keys", type=int, nargs="+", help="override the engine's N")
     parser.add_argument("--runs", type=int, help="override the number of runs per figure")
+    parser.add_argument(
+        "--twice",
+        action="store_true",
+        help="run everything twice and compare (bench/compare.py): does the suite reproduce?",
+    )
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--docs", type=Path, default=REPO / "docs")
     args = parser.parse_args(argv)
@@ -128,11 +148,20 @@ def main(argv: list[str] | None = None) -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    for name in args.only or FIGURES:
-        began = time.monotonic()
-        print(f"bench/run: {name} ({profile})", flush=True)
-        FIGURES[name](profile, args.results)
-        print(f"bench/run: {name} done in {time.monotonic() - began:.0f} s", flush=True)
+    names = args.only or list(FIGURES)
+    if args.twice:
+        first = args.results / FIRST_RUN
+        first.mkdir(exist_ok=True)
+        measure(names, profile, first, "first run: ")
+        measure(names, profile, args.results, "second run: ")
+        document = compare.compare(first, args.results)
+        (args.results / "reproducibility.json").write_text(json.dumps(document, indent=2) + "\n")
+        print(
+            f"bench/run: counts equal {document['counts']['equal']} of {document['counts']['compared']}, "
+            f"timings within noise {document['timings']['within_noise']} of {document['timings']['compared']}"
+        )
+    else:
+        measure(names, profile, args.results)
     report.write(args.results, args.docs)
     print(f"bench/run: suite done in {time.monotonic() - started:.0f} s; {args.docs / report.MARKDOWN}")
 

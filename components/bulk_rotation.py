@@ -34,6 +34,7 @@ from components.rotation import (
     unfinished_emergency,
 )
 from components.run_lease import RunLease
+from components.timing import breakdown
 from components.vault_sink import LedgerEntry
 
 __all__ = ["JOURNAL_DIR", "Outcome", "RotationRunner", "Status", "Summary"]
@@ -97,6 +98,9 @@ class Summary:
     seconds: float = 0.0
     digitalocean_requests: int = 0
     vault_requests: int = 0
+    # Where the rotation's seconds went: pacing, digitalocean, vault, verification, other
+    # (components/timing.py); empty for a plan.
+    time: dict[str, float] = field(default_factory=dict)
 
 
 def _exit_code(outcomes: list[Outcome], rotated: int) -> ExitCode:
@@ -152,6 +156,7 @@ class RotationRunner:
         self.resumed = False
         self.selection = ""
         self.started_at = ""
+        self._spent_before: dict[str, float] = {}  # ops.time_spent() when the run began
         self._skipped: list[str] = []  # keys another rotator moved while this run was planned
 
     # -- what to rotate -----------------------------------------------------------------------
@@ -246,6 +251,7 @@ class RotationRunner:
     # -- doing it -----------------------------------------------------------------------------
     def run(self, outcomes: list[Outcome]) -> Summary:
         started = self.monotonic()
+        self._spent_before = self.ops.time_spent()
         todo = [o for o in outcomes if o.status == Status.PLANNED]
         if not todo:
             return self._finish(outcomes, todo, started)
@@ -308,6 +314,10 @@ class RotationRunner:
 
     def _finish(self, outcomes: list[Outcome], todo: list[Outcome], started: float) -> Summary:
         summary = self._summarize(outcomes, self.monotonic() - started)
+        spent = self.ops.time_spent()
+        summary.time = breakdown(
+            summary.seconds, {part: spent[part] - self._spent_before.get(part, 0.0) for part in spent}
+        )
         # Complete unless a rotation itself failed (then the same command resumes and retries
         # it). Keys that failed at planning (not deployed yet) do not hold a run open.
         rotation_failed = any(o.status == Status.FAILED for o in todo)

@@ -16,6 +16,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TypeVar
 
 from components import endpoints
@@ -25,6 +26,7 @@ from components.endpoints import Endpoints
 from components.inference_check import key_works
 from components.pacing import RateLimitPacer
 from components.secret import Secret
+from components.timing import Stopwatch
 from components.vault_auth import VaultConnection
 from components.vault_sink import VaultSink
 
@@ -171,6 +173,11 @@ class OwnerIndex:
             self._index = None
 
 
+def _timed(stopwatch: Stopwatch, check: Callable[[Secret], bool], secret: Secret) -> bool:
+    with stopwatch.timing():
+        return check(secret)
+
+
 class ClientFactory:
     """Clients for the core, each built once and shared by every operation of the process."""
 
@@ -187,6 +194,7 @@ class ClientFactory:
         self._lock = threading.Lock()
         self._build_locks: dict[object, threading.Lock] = {}
         self._built: dict[object, object] = {}
+        self.verification = Stopwatch()  # time spent checking new secrets at the inference endpoint
         self.vault_logins = 0  # counted for tests and benchmarks: one per account and process
 
     @classmethod
@@ -280,10 +288,11 @@ class ClientFactory:
 
     def verifier(self, config: DigitalOceanConfig) -> Callable[[Secret], bool]:
         """Does a secret work at the inference endpoint (`GET /v1/models`)?"""
-        if self._given_verify is not None:
-            return self._given_verify
-        url = endpoints.inference(config.inference_url, self._environ).url
-        return lambda secret: key_works(url, secret)
+        check = self._given_verify
+        if check is None:
+            url = endpoints.inference(config.inference_url, self._environ).url
+            check = partial(key_works, url)
+        return partial(_timed, self.verification, check)
 
 
 _process_lock = threading.Lock()

@@ -67,6 +67,7 @@ from components.pacing import (
     parse_rate_headers,
 )
 from components.secret import Secret, seal
+from components.timing import Stopwatch
 
 __all__ = [
     "BURST_ENV",
@@ -325,17 +326,21 @@ class _PacedAndCounted(HTTPPolicy[HttpRequest, Any]):
     """Per attempt (it stands after `_Retry`): wait for the pacer's turn, count the request, number
     the attempt, and feed the answer's rate-limit headers back to the pacer."""
 
-    def __init__(self, pacer: Callable[[], RateLimitPacer], counted: Callable[[], None]) -> None:
+    def __init__(
+        self, pacer: Callable[[], RateLimitPacer], counted: Callable[[], None], stopwatch: Stopwatch
+    ) -> None:
         super().__init__()
         self._pacer = pacer
         self._counted = counted
+        self._stopwatch = stopwatch
 
     def send(self, request: PipelineRequest[HttpRequest]) -> PipelineResponse[HttpRequest, Any]:
         pacer = self._pacer()
         pacer.wait_turn()
         self._counted()
         request.context[_ATTEMPT] = request.context.get(_ATTEMPT, 0) + 1
-        response = self.next.send(request)
+        with self._stopwatch.timing():  # the request itself, the pacer's wait apart
+            response = self.next.send(request)
         pacer.observe(parse_rate_headers(response.http_response.headers))
         return response
 
@@ -477,10 +482,14 @@ class ModelKeys:
             self.pacer.burst_per_minute = settings.burst_per_minute
         self.backoff = backoff if backoff is not None else Backoff()
         self.requests_made = 0
+        self.stopwatch = Stopwatch()  # time in requests (pacing apart: `pacer.waited_seconds`)
         self._counting = threading.Lock()
         # The policies read `pacer` and `backoff` at each use: callers may swap them.
         retry = _Retry(self.settings.max_attempts, lambda: self.backoff, sleep)
-        per_attempt = [_PacedAndCounted(lambda: self.pacer, self._count_request), _ReadableAnswers()]
+        per_attempt = [
+            _PacedAndCounted(lambda: self.pacer, self._count_request, self.stopwatch),
+            _ReadableAnswers(),
+        ]
         self._client = _build_client(self.settings, retry, per_attempt)
         self._api: GenAIKeys = self._client.genai
         self._lookup: Callable[[], list[ModelKey]] = self.list_all

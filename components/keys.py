@@ -77,6 +77,17 @@ class KeyOperations:
         """Requests sent to DigitalOcean so far (0 when no client was needed)."""
         return sum(client.requests_made for client in self.io.clients.digitalocean_built())
 
+    def time_spent(self) -> dict[str, float]:
+        """Seconds spent so far waiting on each kind of call (components/timing.py): the pacer's
+        waits, DigitalOcean's answers, Vault's (once Vault is in use), the checks of new secrets."""
+        built = self.io.clients.digitalocean_built()
+        return {
+            "pacing": sum(client.pacer.waited_seconds for client in built),
+            "digitalocean": sum(client.stopwatch.seconds for client in built),
+            "vault": self.vault.stopwatch.seconds,
+            "verification": self.io.clients.verification.seconds,
+        }
+
     def endpoints(self) -> Endpoints:
         """Where each credential will go and why (checked: raises ConfigurationError)."""
         return self.io.endpoints()

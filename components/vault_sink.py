@@ -48,6 +48,7 @@ from components.errors import (
 from components.ledger import LEDGER_DATA_FIELD, SECRET_DATA_FIELD, Ledger, LedgerFormatError
 from components.pacing import Backoff
 from components.secret import Secret, seal
+from components.timing import Stopwatch
 from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
 
 __all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLedger", "vault_time"]
@@ -190,6 +191,7 @@ class VaultSink:
         self.backoff = backoff or Backoff(base=0.25, cap=5.0)
         self._sleep = sleep
         self.requests_made = 0
+        self.stopwatch = Stopwatch()  # time in Vault requests (the backoff between tries apart)
         how = credentials or resolve_login(environ, auth_method)
         self._client: hvac.Client = self._call("login", None, lambda: login(self.connection, how))
         self._kv: KvV2 = self._client.secrets.kv.v2
@@ -657,7 +659,9 @@ class VaultSink:
         ours: VaultError | None = None
         try:
             self.requests_made += 1
-            return cast(T, seal(call(), SECRET_DATA_FIELD))
+            with self.stopwatch.timing():
+                answer = call()
+            return cast(T, seal(answer, SECRET_DATA_FIELD))
         except VaultError as exc:
             ours = exc  # ours, raised from inside the call (a refused redirect, a login)
         except (hvac_errors.VaultError, requests.RequestException) as exc:

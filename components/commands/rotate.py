@@ -133,6 +133,8 @@ def _rotate(args: argparse.Namespace) -> int:
             f"failed {summary.failed} in {summary.seconds:.1f}s "
             f"({summary.digitalocean_requests} DigitalOcean and {summary.vault_requests} Vault requests)"
         )
+        if summary.time:
+            print("time: " + ", ".join(f"{part} {seconds:.1f}s" for part, seconds in summary.time.items()))
     return summary.exit_code
 
 

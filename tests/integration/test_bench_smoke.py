@@ -40,6 +40,8 @@ def test_bulk_rotation_benchmark_runs(tmp_path: Path) -> None:
     rotate_bulk.main(["--keys", "20", "--out", str(out)])
     results = json.loads(out.read_text())
     assert results["rotated"] == 20 and results["refused_with_429"] == 0
+    spent = results["time_seconds"]  # the command's own split of its time, from its clients
+    assert all(spent[part] > 0 for part in ("pacing", "digitalocean", "vault", "verification")), spent
 
 
 def test_audit_benchmark_counts_requests(tmp_path: Path) -> None:
@@ -69,18 +71,19 @@ def test_sandbox_state_benchmark_runs(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_suite_smoke(tmp_path: Path) -> None:
-    """`bench/run --smoke`, as CI runs it: every figure once at tiny N through the real engine, the
-    docs written to a temp dir (never the committed ones). Counts are checked, never times."""
+    """`bench/run --smoke --twice`, as CI runs it: every figure at tiny N through the real engine,
+    twice and compared, the docs written to a temp dir (never the committed ones). Counts are
+    checked, never times."""
     if find_pulumi() is None:
         if os.environ.get("CI"):
             pytest.fail("CI must run the benchmark suite's smoke through the real engine")
         pytest.skip("no Pulumi engine here: scripts/setup builds one (docs/pulumi.md, 'The engine')")
     results, docs = tmp_path / "results", tmp_path / "docs"
     run = subprocess.run(
-        [str(REPO / "bench" / "run"), "--smoke", "--results", str(results), "--docs", str(docs)],
+        [str(REPO / "bench" / "run"), "--smoke", "--twice", "--results", str(results), "--docs", str(docs)],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=400,
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -89,7 +92,13 @@ def test_suite_smoke(tmp_path: Path) -> None:
         "rotate_bulk.json",
         "audit_scale.json",
         "list_keys.json",
+        "reproducibility.json",
+        "first-run",
     }
+    # Twice: every count of the first run equal in the second (timings are never asserted).
+    reproduced = json.loads((results / "reproducibility.json").read_text())["counts"]
+    # at least the engine's: 4 commands x 2 programs x (DigitalOcean requests, Vault logins)
+    assert reproduced["compared"] >= 16 and reproduced["equal"] == reproduced["compared"], reproduced
     engine = json.loads((results / "engine.json").read_text())["results"][0]
     ours = engine["variants"]["gradient-keys"]
     for phase, floor in engine["floor"].items():  # gradient-keys at the floor, one login a command
@@ -99,6 +108,6 @@ def test_suite_smoke(tmp_path: Path) -> None:
     rotation = json.loads((results / "rotate_bulk.json").read_text())
     assert rotation["rotated"] == 20 and rotation["refused_with_429"] == 0
     markdown = (docs / "benchmarks.md").read_text()
-    for heading in ("Through the real engine", "Bulk rotation", "Audit", "Listing keys"):
+    for heading in ("Through the real engine", "Bulk rotation", "Audit", "Listing keys", "Reproducibility"):
         assert f"## {heading}" in markdown
     assert (docs / "benchmarks.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -245,3 +245,22 @@ def test_an_unreachable_inference_endpoint_is_exit_3_not_a_refused_secret(manage
     assert "the inference endpoint http://127.0.0.1:9 did not answer usably (no answer" in detail
     assert "not accepted" not in detail and "Vault is unchanged" in detail
     assert managed.sink().read_secret("apps/chatbot")[1].version == before
+
+
+def test_the_summary_says_where_the_rotations_time_went(managed: Managed) -> None:
+    """Pacing, DigitalOcean, Vault and the check of each new secret, timed by the clients
+    themselves: a part whose stopwatch is lost reads 0 here."""
+    managed.env["GRADIENT_KEYS_DO_BURST_PER_MINUTE"] = "120"  # a request every ~0.5 s: pacing shows
+    age(managed, "apps/chatbot")
+    age(managed, "apps/batch")
+    code, document, _err = managed.rotate("--all", "--yes")
+    assert code == 0, document
+    summary = document["summary"]
+    assert summary["rotated"] == 2
+    spent = summary["time"]
+    assert set(spent) == {"pacing", "digitalocean", "vault", "verification", "other"}
+    for part in ("pacing", "digitalocean", "vault", "verification"):
+        assert spent[part] > 0, (part, spent)
+    assert spent["pacing"] >= 0.2  # two regenerates 0.52 s apart at 96% of 120 a minute, the first early
+    # One key at a time: the parts are slices of the rotation's own seconds.
+    assert sum(spent.values()) == pytest.approx(summary["seconds"], abs=0.01)
