@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.measure import machine
 
-FILES = ("engine", "rotate_bulk", "audit_scale", "list_keys")
+FILES = ("engine", "rotate_bulk", "rotate_bulk_short_window", "audit_scale", "list_keys")
 Where = tuple[str, ...]  # a figure's place in its document
 
 

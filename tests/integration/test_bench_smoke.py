@@ -90,6 +90,7 @@ def test_suite_smoke(tmp_path: Path) -> None:
     assert {p.name for p in results.iterdir()} == {
         "engine.json",
         "rotate_bulk.json",
+        "rotate_bulk_short_window.json",
         "audit_scale.json",
         "list_keys.json",
         "reproducibility.json",
