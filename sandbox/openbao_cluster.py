@@ -217,9 +217,9 @@ class OpenBaoCluster:
             self.wait_for(lambda n=node: self._probe(n, "GET"), f"KV v2 at secret/ on {node.name}")  # type: ignore[misc]
 
     def _probe(self, node: ClusterNode, method: str) -> bool:
-        body = {"json": {"data": {"ready": "yes"}}} if method == "POST" else {}
+        body = {"data": {"ready": "yes"}} if method == "POST" else None
         try:
-            return self.request(node, method, "secret/data/sandbox/ready", **body).status_code == 200
+            return self.request(node, method, "secret/data/sandbox/ready", json=body).status_code == 200
         except requests.RequestException:
             return False
 
