@@ -298,6 +298,11 @@ class VaultInvalidRequestError(VaultError):
     version, never by the error's text, and raises `VaultConflictError` for the latter."""
 
 
+class VaultUntrustedError(VaultError):
+    """Vault's TLS certificate failed verification: no CA this machine trusts (or VAULT_CACERT)
+    signed it, or it does not name the host. A setting to fix, not an outage: never retried (exit 2)."""
+
+
 class VaultUnavailableError(VaultError, ServiceUnavailable):
     """Vault is sealed, down, or answered 5xx beyond the retry budget (exit 3)."""
 
@@ -329,7 +334,7 @@ _REFUSED = (AuthenticationError, PermissionDeniedError, VaultAuthError, VaultPer
 
 def exit_code(exc: BaseException) -> ExitCode:
     """The exit code for a run that ended with `exc`."""
-    if isinstance(exc, ConfigurationError):
+    if isinstance(exc, (ConfigurationError, VaultUntrustedError)):
         return ExitCode.USAGE
     if isinstance(exc, ServiceUnavailable):
         return ExitCode.UNREACHABLE

@@ -60,14 +60,18 @@ class VaultConnection:
         return cls(addr=addr, namespace=namespace, ca_cert=ca_cert)
 
     def client(self, token: Secret | None = None) -> hvac.Client:
+        # hvac takes TLS verification from a session it is given (its `verify` argument is then
+        # ignored while the session's is set, and a new session's always is): set it on the session.
+        session = SameOriginRedirects()
+        session.verify = self.ca_cert if self.ca_cert else True
         # token="" (not None) stops hvac from reading VAULT_TOKEN / ~/.vault-token by itself.
         return hvac.Client(
             url=self.addr,
             token=token.reveal() if token is not None else "",
             namespace=self.namespace,
-            verify=self.ca_cert if self.ca_cert else True,
+            verify=session.verify,
             timeout=int(self.timeout),
-            session=SameOriginRedirects(),
+            session=session,
         )
 
 

@@ -26,6 +26,7 @@ import datetime
 import functools
 import logging
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from components.errors import (
     VaultInvalidRequestError,
     VaultPermissionError,
     VaultUnavailableError,
+    VaultUntrustedError,
 )
 from components.ledger import LEDGER_DATA_FIELD, SECRET_DATA_FIELD, Ledger, LedgerFormatError
 from components.pacing import Backoff
@@ -697,6 +699,14 @@ class VaultSink:
             raise VaultError(
                 "no such path or mount (is KV v2 enabled at this mount?)", operation=operation, path=path
             )
+        if outcome == "untrusted":
+            raise VaultUntrustedError(
+                f"Vault at {self.connection.addr}: {detail} (not signed by a CA this machine trusts, or "
+                "not issued for this host); set VAULT_CACERT to the PEM bundle of the CA that signed "
+                "Vault's certificate. Nothing was sent",
+                operation=operation,
+                path=path,
+            )
         if outcome == "uninitialized":
             raise VaultUnavailableError(
                 f"Vault at {self.connection.addr} is not initialized (501); initialize and unseal it",
@@ -736,11 +746,30 @@ def _transient_detail(state: RetryCallState) -> str:
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
-    """`_OUTCOMES` applied to one exception: (outcome, detail)."""
+    """`_OUTCOMES` applied to one exception: (outcome, detail). A certificate that failed
+    verification is its own outcome: requests files it under ConnectionError, but no retry mends it."""
+    if _certificate_refused(exc):
+        return "untrusted", "its TLS certificate failed verification"
     for kind, outcome, detail in _OUTCOMES:
         if isinstance(exc, kind):
             return outcome, detail.format(name=type(exc).__name__)
     raise AssertionError("unreachable: the table ends with the base classes")  # pragma: no cover
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Is an `ssl.SSLCertVerificationError` anywhere in what `exc` wraps (urllib3 keeps it as the
+    `reason` of the error requests raises, and as an argument of its own SSLError)?"""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        pending += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
 
 
 def _raised_by_hvac(exc: BaseException) -> bool:

@@ -95,7 +95,10 @@ class OpenBaoCluster:
         )
 
     def health(self, node: ClusterNode) -> str:
-        """active, standby, sealed, uninitialized or down (from `sys/health`'s status codes)."""
+        """active, standby, sealed, uninitialized or down (from `sys/health`'s status codes);
+        exited when the process we started has ended (its log says why)."""
+        if node.process is not None and node.process.poll() is not None:
+            return "exited"
         try:
             code = self.request(node, "GET", "sys/health", timeout=1).status_code
         except requests.RequestException:
@@ -127,7 +130,10 @@ class OpenBaoCluster:
             if ready():
                 return time.monotonic() - started
             time.sleep(0.05)
-        raise OpenBaoError(f"OpenBao cluster: {what} not within {deadline:.0f}s; nodes: {self.states()}")
+        logs = ", ".join(str(node.log) for node in self.nodes)
+        raise OpenBaoError(
+            f"OpenBao cluster: {what} not within {deadline:.0f}s; nodes: {self.states()}; logs: {logs}"
+        )
 
     def wait_for_leader(self, deadline: float = READY_DEADLINE_SECONDS) -> float:
         """Seconds until a node is active and every running, unsealed node agrees it is a standby."""
@@ -255,7 +261,7 @@ class OpenBaoCluster:
                     "path": str(node.directory / "raft"),
                     "node_id": node.name,
                     "performance_multiplier": 1,
-                    "retry_join": joins,
+                    **({"retry_join": joins} if joins else {}),
                 }
             },
             "listener": [
