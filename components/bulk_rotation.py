@@ -274,8 +274,15 @@ class RotationRunner:
 
     def _rotate_each(self, todo: list[Outcome], started: float, lease: RunLease) -> None:
         last_report = started
+        down: ServiceUnavailable | None = None  # a service unreachable past its retry budget
         for index, outcome in enumerate(todo, 1):
             assert outcome._spec is not None and outcome._state is not None
+            if down is not None:
+                # Every key needs the same services: waiting out the budget once per key would
+                # only delay the exit. The rest is left for the rerun, which resumes the journal.
+                outcome.status, outcome._error = Status.FAILED, down
+                outcome.detail = "not attempted: stopped at the first unreachable service; rerun to resume"
+                continue
             if lease.lost:
                 outcome.status, outcome.detail = (
                     Status.FAILED,
@@ -298,6 +305,7 @@ class RotationRunner:
                 self._write_journal(complete=False, total=len(todo))  # its resume must skip it too
             except ServiceUnavailable as exc:
                 outcome.status, outcome.detail, outcome._error = Status.FAILED, f"unreachable: {exc}", exc
+                down = exc
             except GradientKeysError as exc:
                 outcome.status, outcome.detail, outcome._error = Status.FAILED, str(exc), exc
             else:

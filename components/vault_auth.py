@@ -9,12 +9,13 @@ picks one explicitly):
            provide it (mount `VAULT_JWT_MOUNT`, default `jwt`)
 
 Also read: `VAULT_ADDR` (required), `VAULT_NAMESPACE` (sent as `X-Vault-Namespace`),
-`VAULT_CACERT` (CA bundle for https). Tokens and JWTs travel as `Secret` and never appear in a
-message, a repr or a log line.
+`VAULT_CACERT` (CA bundle for https), `GRADIENT_KEYS_VAULT_RETRY_SECONDS` (how long a call
+retries). Tokens and JWTs travel as `Secret` and never appear in a message, a repr or a log line.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,11 @@ from components.secret import Secret
 __all__ = ["AUTH_METHODS", "VaultConnection", "VaultLogin", "login", "resolve_login"]
 
 AUTH_METHODS = ("token", "approle", "jwt")
+RETRY_SECONDS_ENV = "GRADIENT_KEYS_VAULT_RETRY_SECONDS"
+# A raft leader election takes a few seconds (about 2 s measured with performance_multiplier = 1,
+# up to ~10 s with the default of 5): a call keeps retrying through one (docs/vault.md).
+DEFAULT_RETRY_SECONDS = 15.0
+MAX_RETRY_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class VaultConnection:
     namespace: str | None = None
     ca_cert: str | None = None
     timeout: float = 30.0
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], configured_addr: str | None = None) -> VaultConnection:
@@ -57,7 +64,7 @@ class VaultConnection:
                 f"VAULT_CACERT {ca_cert} is not a readable file; point it at a PEM CA bundle"
             )
         namespace = env.get("VAULT_NAMESPACE", "").strip().strip("/") or None
-        return cls(addr=addr, namespace=namespace, ca_cert=ca_cert)
+        return cls(addr=addr, namespace=namespace, ca_cert=ca_cert, retry_seconds=_retry_seconds(env))
 
     def client(self, token: Secret | None = None) -> hvac.Client:
         # hvac takes TLS verification from a session it is given (its `verify` argument is then
@@ -73,6 +80,22 @@ class VaultConnection:
             timeout=int(self.timeout),
             session=session,
         )
+
+
+def _retry_seconds(env: Mapping[str, str]) -> float:
+    text = env.get(RETRY_SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_RETRY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= MAX_RETRY_SECONDS:
+        raise ConfigurationError(
+            f"{RETRY_SECONDS_ENV} must be a number of seconds from 0 to {MAX_RETRY_SECONDS:g} "
+            f"(how long a Vault call keeps retrying; default {DEFAULT_RETRY_SECONDS:g}), not {text[:20]!r}"
+        )
+    return value
 
 
 class SameOriginRedirects(requests.Session):

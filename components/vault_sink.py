@@ -10,8 +10,9 @@ Routes used (mount `M`, path `P` = `<path_prefix>/<key path>`):
                                               history: its ledger only, the secret dropped unread)
     POST /v1/M/delete/P, DELETE /v1/M/metadata/P   soft-delete / destroy
 
-Reliability: each call retries (tenacity; `max_attempts` in all, waits from `pacing.Backoff`) on
-5xx, sealed (503) and connection errors; a check-and-set loss is never retried here
+Reliability: each call retries (tenacity; at least `max_attempts` tries and `retry_seconds` of
+waits from `pacing.Backoff`, enough for an HA cluster to elect a new leader) on 5xx, sealed (503),
+a standby not caught up (412) and connection errors; a check-and-set loss is never retried here
 (`VaultConflictError`: the caller re-reads and decides).
 An answer that is not the documented shape (a proxy's page, a broken or hostile server) is a
 `VaultError` naming the call and the field, never a traceback and never a value from the answer.
@@ -35,7 +36,7 @@ from typing import Any, NoReturn, Protocol, TypeVar, cast
 import hvac
 import requests
 from hvac import exceptions as hvac_errors
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from components.errors import (
     ConfigurationError,
@@ -72,6 +73,7 @@ _MAX_LIST_DEPTH = 64  # folders below the prefix; a server that answers "x/" for
 # and lets requests' own through. What each means to `_call`, most specific first: an outcome, and
 # the detail a retry exhaustion reports (`{name}`: the exception's class). A programming error
 # (TypeError, AttributeError, ...) in gradient-keys is not in the table and surfaces as itself.
+MAX_ATTEMPTS = 100  # a ceiling on tries per call, whatever the backoff and retry_seconds say
 _OUTCOMES: tuple[tuple[type[Exception], str, str], ...] = (
     (hvac_errors.InvalidPath, "missing", "404"),
     (hvac_errors.Forbidden, "forbidden", "403"),
@@ -183,6 +185,7 @@ class VaultSink:
         environ: Mapping[str, str],
         auth_method: str | None = None,
         max_attempts: int = 4,
+        retry_seconds: float | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -190,6 +193,9 @@ class VaultSink:
         self.prefix = check_path(path_prefix, "Vault path_prefix")
         self.connection = connection or VaultConnection.from_env(environ)
         self.max_attempts = max_attempts
+        # How long, in backoff waits, a call keeps retrying: long enough to ride out a leader
+        # election of an HA cluster (docs/vault.md), GRADIENT_KEYS_VAULT_RETRY_SECONDS by default.
+        self.retry_seconds = self.connection.retry_seconds if retry_seconds is None else retry_seconds
         self.backoff = backoff or Backoff(base=0.25, cap=5.0)
         self._sleep = sleep
         self.requests_made = 0
@@ -628,7 +634,7 @@ class VaultSink:
         this one: those frames hold the request (a secret being written) and the answer.
         """
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=self._stop_retrying,
             wait=lambda state: self.backoff.delay(state.attempt_number),
             retry=retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -647,12 +653,21 @@ class VaultSink:
             return cast(T, retrying(self._attempt, operation, path, call, missing_ok))
         except _Transient as last:
             detail = last.detail
+        tries = retrying.statistics.get("attempt_number", self.max_attempts)
+        waited = retrying.statistics.get("idle_for", 0.0)
         raise VaultUnavailableError(
-            f"Vault at {self.connection.addr}: {detail}, after {self.max_attempts} attempts; "
+            f"Vault at {self.connection.addr}: {detail}, after {tries} attempts over {waited:.0f}s; "
             "nothing was changed by the failed call. Retry when Vault is unsealed and reachable",
             operation=operation,
             path=path,
         )
+
+    def _stop_retrying(self, state: RetryCallState) -> bool:
+        """Stop after `max_attempts` tries and `retry_seconds` of waiting between them, whichever
+        comes last (never past MAX_ATTEMPTS, should the backoff wait nothing)."""
+        if state.attempt_number >= MAX_ATTEMPTS:
+            return True
+        return state.attempt_number >= self.max_attempts and state.idle_for >= self.retry_seconds
 
     def _attempt(self, operation: str, path: str | None, call: Callable[[], T], missing_ok: bool) -> T:
         """One try of `_call`: the answer, our error, or `_Transient` (to be tried again)."""

@@ -264,3 +264,15 @@ def test_the_summary_says_where_the_rotations_time_went(managed: Managed) -> Non
     assert spent["pacing"] >= 0.2  # two regenerates 0.52 s apart at 96% of 120 a minute, the first early
     # One key at a time: the parts are slices of the rotation's own seconds.
     assert sum(spent.values()) == pytest.approx(summary["seconds"], abs=0.01)
+
+
+def test_a_bulk_run_stops_at_the_first_unreachable_service(managed: Managed) -> None:
+    """Every key needs the same DigitalOcean: after one key exhausted its retries the others are not
+    tried (each would only wait out the same budget); the rerun resumes them."""
+    managed.env["DIGITALOCEAN_API_URL"] = "http://127.0.0.1:9"
+    code, document, _err = managed.rotate("--all")
+    assert code == 3, document
+    first, second = document["keys"]
+    assert first["status"] == second["status"] == "failed"
+    assert first["detail"].startswith("unreachable: ")
+    assert second["detail"].startswith("not attempted: stopped at the first unreachable service")

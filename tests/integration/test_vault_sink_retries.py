@@ -30,11 +30,17 @@ SEALED = answer(503, {"errors": ["Vault is sealed"]})
 
 
 class Sink:
-    def __init__(self, addr: str, max_attempts: int = 4) -> None:
+    def __init__(self, addr: str, max_attempts: int = 4, retry_seconds: float = 0.0) -> None:
+        """`retry_seconds=0`: exactly `max_attempts` tries (the time budget has its own tests)."""
         self.waits: list[float] = []
         env = {"VAULT_ADDR": addr, "VAULT_TOKEN": "hvs.fake-vault-token"}
         self.sink = VaultSink(
-            "secret", PREFIX, environ=env, max_attempts=max_attempts, sleep=self.waits.append
+            "secret",
+            PREFIX,
+            environ=env,
+            max_attempts=max_attempts,
+            retry_seconds=retry_seconds,
+            sleep=self.waits.append,
         )
         self.before = self.sink.requests_made  # the token login sends nothing, but is counted
 
@@ -240,3 +246,38 @@ def test_the_answer_comes_back_sealed_after_a_retry(fake: tuple[FakeVault, Calla
     assert isinstance(reply["data"]["data"]["api_key"], Secret)
     assert reply["data"]["data"]["api_key"].reveal() == planted
     assert len(s.waits) == 1
+
+
+def test_retries_go_on_for_the_retry_window_not_just_max_attempts(
+    fake: tuple[FakeVault, Callable[..., Sink]],
+) -> None:
+    """A leader election takes seconds: a call keeps trying until `retry_seconds` of backoff has
+    passed, however many attempts that takes, and then says how long it tried."""
+    vault, make = fake
+    vault.on("GET", META, SEALED)
+    s = make(max_attempts=2, retry_seconds=12.0)
+    with pytest.raises(VaultUnavailableError) as caught:
+        s.sink.read_ledger("apps/a")
+    assert sum(s.waits[:-1]) < 12.0 <= sum(s.waits)  # it stopped at the first try past the window
+    assert s.requests == len(s.waits) + 1 > 2
+    assert f"after {s.requests} attempts over {sum(s.waits):.0f}s" in str(caught.value)
+
+
+def test_a_failover_inside_the_window_is_ridden_out(fake: tuple[FakeVault, Callable[..., Sink]]) -> None:
+    vault, make = fake
+    vault.on("GET", META, SEALED, SEALED, SEALED, SEALED, SEALED, GOOD_META)  # a standby, then a leader
+    s = make(max_attempts=2, retry_seconds=60.0)
+    assert s.sink.read_ledger("apps/a") is None  # nothing stored yet: read, not failed
+    assert s.requests == 6
+
+
+def test_the_window_comes_from_the_environment_and_is_checked() -> None:
+    from components.errors import ConfigurationError
+    from components.vault_auth import DEFAULT_RETRY_SECONDS, VaultConnection
+
+    env = {"VAULT_ADDR": "http://127.0.0.1:8200"}
+    assert VaultConnection.from_env(env).retry_seconds == DEFAULT_RETRY_SECONDS
+    assert VaultConnection.from_env({**env, "GRADIENT_KEYS_VAULT_RETRY_SECONDS": "40"}).retry_seconds == 40
+    for bad in ("-1", "nan", "soon", "1e9"):
+        with pytest.raises(ConfigurationError, match="GRADIENT_KEYS_VAULT_RETRY_SECONDS must be"):
+            VaultConnection.from_env({**env, "GRADIENT_KEYS_VAULT_RETRY_SECONDS": bad})
