@@ -15,10 +15,14 @@ retries). Tokens and JWTs travel as `Secret` and never appear in a message, a re
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 import hvac
@@ -69,7 +73,7 @@ class VaultConnection:
     def client(self, token: Secret | None = None) -> hvac.Client:
         # hvac takes TLS verification from a session it is given (its `verify` argument is then
         # ignored while the session's is set, and a new session's always is): set it on the session.
-        session = SameOriginRedirects()
+        session = VaultSession()
         session.verify = self.ca_cert if self.ca_cert else True
         # token="" (not None) stops hvac from reading VAULT_TOKEN / ~/.vault-token by itself.
         return hvac.Client(
@@ -113,6 +117,53 @@ class SameOriginRedirects(requests.Session):
                     "any secret stay where VAULT_ADDR points. Point VAULT_ADDR at the active node"
                 )
         return target
+
+
+class VaultSession(SameOriginRedirects):
+    """Read-your-writes against a cluster whose standbys answer reads themselves (OpenBao, Vault
+    Enterprise performance standbys): every answer's `X-Vault-Index` (the storage index a write
+    reached) is kept, the newest per cluster, and sent back with each request together with
+    `X-Vault-Inconsistent: forward-active-node`, so a standby that has not caught up forwards the
+    request to the active node instead of answering from before our own write (a 404, an old
+    version). A single server, or a Vault without these headers, ignores them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index: dict[str, tuple[int, str]] = {}  # cluster id -> (index, header value)
+        self._index_lock = threading.Lock()
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.get("headers") or {})
+        with self._index_lock:
+            known = [value for _index, value in self._index.values()]
+        if known:
+            headers["X-Vault-Index"] = ",".join(known)
+            headers["X-Vault-Inconsistent"] = "forward-active-node"
+        kwargs["headers"] = headers  # hvac passes everything but method and url by keyword
+        response = super().request(method, url, *args, **kwargs)
+        self._note(response.headers.get("X-Vault-Index"))
+        return response
+
+    def _note(self, header: str | None) -> None:
+        for value in (header or "").split(","):
+            state = _index_state(value.strip())
+            if state is None:
+                continue
+            cluster, index = state
+            with self._index_lock:
+                if index > self._index.get(cluster, (-1, ""))[0]:
+                    self._index[cluster] = (index, value.strip())
+
+
+def _index_state(value: str) -> tuple[str, int] | None:
+    """(cluster, index) from an `X-Vault-Index` value (base64 JSON); None when it is not one."""
+    if not value:
+        return None
+    try:
+        decoded = json.loads(base64.b64decode(value + "=" * (-len(value) % 4), validate=False))
+        return str(decoded["cluster"]), int(decoded["value"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _origin(parts: SplitResult) -> str:

@@ -110,6 +110,18 @@ class OpenBaoServer:
     unseal_key: str | None = field(default=None, repr=False)  # dev mode's single key, for seal tests
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     created_at: float | None = None  # the process's creation time, which tells it from a later PID
+    ca_cert: Path | None = None  # the CA that signed its certificate, when it serves https
+    namespace: str | None = None  # where clients of this server work (an OpenBao namespace)
+
+    def environment(self, token: str | None = None) -> dict[str, str]:
+        """What a Vault client is told to reach this server: address, token, and the namespace and
+        CA when there are any."""
+        env = {"VAULT_ADDR": self.address, "VAULT_TOKEN": token or self.root_token}
+        if self.namespace:
+            env["VAULT_NAMESPACE"] = self.namespace
+        if self.ca_cert:
+            env["VAULT_CACERT"] = str(self.ca_cert)
+        return env
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop by PID, while it is still this server: SIGTERM, then SIGKILL after `timeout`."""

@@ -95,9 +95,40 @@ def require_openbao() -> None:
         pytest.skip(f"OpenBao is not installed here ({exc})")
 
 
+# Set to a namespace name, every test that uses the real OpenBao (`openbao`) works inside that
+# namespace, created at start with KV v2 at secret/, and the others are deselected: the Vault part
+# of the suite, as Vault Enterprise / OpenBao namespaces run it (scripts/test-vault-namespace).
+NAMESPACE_ENV = "GRADIENT_KEYS_TEST_VAULT_NAMESPACE"
+
+
+def namespace_under_test() -> str | None:
+    return os.environ.get(NAMESPACE_ENV, "").strip().strip("/") or None
+
+
+def vault_client(server: OpenBaoServer, token: str | None = None, timeout: int = 30) -> hvac.Client:
+    """A client of `server` as the tool would reach it: its namespace and CA, if any."""
+    return hvac.Client(
+        url=server.address,
+        token=token or server.root_token,
+        namespace=server.namespace,
+        verify=str(server.ca_cert) if server.ca_cert else True,
+        timeout=timeout,
+    )
+
+
 def start_openbao(log_dir: Path) -> OpenBaoServer:
     require_openbao()
-    return start_dev_server(log_path=log_dir / "bao.log")
+    server = start_dev_server(log_path=log_dir / "bao.log")
+    namespace = namespace_under_test()
+    if namespace:
+        root = vault_client(server)
+        root.sys.create_namespace(namespace)
+        # The dev server's KV at the root's secret/ goes: a call that drops the namespace then
+        # fails (no such mount) instead of quietly working outside it.
+        root.sys.disable_secrets_engine("secret")
+        server.namespace = namespace
+        vault_client(server).sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -107,9 +138,20 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]
     server.stop()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In namespace mode, only the tests that use the real OpenBao run (see NAMESPACE_ENV)."""
+    if not namespace_under_test():
+        return
+    keep = [item for item in items if "openbao" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture
 def root_vault(openbao: OpenBaoServer) -> hvac.Client:
-    return hvac.Client(url=openbao.address, token=openbao.root_token)
+    return vault_client(openbao)
 
 
 @pytest.fixture
@@ -118,7 +160,7 @@ def vault_env(openbao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch, tmp_path:
     for name in VAULT_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
+    env = openbao.environment()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

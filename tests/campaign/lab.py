@@ -26,9 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import hvac
 import requests
@@ -70,6 +71,7 @@ class PersistentBao:
         self._unseal_key = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.frozen = False
+        self.ca_cert: Path | None = None  # plain http on loopback
         (directory / "raft").mkdir(parents=True, exist_ok=True)
         cluster = _free_port()
         self.config = directory / "bao.hcl"
@@ -206,8 +208,16 @@ class ConsumerCounts:
 class Consumer:
     """One thread per Vault path: read the key every REFRESH s, call chat completions every INTERVAL s."""
 
-    def __init__(self, vault_address: str, token: str, inference_url: str, paths: list[str]) -> None:
+    def __init__(
+        self,
+        vault_address: str,
+        token: str,
+        inference_url: str,
+        paths: list[str],
+        ca_cert: Path | None = None,
+    ) -> None:
         self.counts = {path: ConsumerCounts() for path in paths}
+        self._verify: str | bool = str(ca_cert) if ca_cert else True
         self._stop = threading.Event()
         self._vault_address, self._token, self._inference = vault_address, token, inference_url
         self.started = time.monotonic()
@@ -226,7 +236,7 @@ class Consumer:
 
     def _watch(self, path: str) -> None:
         counts = self.counts[path]
-        vault = hvac.Client(url=self._vault_address, token=self._token, timeout=1)
+        vault = hvac.Client(url=self._vault_address, token=self._token, timeout=1, verify=self._verify)
         session = requests.Session()
         key: Secret | None = None
         last_read = 0.0
@@ -345,17 +355,39 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+class CampaignVault(Protocol):
+    """What a round needs of its Vault: PersistentBao, or tests/ha's cluster behind a balancer."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def root_token(self) -> str: ...
+    @property
+    def ca_cert(self) -> Path | None: ...
+    def start(self) -> None: ...
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None: ...
+    def seal(self) -> None: ...
+    def freeze(self) -> None: ...
+    def restore(self) -> None: ...
+    def root(self, timeout: int = 10) -> hvac.Client: ...
+    def server(self) -> OpenBaoServer: ...
+
+
 class Lab:
     """The emulator, a persistent OpenBao, a scratch directory; reused by every round of a session."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        vault: Callable[[Path], CampaignVault] | None = None,
+    ) -> None:
         self._own_directory = directory is None
         self.directory = directory or Path(tempfile.mkdtemp(prefix="gradient-keys-campaign-"))
         self.emulator = Emulator(EmulatorConfig(rate_limit_per_minute=0, rate_limit_per_hour=0))
         # Rounds kill clients mid-request on purpose: the broken pipes that follow are expected, not news
         # (socketserver would print a traceback for each).
         self.emulator._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self.bao = PersistentBao(self.directory / "openbao")
+        self.bao: CampaignVault = (vault or PersistentBao)(self.directory / "openbao")
         self.clean_seconds: float | None = None  # a clean `rotate --all` of the standard stack
         self.startup_seconds = 0.0  # of which the interpreter starting and importing the tool
         self.rounds_played = 0

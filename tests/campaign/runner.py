@@ -12,11 +12,12 @@ import os
 import random
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tests.campaign.invariants import INVARIANTS, Violation, check, group
 from tests.campaign.lab import Lab
-from tests.campaign.scenarios import SCENARIOS
+from tests.campaign.scenarios import SCENARIOS, Scenario
 
 __all__ = [
     "DEFAULT_MASTER_SEED",
@@ -121,7 +122,9 @@ class ScenarioResult:
         return counts
 
 
-def run_round(lab: Lab, scenario: str, seed: int) -> RoundResult:
+def run_round(
+    lab: Lab, scenario: str, seed: int, scenarios: Mapping[str, Scenario] = SCENARIOS
+) -> RoundResult:
     """Play one round and check every invariant; Vault and the emulator are restored afterwards."""
     started = time.monotonic()
     rng = random.Random(seed)
@@ -130,7 +133,7 @@ def run_round(lab: Lab, scenario: str, seed: int) -> RoundResult:
     violations: list[Violation] = []
     error = ""
     try:
-        round_ = SCENARIOS[scenario].play(rng, lab)
+        round_ = scenarios[scenario].play(rng, lab)
         round_.seed = seed
         violations = check(lab, round_)
         notes = round_.notes
@@ -150,12 +153,19 @@ def run_round(lab: Lab, scenario: str, seed: int) -> RoundResult:
     return RoundResult(scenario, seed, violations, notes, exits, round(time.monotonic() - started, 1), error)
 
 
-def run_scenario(lab: Lab, scenario: str, first: int, rounds: int, progress: bool = False) -> ScenarioResult:
+def run_scenario(
+    lab: Lab,
+    scenario: str,
+    first: int,
+    rounds: int,
+    progress: bool = False,
+    scenarios: Mapping[str, Scenario] = SCENARIOS,
+) -> ScenarioResult:
     """`rounds` is the budget per scenario; a scenario plays its share of it (`Scenario.rounds`)."""
     result = ScenarioResult(scenario)
-    rounds = SCENARIOS[scenario].rounds(rounds)
+    rounds = scenarios[scenario].rounds(rounds)
     for index, seed in enumerate(seeds(first, rounds), 1):
-        outcome = run_round(lab, scenario, seed)
+        outcome = run_round(lab, scenario, seed, scenarios)
         result.rounds.append(outcome)
         if progress:
             status = "ERROR" if outcome.error else f"{len(outcome.violations)} violation(s)"

@@ -83,7 +83,7 @@ class Stage:
         paths = [r.vault_path for r in self.round.keys.values() if r.strategy == "dual-slot"]
         paths = paths[:WATCHED_KEYS]
         bao = self.lab.bao
-        consumer = Consumer(bao.address, bao.root_token, self.lab.emulator.base_url, paths)
+        consumer = Consumer(bao.address, bao.root_token, self.lab.emulator.base_url, paths, bao.ca_cert)
         time.sleep(0.3)  # it holds each key before anything moves
         try:
             yield consumer

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hvac
 import pytest
 import yaml
 
@@ -24,6 +23,7 @@ from components.vault_policy import render_policy
 from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import DEFAULT_TOKEN, Emulator
+from tests.conftest import vault_client
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,15 +112,14 @@ def environment(
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
         "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
         "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the test emulator has no burst limit
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": policy_only_token(openbao, prefix),
+        **openbao.environment(policy_only_token(openbao, prefix)),
         "HOME": str(home),
     }
 
 
 def policy_only_token(openbao: OpenBaoServer, prefix: str = "gradient-keys") -> str:
     """A token with only the generated policy for `prefix` (its `*` covers every test's sub-prefix)."""
-    root = hvac.Client(url=openbao.address, token=openbao.root_token)
+    root = vault_client(openbao)
     name = f"gradient-keys-tests-{prefix.replace('/', '-')}"
     root.sys.create_or_update_policy(name, render_policy("secret", prefix))
     created = root.auth.token.create(policies=[name], no_default_policy=True, ttl="4h")

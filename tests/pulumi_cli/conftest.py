@@ -40,8 +40,7 @@ def service_env(emulator: Emulator, openbao: OpenBaoServer, vault_token: str | N
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
         "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
         "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the test emulator has no burst limit
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": vault_token or openbao.root_token,
+        **openbao.environment(vault_token),
     }
 
 
