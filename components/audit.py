@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.config import KeySpec, StackSettings
+from components.config import KeySpec, StackSettings, Strategy
 from components.do_keys import ModelKey
 from components.errors import VaultError
 from components.history import PARTIAL, HistoryEntry, KeyHistory, history_of
@@ -276,6 +276,7 @@ class _KeyCheck:
     def run(self, entry: LedgerEntry | None, verified: Verified) -> set[str]:
         self.report.keys.append(self.row)
         before = len(self.report.findings)
+        _check_pickup(self.add, self.spec)  # the declaration alone: whatever Vault holds
         ledger = entry.ledger if entry is not None and not entry.deleted else None
         if entry is None or ledger is None:
             self._no_vault_entry(entry)
@@ -471,6 +472,47 @@ def _check_schedule(
             f"rotation due {format_time(due.next_rotation)}",
             "nothing yet: the schedule will take it",
         )
+
+
+def _check_pickup(add: Callable[..., None], spec: KeySpec) -> None:
+    """Does the key rotate faster than its consumers start using a new Vault version?
+
+    A dual-slot rotation leaves the replaced secret working until the next one regenerates its
+    slot, `rotate_every` later: consumers that take longer than that to pick up the new version
+    are still using the replaced secret when it dies. An in-place rotation kills the old secret at
+    once, so any pickup time is an outage (each rotation says so in the rotate command's plan);
+    rotating faster than the pickup can land a rotation before consumers have the previous
+    version, so they can go a whole period without a working secret."""
+    period = spec.rotate_every_seconds
+    if period is None or period >= spec.consumer_pickup_seconds:
+        return
+    every, pickup = spec.rotate_every, spec.consumer_pickup
+    consumers = (
+        f"key {spec.name!r} rotates every {every} (rotate_every), but its consumers take up to {pickup} "
+        f"(consumer_pickup) to start using a new Vault version"
+    )
+    if spec.strategy is Strategy.IN_PLACE:
+        message = (
+            f"{consumers}: for an in-place key any pickup time is an outage (a rotation kills the old "
+            "secret at once), and a rotation can land before they have the previous version, so they "
+            "can go a whole period without a working secret"
+        )
+        fix = (
+            f"lengthen rotate_every well beyond {pickup}, or make the consumers pick up new versions "
+            "sooner (e.g. a shorter Vault Agent static_secret_render_interval), then set "
+            "consumer_pickup to match"
+        )
+    else:
+        message = (
+            f"{consumers}: the replaced secret dies at the next rotation, {every} later, "
+            "while some consumers still use it"
+        )
+        fix = (
+            f"lengthen rotate_every to {pickup} or more, or make the consumers pick up new versions "
+            "sooner (e.g. a shorter Vault Agent static_secret_render_interval), then set "
+            "consumer_pickup to match"
+        )
+    add("rotation-outpaces-consumers", Severity.MEDIUM, message, fix)
 
 
 def _check_unmanaged(

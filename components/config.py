@@ -7,8 +7,9 @@ fix, and all errors are reported at once.
 
     gradient-keys:digitalocean: {api_url, inference_url}                 (optional)
     gradient-keys:vault: {mount, path_prefix, auth, role, auth_mount, namespace, addr}
-    gradient-keys:defaults: {rotate_every, strategy, on_delete}
-    gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete}]
+    gradient-keys:defaults: {rotate_every, strategy, on_delete, consumer_pickup}
+    gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete,
+                          consumer_pickup}]
     gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
     gradient-keys:notifications: [{name, format, url_from: {env} | {vault: {path, field}}, events}]
                                                                                        (optional)
@@ -75,6 +76,10 @@ class OnDelete(enum.StrEnum):
 STRATEGIES = tuple(Strategy)
 SLOT_SUFFIXES = ("-slot-a", "-slot-b")
 DEFAULT_ROTATE_EVERY = "30d"
+# How long a key's consumers take to start using a new Vault version, unless the stack says: Vault
+# Agent (and `bao agent`) re-render a KV v2 secret every 5 minutes by default
+# (`template_config.static_secret_render_interval`). The audit compares it with `rotate_every`.
+DEFAULT_CONSUMER_PICKUP = "5m"
 MAX_NAME = 120
 MAX_TOKEN = 64
 MAX_ALIASES = 1000
@@ -87,10 +92,19 @@ _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
-DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete"}
+DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup"}
 # Where gradient-keys keeps its own records under a stack's prefix (the rotation-run journals).
 RESERVED_FOLDER = "_gradient-keys"
-KEY_FIELDS = {"name", "vault_path", "strategy", "rotate_every", "rotation_token", "adopt", "on_delete"}
+KEY_FIELDS = {
+    "name",
+    "vault_path",
+    "strategy",
+    "rotate_every",
+    "rotation_token",
+    "adopt",
+    "on_delete",
+    "consumer_pickup",
+}
 ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
 DO_FIELDS = {"api_url", "inference_url"}
 NOTIFY_FIELDS = {"name", "format", "url_from", "events"}
@@ -156,6 +170,8 @@ class KeySpec:
     adopt_uuids: tuple[str, ...] = ()
     adopt_names: tuple[str, ...] = ()
     on_delete: OnDelete = OnDelete.SOFT_DELETE
+    # How long its consumers take to start using a new Vault version (read by the audit only).
+    consumer_pickup: str = DEFAULT_CONSUMER_PICKUP
 
     def __init__(  # noqa: PLR0913, PLR0917 - the dataclass's own signature, with strings accepted
         self,
@@ -167,6 +183,7 @@ class KeySpec:
         adopt_uuids: tuple[str, ...] = (),
         adopt_names: tuple[str, ...] = (),
         on_delete: OnDelete | str = OnDelete.SOFT_DELETE,
+        consumer_pickup: str = DEFAULT_CONSUMER_PICKUP,
     ) -> None:
         fields = {
             "name": name,
@@ -177,6 +194,7 @@ class KeySpec:
             "adopt_uuids": adopt_uuids,
             "adopt_names": adopt_names,
             "on_delete": OnDelete(on_delete),
+            "consumer_pickup": consumer_pickup,
         }
         for field_name, value in fields.items():
             object.__setattr__(self, field_name, value)
@@ -188,6 +206,13 @@ class KeySpec:
     @property
     def rotate_every_seconds(self) -> int | None:
         return parse_duration(self.rotate_every)
+
+    @property
+    def consumer_pickup_seconds(self) -> int:
+        seconds = parse_duration(self.consumer_pickup)
+        if seconds is None:
+            raise ValueError(f"consumer_pickup of key {self.name!r} cannot be never")
+        return seconds
 
 
 @dataclass(frozen=True)
@@ -326,7 +351,14 @@ def _text(
     return value
 
 
-def _duration(value: Any, where: Where, errors: _Errors) -> str | None:
+ROTATE_EVERY_EXAMPLES = "30d, 12h, 90m, 2w or never"
+PICKUP_EXAMPLES = "5m, 15m, 2h or 1d"
+
+
+def _duration(
+    value: Any, where: Where, errors: _Errors, *, examples: str = ROTATE_EVERY_EXAMPLES
+) -> str | None:
+    """A duration as written (`30d`, `90m`, `never`); a problem's fix suggests `examples`."""
     text = _text(value, where, errors)
     if text is None:
         return None
@@ -337,9 +369,21 @@ def _duration(value: Any, where: Where, errors: _Errors) -> str | None:
         errors.add(
             where,
             text,
-            "must be longer than nothing; use 30d, 12h, 90m, 2w or never"
-            if zero
-            else "is not a duration; use 30d, 12h, 90m, 2w or never",
+            f"must be longer than nothing; use {examples}" if zero else f"is not a duration; use {examples}",
+        )
+        return None
+    return text
+
+
+def _pickup(value: Any, where: Where, errors: _Errors) -> str | None:
+    """`consumer_pickup`: how long consumers take to start using a new Vault version."""
+    text = _duration(value, where, errors, examples=PICKUP_EXAMPLES)
+    if text == "never":
+        errors.add(
+            where,
+            text,
+            "cannot be never: consumers that never use a new Vault version fail after a rotation; "
+            f"write how long they take to, e.g. {PICKUP_EXAMPLES} (default {DEFAULT_CONSUMER_PICKUP})",
         )
         return None
     return text
@@ -413,20 +457,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         tuple(ignored), _text(raw_audit.get("scope_prefix"), ("audit", "scope_prefix"), errors)
     )
 
-    defaults = _given(_object(values.get("defaults"), ("defaults",), DEFAULT_FIELDS, errors))
-    default_every = _duration(
-        defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), ("defaults", "rotate_every"), errors
-    )
-    default_strategy = _text(
-        defaults.get("strategy", Strategy.DUAL_SLOT), ("defaults", "strategy"), errors, choices=STRATEGIES
-    )
-    default_delete = _text(
-        defaults.get("on_delete", OnDelete.SOFT_DELETE),
-        ("defaults", "on_delete"),
-        errors,
-        choices=tuple(OnDelete),
-    )
-
+    defaults = _key_defaults(values.get("defaults"), errors)
     raw_keys = values.get("keys", [])
     if raw_keys is None:
         raw_keys = []
@@ -436,8 +467,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     indexed = [
         (index, spec)
         for index, raw in enumerate(raw_keys)
-        if (spec := _key(raw, ("keys", index), errors, default_every, default_strategy, default_delete))
-        is not None
+        if (spec := _key(raw, ("keys", index), errors, defaults)) is not None
     ]
     _check_unique(indexed, errors)
     key_paths = {spec.vault_path for _index, spec in indexed}
@@ -454,14 +484,40 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     )
 
 
-def _key(  # noqa: PLR0913, PLR0917 - a private helper; the defaults travel together
-    raw: Any,
-    where: Where,
-    errors: _Errors,
-    default_every: str | None,
-    default_strategy: str | None,
-    default_delete: str | None,
-) -> KeySpec | None:
+@dataclass(frozen=True)
+class _KeyDefaults:
+    """`gradient-keys:defaults`, validated: what each key's omitted fields take. None where the
+    default itself is wrong (reported once, at `defaults.<field>`)."""
+
+    rotate_every: str | None
+    strategy: str | None
+    on_delete: str | None
+    consumer_pickup: str | None
+
+
+def _key_defaults(raw: Any, errors: _Errors) -> _KeyDefaults:
+    where: Where = ("defaults",)
+    defaults = _given(_object(raw, where, DEFAULT_FIELDS, errors))
+    return _KeyDefaults(
+        rotate_every=_duration(
+            defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), (*where, "rotate_every"), errors
+        ),
+        strategy=_text(
+            defaults.get("strategy", Strategy.DUAL_SLOT), (*where, "strategy"), errors, choices=STRATEGIES
+        ),
+        on_delete=_text(
+            defaults.get("on_delete", OnDelete.SOFT_DELETE),
+            (*where, "on_delete"),
+            errors,
+            choices=tuple(OnDelete),
+        ),
+        consumer_pickup=_pickup(
+            defaults.get("consumer_pickup", DEFAULT_CONSUMER_PICKUP), (*where, "consumer_pickup"), errors
+        ),
+    )
+
+
+def _key(raw: Any, where: Where, errors: _Errors, defaults: _KeyDefaults) -> KeySpec | None:
     before = len(errors.items)
     values = _given(_object(raw, where, KEY_FIELDS, errors))
     if raw is not None and not isinstance(raw, dict):
@@ -480,17 +536,22 @@ def _key(  # noqa: PLR0913, PLR0917 - a private helper; the defaults travel toge
         )
         vault_path = None
     strategy = _text(
-        values.get("strategy", default_strategy), (*where, "strategy"), errors, choices=STRATEGIES
+        values.get("strategy", defaults.strategy), (*where, "strategy"), errors, choices=STRATEGIES
     )
-    every = _duration(values.get("rotate_every", default_every), (*where, "rotate_every"), errors)
+    every = _duration(values.get("rotate_every", defaults.rotate_every), (*where, "rotate_every"), errors)
     token = _text(values.get("rotation_token"), (*where, "rotation_token"), errors, max_len=MAX_TOKEN)
     on_delete = _text(
-        values.get("on_delete", default_delete), (*where, "on_delete"), errors, choices=tuple(OnDelete)
+        values.get("on_delete", defaults.on_delete), (*where, "on_delete"), errors, choices=tuple(OnDelete)
+    )
+    pickup = _pickup(
+        values.get("consumer_pickup", defaults.consumer_pickup), (*where, "consumer_pickup"), errors
     )
     uuids, names = _adopt(values.get("adopt"), (*where, "adopt"), errors, strategy)
-    if len(errors.items) > before or not (name and vault_path and strategy and every and on_delete):
+    if len(errors.items) > before or not (
+        name and vault_path and strategy and every and on_delete and pickup
+    ):
         return None
-    return KeySpec(name, vault_path, strategy, every, token, uuids, names, on_delete)
+    return KeySpec(name, vault_path, strategy, every, token, uuids, names, on_delete, pickup)
 
 
 def _adopt(

@@ -20,6 +20,7 @@ from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.integration.rotation_env import REPO, Managed, manage
+from tests.integration.test_audit_report import audit as audit_text  # the table and Markdown
 
 KEYS = [
     {"name": "chatbot", "vault_path": "apps/chatbot", "rotate_every": "30d"},
@@ -266,3 +267,75 @@ def test_a_declared_rotation_token_not_yet_applied(managed: Managed) -> None:
     code, result, found = findings(managed)
     assert ("rotation-pending", "batch") in found and code == 0  # low: below the default threshold
     assert next(f for f in result["findings"] if f["id"] == "rotation-pending")["severity"] == "low"
+
+
+# -- rotate_every against the time consumers need to pick up a new version --------------------------
+PICKUP = "rotation-outpaces-consumers"
+
+
+def redeclare(managed: Managed, defaults: dict[str, Any] | None = None, **keys: dict[str, Any]) -> None:
+    """Change what the stack file declares (the audit reads it afresh; Vault and DigitalOcean keep
+    what `manage` made): `defaults`, and each named key's fields."""
+    document = yaml.safe_load(managed.stack_file.read_text())
+    config = document["config"]
+    if defaults is not None:
+        config["gradient-keys:defaults"] = defaults
+    for declared in config["gradient-keys:keys"]:
+        declared.update(keys.get(declared["name"], {}))
+    managed.stack_file.write_text(yaml.safe_dump(document))
+
+
+def test_rotating_faster_than_consumers_pick_up_is_a_medium_finding(managed: Managed) -> None:
+    redeclare(
+        managed,
+        defaults={"consumer_pickup": "2h"},
+        chatbot={"rotate_every": "1h"},
+        batch={"rotate_every": "2h"},  # not shorter than the pickup: the old secret outlives it
+    )
+    code, document, found = findings(managed, "--fail-on", "medium")
+    assert (PICKUP, "chatbot") in found and (PICKUP, "batch") not in found
+    (finding,) = [f for f in document["findings"] if f["id"] == PICKUP]
+    assert finding["severity"] == "medium" and finding["vault_path"] == "apps/chatbot"
+    assert "key 'chatbot' rotates every 1h (rotate_every)" in finding["message"]
+    assert "up to 2h (consumer_pickup)" in finding["message"]
+    assert (
+        finding["fix"].startswith("lengthen rotate_every to 2h or more")
+        and "consumer_pickup" in finding["fix"]
+    )
+    assert next(k for k in document["keys"] if k["key"] == "chatbot")["findings"] == 1
+    # --fail-on counts it like any medium finding, and it is the only one at medium or above
+    assert [f["id"] for f in document["findings"] if f["severity"] != "info"] == [PICKUP] and code == 1
+    code, _document, _found = findings(managed, "--fail-on", "high")
+    assert code == 0
+    table = audit_text(managed, "--fail-on", "medium")
+    assert (
+        table.returncode == 1 and f"MEDIUM {PICKUP} chatbot: key 'chatbot' rotates every 1h" in table.stdout
+    )
+    markdown = audit_text(managed, "--format", "markdown")
+    assert markdown.returncode == 0 and f"| medium | `{PICKUP}` | chatbot |" in markdown.stdout
+
+
+def test_a_keys_own_consumer_pickup_overrides_the_default(managed: Managed) -> None:
+    redeclare(
+        managed,
+        defaults={"consumer_pickup": "2h"},
+        chatbot={"rotate_every": "1h", "consumer_pickup": "30m"},  # picked up well inside the hour
+        batch={"rotate_every": "1h"},  # the stack's 2h
+    )
+    _code, document, found = findings(managed)
+    assert (PICKUP, "chatbot") not in found and (PICKUP, "batch") in found
+    (finding,) = [f for f in document["findings"] if f["id"] == PICKUP]
+    assert "up to 2h (consumer_pickup)" in finding["message"]
+    assert "for an in-place key any pickup time is an outage" in finding["message"]
+
+
+def test_without_consumer_pickup_consumers_are_given_five_minutes(managed: Managed) -> None:
+    redeclare(managed, chatbot={"rotate_every": "4m"}, batch={"rotate_every": "5m"})
+    _code, document, found = findings(managed)
+    assert (PICKUP, "chatbot") in found and (PICKUP, "batch") not in found
+    assert (
+        "up to 5m (consumer_pickup)" in next(f for f in document["findings"] if f["id"] == PICKUP)["message"]
+    )
+    redeclare(managed, chatbot={"rotate_every": "never"}, batch={"rotate_every": "never"})
+    _code, _document, found = findings(managed)
+    assert not [f for f in found if f[0] == PICKUP]  # no scheduled rotation: nothing to outpace

@@ -213,6 +213,7 @@ key_specs = section(
         "rotation_token": st.sampled_from(["t1", "t2", "2026-11-25"]) | texts,
         "adopt": adopts,
         "on_delete": delete_modes,
+        "consumer_pickup": durations,
     }
 )
 vault_sections = section(
@@ -228,7 +229,14 @@ vault_sections = section(
 )
 SECTIONS: dict[str, st.SearchStrategy[Any]] = {
     "vault": vault_sections,
-    "defaults": section({"rotate_every": durations, "strategy": strategies, "on_delete": delete_modes}),
+    "defaults": section(
+        {
+            "rotate_every": durations,
+            "strategy": strategies,
+            "on_delete": delete_modes,
+            "consumer_pickup": durations,
+        }
+    ),
     "keys": st.one_of(st.lists(key_specs, max_size=4), st.lists(key_specs, max_size=4), garbage),
     "digitalocean": section(
         {

@@ -66,8 +66,8 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "keys[0].colour",
                 None,
-                "is not a known field; use one of adopt, name, on_delete, rotate_every, rotation_token, "
-                "strategy, vault_path",
+                "is not a known field; use one of adopt, consumer_pickup, name, on_delete, rotate_every, "
+                "rotation_token, strategy, vault_path",
             ),
         ),
         (
@@ -117,6 +117,27 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             ("keys[0].rotate_every", '"0d"', "must be longer than nothing; use 30d, 12h, 90m, 2w or never"),
         ),
         (
+            {"keys": [key(consumer_pickup="5x")]},
+            ("keys[0].consumer_pickup", '"5x"', "is not a duration; use 5m, 15m, 2h or 1d"),
+        ),
+        (
+            {"keys": [key(consumer_pickup="0m")]},
+            ("keys[0].consumer_pickup", '"0m"', "must be longer than nothing; use 5m, 15m, 2h or 1d"),
+        ),
+        (
+            {"keys": [key(consumer_pickup="never")]},
+            (
+                "keys[0].consumer_pickup",
+                '"never"',
+                "cannot be never: consumers that never use a new Vault version fail after a rotation; "
+                "write how long they take to, e.g. 5m, 15m, 2h or 1d (default 5m)",
+            ),
+        ),
+        (
+            {"defaults": {"consumer_pickup": "soon"}, "keys": [key()]},
+            ("defaults.consumer_pickup", '"soon"', "is not a duration; use 5m, 15m, 2h or 1d"),
+        ),
+        (
             {"keys": [key(), key(name="chatbot-slot-a", strategy="in-place", vault_path="b")]},
             (
                 "keys[1]",
@@ -138,6 +159,10 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
         "adopt",
         "adopt-not-a-uuid",
         "zero-duration",
+        "pickup",
+        "zero-pickup",
+        "never-pickup",
+        "default-pickup",
         "whole-key",
     ],
 )
@@ -282,23 +307,31 @@ def test_an_empty_required_field_is_a_problem(values: dict[str, Any], path: str)
     assert [p.path for p in refused(values).problems] == [path]
 
 
-@pytest.mark.parametrize("field", ["strategy", "rotate_every", "on_delete", "rotation_token", "adopt"])
+@pytest.mark.parametrize(
+    "field", ["strategy", "rotate_every", "on_delete", "rotation_token", "adopt", "consumer_pickup"]
+)
 def test_an_empty_optional_field_takes_the_default(field: str) -> None:
-    defaults = {"strategy": "in-place", "rotate_every": "7d", "on_delete": "keep"}
+    defaults = {"strategy": "in-place", "rotate_every": "7d", "on_delete": "keep", "consumer_pickup": "2h"}
     settings = parse_settings({"defaults": defaults, "keys": [key(**{field: None})]}, "t")
     spec = settings.keys[0]
-    assert (spec.strategy, spec.rotate_every, spec.on_delete, spec.rotation_token) == (
+    assert (spec.strategy, spec.rotate_every, spec.on_delete, spec.rotation_token, spec.consumer_pickup) == (
         "in-place",
         "7d",
         "keep",
         None,
+        "2h",
     )
 
 
 def test_an_empty_default_is_the_built_in_one() -> None:
-    defaults = {"strategy": None, "rotate_every": None, "on_delete": None}
+    defaults = {"strategy": None, "rotate_every": None, "on_delete": None, "consumer_pickup": None}
     (spec,) = parse_settings({"defaults": defaults, "keys": [key()]}, "t").keys
-    assert (spec.strategy, spec.rotate_every, spec.on_delete) == ("dual-slot", "30d", "soft-delete")
+    assert (spec.strategy, spec.rotate_every, spec.on_delete, spec.consumer_pickup) == (
+        "dual-slot",
+        "30d",
+        "soft-delete",
+        "5m",
+    )
 
 
 # -- strategy and on_delete are enums ---------------------------------------------------------------

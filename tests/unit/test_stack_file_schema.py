@@ -76,6 +76,9 @@ BAD_KEYS = {
     "on-delete": "{name: a, vault_path: a, on_delete: shred}",
     "duration": "{name: a, vault_path: a, rotate_every: 30x}",
     "number-duration": "{name: a, vault_path: a, rotate_every: 30}",
+    "pickup": "{name: a, vault_path: a, consumer_pickup: 5x}",
+    "zero-pickup": "{name: a, vault_path: a, consumer_pickup: 0m}",
+    "never-pickup": "{name: a, vault_path: a, consumer_pickup: never}",
     "dot-dot-path": "{name: a, vault_path: ../etc}",
     "empty-segment": "{name: a, vault_path: a//b}",
     "reserved-path": f"{{name: a, vault_path: {RESERVED_FOLDER}/x}}",
@@ -97,6 +100,7 @@ BAD_SETTINGS = {
     "api-url": "  gradient-keys:keys: []\n  gradient-keys:digitalocean: {api_url: 'ftp://x'}\n",
     "url-with-path": "  gradient-keys:keys: []\n  gradient-keys:digitalocean: {api_url: 'https://x/v2'}\n",
     "default-duration": "  gradient-keys:keys: []\n  gradient-keys:defaults: {rotate_every: soon}\n",
+    "default-pickup": "  gradient-keys:keys: []\n  gradient-keys:defaults: {consumer_pickup: never}\n",
     "audit-ignore": "  gradient-keys:keys: []\n  gradient-keys:audit: {ignore: chatbot}\n",
 }
 BAD_FILES = {
@@ -125,6 +129,8 @@ def test_a_file_gradient_keys_refuses_the_schema_refuses(tmp_path: Path, text: s
         "config:\n  gradient-keys:keys: []\n  gradient-keys:vault:\n  gradient-keys:defaults: {strategy: }\n",
         "secretsprovider: passphrase\nencryptionsalt: v1:x\nconfig:\n  gradient-keys:keys: []\n",
         "config:\n  gradient-keys:keys: []\n  gradient-keys:audit: {ignore: [a, 7, ~], scope_prefix: ~}\n",
+        "config:\n  gradient-keys:defaults: {consumer_pickup: 2h}\n"
+        "  gradient-keys:keys: [{name: a, vault_path: a, consumer_pickup: 10m}, {name: b, vault_path: b}]\n",
     ],
     ids=[
         "no-keys-on-purpose",
@@ -134,6 +140,7 @@ def test_a_file_gradient_keys_refuses_the_schema_refuses(tmp_path: Path, text: s
         "empty-group",
         "pulumi",
         "audit",
+        "consumer-pickup",
     ],
 )
 def test_a_file_gradient_keys_accepts_the_schema_accepts(tmp_path: Path, text: str) -> None:
