@@ -1,6 +1,7 @@
 """Run the sandbox in the background for `gradient-keys sandbox up/down/console`.
 
-Two processes: the DigitalOcean emulator and a real OpenBao dev server (a local Vault). The state
+Two processes: the DigitalOcean emulator and a real OpenBao dev server (a local Vault); with
+`--vault-ha`, a 3-node OpenBao cluster with TLS behind a balancer instead (sandbox/vault_ha.py). The state
 directory (default `.gradient-keys-sandbox/`) holds `sandbox.json` (pids, URLs and the sandbox's
 own throwaway tokens, never a key secret), `emulator.log`, `openbao.log` and `keys.db` (the key
 table, hashes only, SQLite; a `keys.json` left by an older version is imported into it once and
@@ -41,6 +42,7 @@ from sandbox.openbao import (
     start_dev_server,
 )
 from sandbox.processes import Launched, Unconfirmed, created_at, stop
+from sandbox.vault_ha import balancer_process, start_ha
 
 __all__ = ["DEFAULT_DIR", "SandboxError", "SandboxInfo", "console", "down", "running", "up"]
 
@@ -69,6 +71,10 @@ class SandboxInfo:
     # Creation times (psutil), which tell our processes from later ones given the same PIDs.
     created_at: float | None = None
     vault_created_at: float | None = None
+    # `up --vault-ha`: the CA clients trust, and the cluster's processes ((pid, creation time) each)
+    vault_ca_cert: str | None = None
+    vault_nodes: tuple[tuple[int, float | None], ...] = ()
+    vault_balancer: tuple[int, float | None] | None = None
 
     def exports(self, directory: Path) -> str:
         """Shell lines that point gradient-keys (and pydo and Vault users) at this sandbox."""
@@ -83,6 +89,8 @@ class SandboxInfo:
                 f"export VAULT_ADDR={shlex.quote(self.vault_addr)}",
                 f"export VAULT_TOKEN={shlex.quote(self.vault_token)}",
             ]
+        if self.vault_ca_cert:
+            lines.append(f"export VAULT_CACERT={shlex.quote(self.vault_ca_cert)}")
         lines.append(f"export GRADIENT_KEYS_SANDBOX_DIR={shlex.quote(str(directory.resolve()))}")
         return "\n".join(lines) + "\n"
 
@@ -128,12 +136,23 @@ def running(directory: Path) -> SandboxInfo | None:
 
 
 def up(
-    directory: Path, extra_args: list[str] | None = None, port: int = 0, vault: bool = True
+    directory: Path,
+    extra_args: list[str] | None = None,
+    port: int = 0,
+    vault: bool = True,
+    vault_ha: bool = False,
 ) -> SandboxInfo:
-    """Start the emulator and OpenBao in the background (or find the ones already running)."""
+    """Start the emulator and OpenBao in the background (or find the ones already running); with
+    `vault_ha`, a 3-node OpenBao cluster behind a balancer instead of the dev server."""
     directory = directory.resolve()
     existing = running(directory)
     if existing is not None:
+        if vault and existing.vault_addr and bool(existing.vault_nodes) != vault_ha:
+            have, want = ("an HA", "the dev server") if existing.vault_nodes else ("a dev", "an HA cluster")
+            raise SandboxError(
+                f"a sandbox with {have} Vault is already running in {directory}; stop it with "
+                f"`gradient-keys sandbox down` first to get {want}"
+            )
         return existing
     # What an older record still names (an emulator that stopped answering, the OpenBao of an
     # emulator that died) is stopped first: the new record would leave it running, unnamed.
@@ -143,6 +162,8 @@ def up(
     if not vault:
         return info
     try:
+        if vault_ha:
+            return _with_ha(directory, info)
         server = _start_vault(directory)
     except OpenBaoError as exc:
         outcome = stop([_emulator(info.pid, info.created_at)])
@@ -156,6 +177,20 @@ def up(
         vault_addr=server.address,
         vault_token=server.root_token,
         vault_created_at=server.created_at,
+    )
+    _write_private(_info_file(directory), json.dumps(asdict(info)))
+    return info
+
+
+def _with_ha(directory: Path, info: SandboxInfo) -> SandboxInfo:
+    ha = start_ha(directory)
+    info = replace(
+        info,
+        vault_addr=ha.address,
+        vault_token=ha.root_token,
+        vault_ca_cert=str(ha.ca_cert),
+        vault_nodes=ha.nodes,
+        vault_balancer=ha.balancer,
     )
     _write_private(_info_file(directory), json.dumps(asdict(info)))
     return info
@@ -351,6 +386,11 @@ def _recorded(path: Path) -> list[Launched] | None:
         launched = [_emulator(int(recorded["pid"]), _time(recorded.get("created_at")))]
         if recorded.get("vault_pid"):
             launched.append(bao_process(int(recorded["vault_pid"]), _time(recorded.get("vault_created_at"))))
+        for pid, made in recorded.get("vault_nodes") or ():
+            launched.append(bao_process(int(pid), _time(made)))
+        if recorded.get("vault_balancer"):
+            pid, made = recorded["vault_balancer"]
+            launched.append(balancer_process(int(pid), _time(made)))
     except (ValueError, KeyError, TypeError):
         return None
     return launched

@@ -78,6 +78,7 @@ class OpenBaoCluster:
     nodes: list[ClusterNode]
     root_token: str = field(default="", repr=False)
     unseal_key: str = field(default="", repr=False)
+    detach: bool = False  # `sandbox up --vault-ha`: the nodes outlive the command that started them
 
     # -- talking to one node ------------------------------------------------------------------
     def request(
@@ -187,6 +188,7 @@ class OpenBaoCluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=self.detach,
                 env=child_environment({}),
             )
         finally:
@@ -302,7 +304,7 @@ def _ports(count: int) -> list[int]:
     return chosen
 
 
-def start_cluster(directory: Path, size: int = SIZE) -> OpenBaoCluster:
+def start_cluster(directory: Path, size: int = SIZE, detach: bool = False) -> OpenBaoCluster:
     """`size` nodes (3; 1 for a plain TLS server) under `directory`, initialised, unsealed, with a
     leader and KV v2 at `secret/`."""
     ca = make_local_ca(directory / "tls")
@@ -311,7 +313,7 @@ def start_cluster(directory: Path, size: int = SIZE) -> OpenBaoCluster:
         ClusterNode(f"node{i + 1}", ports[2 * i], ports[2 * i + 1], directory / f"node{i + 1}")
         for i in range(size)
     ]
-    cluster = OpenBaoCluster(directory, ca, nodes)
+    cluster = OpenBaoCluster(directory, ca, nodes, detach=detach)
     try:
         cluster.start()
     except BaseException:

@@ -30,7 +30,14 @@ def add(commands: Commands[Parser]) -> None:
     up = sandbox_cmds.add_parser("up", help="start the sandbox in the background; prints `export` lines")
     options.add_arguments(up, background=True)
     up.add_argument("--dir", help=DIR_HELP)
-    up.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
+    vault = up.add_mutually_exclusive_group()
+    vault.add_argument("--no-vault", action="store_true", help="do not start the local OpenBao (Vault)")
+    vault.add_argument(
+        "--vault-ha",
+        action="store_true",
+        help="a 3-node OpenBao cluster (raft, TLS from a local CA) behind a balancer, instead of the "
+        "dev server; exports VAULT_CACERT too",
+    )
     up.set_defaults(func=_sandbox_up)
     for name, func, text in (
         ("down", _sandbox_down, "stop the background sandbox"),
@@ -74,9 +81,12 @@ def _sandbox_up(args: argparse.Namespace) -> int:
     extra += ["--rate-limit-headers", args.rate_limit_headers]
     extra += ["--rate-limit-minute-window", repr(args.rate_limit_minute_window)]
     extra += ["--rate-limit-hour-window", repr(args.rate_limit_hour_window)]
-    info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault)
+    info = launcher.up(directory, extra, port=args.port, vault=not args.no_vault, vault_ha=args.vault_ha)
     sys.stdout.write(info.exports(directory))
-    vault = f", Vault (OpenBao dev) at {info.vault_addr}" if info.vault_addr else ""
+    kind = (
+        f"OpenBao HA, {len(info.vault_nodes)} nodes behind a balancer" if info.vault_nodes else "OpenBao dev"
+    )
+    vault = f", Vault ({kind}) at {info.vault_addr}" if info.vault_addr else ""
     where = f" --dir {shlex.quote(args.dir)}" if args.dir is not None else ""
     print(
         f"sandbox running: DigitalOcean at {info.api_url}{vault}; "

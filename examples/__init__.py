@@ -1,0 +1,1 @@
+"""Examples for the consumers of the keys gradient-keys manages: docs/consumers.md."""
