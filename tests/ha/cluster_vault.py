@@ -85,7 +85,11 @@ class ClusterVault:
         self.wait_until_served()
 
     def root(self, timeout: int = 10) -> hvac.Client:
-        return hvac.Client(url=self.address, token=self.root_token, timeout=timeout, verify=str(self.ca_cert))
+        """The judge's client: the active node itself. A standby behind the balancer may still be
+        catching up (a node just unsealed replays the raft log), and the truth is the leader's."""
+        leader = self._cluster.leader()
+        url = leader.address if leader is not None else self.address
+        return hvac.Client(url=url, token=self.root_token, timeout=timeout, verify=str(self.ca_cert))
 
     def server(self) -> OpenBaoServer:
         return OpenBaoServer(self.address, self.root_token, 0, ca_cert=self.ca_cert)
