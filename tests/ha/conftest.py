@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.campaign.lab import Lab
-from tests.campaign.runner import ScenarioResult, master_seed, rounds_budget, table
+from tests.campaign.runner import ScenarioResult, master_seed, table
 from tests.campaign.scenarios import measure_clean_run
 from tests.conftest import require_openbao
 from tests.ha.cluster_vault import ClusterVault
@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     terminalreporter.section("HA campaign (3-node OpenBao cluster)")
     terminalreporter.write_line(
-        f"master seed {master_seed()}, {rounds_budget()} round(s) per scenario; "
+        f"master seed {master_seed()}; "
         f"leader failovers: {len(FAILOVERS)}, served again after "
         + (f"{min(FAILOVERS):.2f}-{max(FAILOVERS):.2f}s" if FAILOVERS else "-")
     )
