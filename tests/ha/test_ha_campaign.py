@@ -12,7 +12,6 @@ from tests.campaign.lab import Lab
 from tests.campaign.runner import ScenarioResult, first_seed, master_seed, run_scenario
 from tests.ha.scenarios import HA_SCENARIOS
 
-
 HA_ROUNDS_ENV = "GRADIENT_KEYS_HA_ROUNDS"
 DEFAULT_HA_ROUNDS = 3  # 12 rounds, each with a failover or a seal: about 3 minutes here
 
