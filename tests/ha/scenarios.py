@@ -94,7 +94,18 @@ def leader_killed_during_audit(rng: random.Random, lab: Lab) -> Round:
     return _fault_during(rng, lab, "ha_audit_leader_killed", "audit", _kill_leader)
 
 
+def standby_sealed_during_audit(rng: random.Random, lab: Lab) -> Round:
+    """`audit --verify-secrets` while a standby is sealed: it reports or stops with a clear error."""
+    return _fault_during(rng, lab, "ha_audit_standby_sealed", "audit", _seal_standby)
+
+
 HA_SCENARIOS: dict[str, Scenario] = {
     s.__name__: Scenario(s.__name__, s)
-    for s in (leader_killed, standby_sealed, leader_killed_via_standby, leader_killed_during_audit)
+    for s in (
+        leader_killed,
+        standby_sealed,
+        leader_killed_via_standby,
+        leader_killed_during_audit,
+        standby_sealed_during_audit,
+    )
 }

@@ -1,6 +1,7 @@
 """`pulumi up` through the real engine against a 3-node OpenBao cluster (TLS, behind a balancer)
-while the leader is SIGKILLed at a moment drawn from a seed: first the adoption of a stack's keys,
-then a rotation of all of them (new rotation tokens) with a live consumer on the dual-slot keys.
+while a node fails at a moment drawn from a seed: first the adoption of a stack's keys with the
+leader SIGKILLed, then a rotation of all of them (new rotation tokens) with the leader killed or a
+standby sealed, a live consumer on the dual-slot keys.
 Each `up` either finishes or fails with a clear message, and the next `up` converges; then, judged
 from outside (Vault read with the root token, DigitalOcean's keys in the emulator, the inference
 endpoint): every Vault secret works, no Vault version went backwards, no key was rotated twice, and
@@ -54,17 +55,22 @@ def keys(tag: str, token: str | None = None) -> list[dict[str, Any]]:
     return made
 
 
-def up_during_failover(project: PulumiProject, cluster: ClusterVault, moment: float) -> tuple[Run, str]:
-    """`pulumi up` with the leader SIGKILLed `moment` seconds in (if it still runs then)."""
+def up_during_failover(
+    project: PulumiProject, cluster: ClusterVault, moment: float, fault: str
+) -> tuple[Run, str]:
+    """`pulumi up` with the leader SIGKILLed (or a standby sealed) `moment` seconds in, if it
+    still runs then."""
     done: list[Run] = []
     worker = threading.Thread(target=lambda: done.append(project.up(ok=False)))
     worker.start()
     worker.join(timeout=moment)
     note = "the up finished before the fault"
-    if worker.is_alive():
+    if worker.is_alive() and fault == "leader":
         node = cluster.kill_leader()
         served = cluster.failovers[-1].recovered_seconds
         note = f"leader {node.name} killed at {moment:.2f}s, served again after {served:.2f}s"
+    elif worker.is_alive():
+        note = f"standby {cluster.seal_standby().name} sealed at {moment:.2f}s"
     worker.join(timeout=600)
     cluster.restore()
     return done[0], note
@@ -96,7 +102,7 @@ def test_pulumi_up_rides_through_a_leader_failover(
     project.configure(declared, PREFIX)
 
     # Adoption, the leader killed mid-way.
-    first, note = up_during_failover(project, cluster, rng.uniform(1.0, 4.0))
+    first, note = up_during_failover(project, cluster, rng.uniform(1.0, 4.0), "leader")
     converge(project, first)
     adopted = {k["vault_path"]: vault_secret(root, PREFIX, k["vault_path"]) for k in declared}
     for path, (secret, version) in adopted.items():
@@ -113,7 +119,9 @@ def test_pulumi_up_rides_through_a_leader_failover(
     )
     time.sleep(0.3)
     try:
-        second, note = up_during_failover(project, cluster, rng.uniform(1.0, 4.0))
+        second, note = up_during_failover(
+            project, cluster, rng.uniform(1.0, 4.0), rng.choice(("leader", "standby"))
+        )
         converge(project, second)
         time.sleep(0.5)
     finally:
