@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import hvac
+import requests
 
 from sandbox.balancer import Balancer
 from sandbox.openbao import OpenBaoServer
@@ -83,6 +84,23 @@ class ClusterVault:
             lambda: all(s in ("active", "standby") for s in cluster.states().values()), "all nodes up"
         )
         self.wait_until_served()
+        # A node just unsealed answers 500 ("active cluster node not found") until it has heard
+        # from the leader: the round starts once every node names the same one.
+        cluster.wait_for(self._leader_agreed, "every node naming the leader")
+
+    def _leader_agreed(self) -> bool:
+        cluster = self._cluster
+        leader = cluster.leader()
+        if leader is None:
+            return False
+        for node in cluster.nodes:
+            try:
+                answer = cluster.request(node, "GET", "sys/leader", timeout=2)
+            except requests.RequestException:
+                return False
+            if answer.status_code != 200 or answer.json().get("leader_address") != leader.address:
+                return False
+        return True
 
     def root(self, timeout: int = 10) -> hvac.Client:
         """The judge's client: the active node itself. A standby behind the balancer may still be
