@@ -18,7 +18,8 @@ Vault differs from the client's, the consumer switches the client to it (`with_o
 `--refresh 0` reads Vault before every call: what the rotation tests use for the SDK consumers,
 so the key a call uses is always the one Vault holds at that moment.
 
-Vault settings come from VAULT_ADDR and VAULT_TOKEN.
+Vault settings come from VAULT_ADDR and VAULT_TOKEN, and VAULT_NAMESPACE (Vault Enterprise /
+OpenBao namespaces) and VAULT_CACERT when set.
 """
 
 from __future__ import annotations
@@ -120,7 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client", choices=CLIENTS, default="http", help="what makes the call")
     args = parser.parse_args(argv)
 
-    vault = hvac.Client(url=os.environ["VAULT_ADDR"], token=os.environ["VAULT_TOKEN"])
+    vault = hvac.Client(
+        url=os.environ["VAULT_ADDR"],
+        token=os.environ["VAULT_TOKEN"],
+        namespace=os.environ.get("VAULT_NAMESPACE", "").strip().strip("/") or None,
+        verify=os.environ.get("VAULT_CACERT") or True,
+    )
     call = (
         _http_caller(args.inference_url)
         if args.client == "http"

@@ -4,7 +4,7 @@ example's configuration (examples/agent/agent.hcl) in a private working director
 Credentials never go on the agent's command line, which any user may read (`ps`,
 /proc/PID/cmdline), nor in its environment: the AppRole role and secret ids, or a token, are files
 of mode 0600 in its working directory (mode 0700), where the configuration names them. Its
-environment is `sandbox.openbao.child_environment` plus the Vault address (and CA) only.
+environment is `sandbox.openbao.child_environment` plus the Vault address (and CA, namespace) only.
 
     config = example_config(render_interval="1s", secret_path="secret/data/tests/abc", token_auth=True)
     with start_agent(config, server.address, tmp_path / "agent", token=server.root_token) as agent:
@@ -129,6 +129,7 @@ def start_agent(
     secret_id: str | None = None,
     token: str | None = None,
     ca_cert: Path | None = None,
+    namespace: str | None = None,
     wait_for_render: bool = True,
 ) -> Agent:
     """Start `bao agent -config=agent.hcl` in `workdir` (created 0700) with `config` there, and the
@@ -146,6 +147,8 @@ def start_agent(
     environment = {"VAULT_ADDR": vault_address}
     if ca_cert is not None:
         environment["VAULT_CACERT"] = str(ca_cert)
+    if namespace:
+        environment["VAULT_NAMESPACE"] = namespace  # the agent's login and its template's reads
     log_path = workdir / "agent.log"
     log = open_private_log(log_path)
     try:

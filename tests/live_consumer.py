@@ -30,10 +30,10 @@ class LiveConsumer:
     def __init__(
         self, env: dict[str, str], vault_path: str, client: str = "http", refresh: float = REFRESH
     ) -> None:
-        """`env` holds VAULT_ADDR, VAULT_TOKEN and DIGITALOCEAN_INFERENCE_URL (or the API URL);
-        `vault_path` is the full KV path, prefix included; `client` is `http`, `openai` or
-        `gradient` (what makes the call); `refresh` the seconds between Vault reads (0: before
-        every call)."""
+        """`env` holds VAULT_ADDR, VAULT_TOKEN (and VAULT_NAMESPACE, VAULT_CACERT when set) and
+        DIGITALOCEAN_INFERENCE_URL (or the API URL); `vault_path` is the full KV path, prefix
+        included; `client` is `http`, `openai` or `gradient` (what makes the call); `refresh` the
+        seconds between Vault reads (0: before every call)."""
         inference = env.get("DIGITALOCEAN_INFERENCE_URL") or env["DIGITALOCEAN_API_URL"]
         command = [sys.executable, "-m", "sandbox.consumer", "--inference-url", inference]
         command += ["--vault-path", vault_path, "--refresh", str(refresh), "--interval", str(INTERVAL)]
@@ -41,6 +41,7 @@ class LiveConsumer:
         # Only what a consumer has: where Vault is and a token to read the key; no other credential.
         child_env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
         child_env.update({name: env[name] for name in ("VAULT_ADDR", "VAULT_TOKEN")})
+        child_env.update({name: env[name] for name in ("VAULT_NAMESPACE", "VAULT_CACERT") if name in env})
         self.process = subprocess.Popen(command, cwd=REPO, env=child_env, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         assert json.loads(self.process.stdout.readline())["event"] == "started"

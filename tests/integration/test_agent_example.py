@@ -28,9 +28,7 @@ POLICY = EXAMPLE_CONFIG.with_name("chatbot-consumer.hcl")
 
 def store(server: OpenBaoServer, prefix: str, relative: str, secret: Secret) -> int:
     """Write `secret` as gradient-keys does (VaultSink: api_key + the ledger, check-and-set)."""
-    sink = VaultSink(
-        "secret", prefix, environ={"VAULT_ADDR": server.address, "VAULT_TOKEN": server.root_token}
-    )
+    sink = VaultSink("secret", prefix, environ=server.environment())
     current = sink.read_ledger(relative)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     ledger = Ledger(fingerprint=secret.fingerprint, rotated_at=now)
@@ -76,7 +74,9 @@ def test_a_new_version_reaches_the_file_within_the_render_interval(
     config = example_config(
         render_interval="1s", secret_path=f"secret/data/gradient-keys/{key_path}", token_auth=True
     )
-    with start_agent(config, openbao.address, tmp_path / "agent", token=openbao.root_token) as agent:
+    with start_agent(
+        config, openbao.address, tmp_path / "agent", token=openbao.root_token, namespace=openbao.namespace
+    ) as agent:
         assert agent.key_file.read_text() == first.reveal()
         process = psutil.Process(agent.pid)
         assert openbao.root_token not in " ".join(process.cmdline())

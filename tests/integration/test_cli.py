@@ -126,7 +126,7 @@ def test_vault_policy_prints_the_shipped_policy() -> None:
 
 
 def test_vault_check_exit_codes(openbao: OpenBaoServer, root_vault: hvac.Client) -> None:
-    base = {"VAULT_ADDR": openbao.address, "HOME": "/nonexistent"}
+    base = {**openbao.environment(), "HOME": "/nonexistent"}
     weak = root_vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
     denied = gk("vault", "check", "apps/x", env={**base, "VAULT_TOKEN": weak})
     assert denied.returncode == 4 and "may not create secret/data/gradient-keys/apps/x" in denied.stderr

@@ -33,6 +33,7 @@ from components.secret import Secret
 from components.vault_policy import render_policy
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.conftest import vault_client
 from tests.integration.rotation_env import REPO, Managed, manage
 
 KEYS = [
@@ -96,10 +97,6 @@ def versions(document: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {v["version"]: v for v in document["versions"]}
 
 
-def root(managed: Managed, openbao: OpenBaoServer) -> hvac.Client:
-    return hvac.Client(url=managed.env["VAULT_ADDR"], token=openbao.root_token)
-
-
 def age(vault: hvac.Client, managed: Managed, path: str) -> None:
     """The ledger mirror says the last rotation was long ago (no new version is written)."""
     full = f"{managed.prefix}/{path}"
@@ -125,7 +122,7 @@ def rotate(managed: Managed, ci: dict[str, str], *args: str) -> dict[str, Any]:
 def test_every_rotation_by_the_command_says_when_who_why_slot_and_fingerprint(
     managed: Managed, openbao: OpenBaoServer
 ) -> None:
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     age(vault, managed, "apps/chatbot")
     by_age = rotate(managed, github("1001"), "--due")
     declare_token(managed, "incident-7")
@@ -217,7 +214,7 @@ def test_an_unknown_key_is_a_usage_error_naming_the_declared_keys(managed: Manag
 
 
 def test_the_limit_and_the_versions_vault_no_longer_keeps(managed: Managed, openbao: OpenBaoServer) -> None:
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     vault.secrets.kv.v2.update_metadata(f"{managed.prefix}/apps/batch", mount_point="secret", max_versions=3)
     for _ in range(3):
         rotate(managed, NO_CI, "batch", "--min-interval", "0")
@@ -232,7 +229,7 @@ def test_the_limit_and_the_versions_vault_no_longer_keeps(managed: Managed, open
 
 def test_ledgers_written_before_provenance_still_show(managed: Managed, openbao: OpenBaoServer) -> None:
     """A version written by a gradient-keys that did not record who and why yet."""
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     full = f"{managed.prefix}/apps/chatbot"
     current = vault.secrets.kv.v2.read_secret_version(
         full, mount_point="secret", raise_on_deleted_version=True
@@ -282,7 +279,7 @@ def test_ledgers_written_before_provenance_still_show(managed: Managed, openbao:
 def test_deleted_and_destroyed_versions_show_as_such(managed: Managed, openbao: OpenBaoServer) -> None:
     rotate(managed, NO_CI, "chatbot")
     rotate(managed, NO_CI, "chatbot", "--min-interval", "0")
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     full = f"{managed.prefix}/apps/chatbot"
     vault.secrets.kv.v2.destroy_secret_versions(full, [1], mount_point="secret")
     vault.secrets.kv.v2.delete_secret_versions(full, [2], mount_point="secret")
@@ -302,7 +299,7 @@ def test_deleted_and_destroyed_versions_show_as_such(managed: Managed, openbao: 
 
 
 def test_a_key_never_deployed_has_an_empty_history(managed: Managed, openbao: OpenBaoServer) -> None:
-    root(managed, openbao).secrets.kv.v2.delete_metadata_and_all_versions(
+    vault_client(openbao).secrets.kv.v2.delete_metadata_and_all_versions(
         f"{managed.prefix}/apps/batch", mount_point="secret"
     )
     code, document, err = history(managed, "batch")
@@ -313,7 +310,7 @@ def test_a_key_never_deployed_has_an_empty_history(managed: Managed, openbao: Op
 
 def test_the_audit_only_policy_gets_a_partial_history(managed: Managed, openbao: OpenBaoServer) -> None:
     rotate(managed, github("555"), "chatbot")
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     vault.sys.create_or_update_policy("gk-hist-ro", render_policy("secret", managed.prefix, audit_only=True))
     read_only = vault.auth.token.create(policies=["gk-hist-ro"], no_default_policy=True, ttl="10m")
     managed.env["VAULT_TOKEN"] = read_only["auth"]["client_token"]
@@ -347,7 +344,7 @@ def test_the_audit_only_policy_gets_a_partial_history(managed: Managed, openbao:
 
 def test_the_audit_json_carries_each_keys_history(managed: Managed, openbao: OpenBaoServer) -> None:
     # batch is due by age, but `--all` asked for every key: each records that it was requested.
-    age(root(managed, openbao), managed, "apps/batch")
+    age(vault_client(openbao), managed, "apps/batch")
     rotate(managed, github("77"), "--all", "--min-interval", "0")
     code, report, err = managed.audit()
     assert code == 0, err
@@ -412,7 +409,7 @@ def test_history_and_the_audit_never_show_a_secret(
     sink.write("apps/chatbot", planted, replace(entry.ledger, fingerprint=planted.fingerprint), entry.version)
     rotate(managed, github("9"), "chatbot", "--force")
     rotate(managed, NO_CI, "chatbot", "--emergency")
-    vault = root(managed, openbao)
+    vault = vault_client(openbao)
     full = f"{managed.prefix}/apps/chatbot"
     secrets = [
         vault.secrets.kv.v2.read_secret_version(

@@ -27,6 +27,7 @@ from components.vault_sink import VaultSink
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator, EmulatorConfig
 from tests.integration.rotation_env import policy_only_token
+from tests.integration.test_vault_auth import without_token
 
 PLANTED_TOKEN = "dop_v1_PLANTED_TOKEN_a41f09c3e7d2b5"
 PLANTED_READ_ONLY = "dop_v1_PLANTED_READONLY_77e1c0"
@@ -192,12 +193,12 @@ def test_vault_paths_leak_nothing(
     attempt(lambda: limited.preflight([key_path]))
     attempt(lambda: limited.write(key_path, secret, ledger, 1))
     approle = {
-        "VAULT_ADDR": vault_env["VAULT_ADDR"],
+        **without_token(vault_env),
         "VAULT_ROLE_ID": "r",
         "VAULT_SECRET_ID": PLANTED_SECRET_ID,
     }
     attempt(lambda: VaultSink(environ=approle))
-    jwt_env = {"VAULT_ADDR": vault_env["VAULT_ADDR"], "VAULT_JWT_ROLE": "ci", "VAULT_JWT": PLANTED_JWT}
+    jwt_env = {**without_token(vault_env), "VAULT_JWT_ROLE": "ci", "VAULT_JWT": PLANTED_JWT}
     attempt(lambda: VaultSink(environ=jwt_env))
     down = VaultSink(
         environ={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": restricted}, sleep=lambda _s: None

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import hvac
 import pytest
 
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.conftest import vault_client
 from tests.inference_probe import works
 from tests.integration.rotation_env import REPO, Managed, manage, regenerations
 
@@ -139,8 +139,10 @@ def test_rotate_output_never_holds_a_secret(managed: Managed) -> None:
         assert all(secret not in text for text in outputs)
 
 
-def test_a_dry_run_changes_nothing_in_vault_not_even_a_stale_mirror(managed: Managed) -> None:
-    vault = hvac.Client(url=managed.env["VAULT_ADDR"], token=managed.env["VAULT_TOKEN"])
+def test_a_dry_run_changes_nothing_in_vault_not_even_a_stale_mirror(
+    managed: Managed, openbao: OpenBaoServer
+) -> None:
+    vault = vault_client(openbao, managed.env["VAULT_TOKEN"])
     full = f"{managed.prefix}/apps/chatbot"
     current = vault.secrets.kv.v2.read_secret_version(
         full, mount_point="secret", raise_on_deleted_version=True

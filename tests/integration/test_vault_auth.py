@@ -17,9 +17,15 @@ from components.ledger import Ledger
 from components.secret import Secret
 from components.vault_policy import render_policy
 from components.vault_sink import VaultSink
+from sandbox.openbao import OpenBaoServer
 
 AUDIENCE = "gradient-keys"
 ISSUER = "https://ci.example.test"
+
+
+def without_token(vault_env: dict[str, str]) -> dict[str, str]:
+    """Where Vault is (address, namespace, CA), for a login that brings its own credentials."""
+    return {name: value for name, value in vault_env.items() if name != "VAULT_TOKEN"}
 
 
 def write_once(sink: VaultSink, path: str) -> None:
@@ -62,7 +68,7 @@ def test_approle(vault_env: dict[str, str], root_vault: hvac.Client, tool_policy
     )
     role_id = root_vault.auth.approle.read_role_id("rotator", mount_point=mount)["data"]["role_id"]
     secret_id = root_vault.auth.approle.generate_secret_id("rotator", mount_point=mount)["data"]["secret_id"]
-    env = {"VAULT_ADDR": vault_env["VAULT_ADDR"], "VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id}
+    env = {**without_token(vault_env), "VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id}
     write_once(VaultSink(environ={**env, "VAULT_APPROLE_MOUNT": mount}), key_path)
     with pytest.raises(VaultAuthError, match=r"approle login .* was refused") as caught:
         VaultSink(environ={**env, "VAULT_APPROLE_MOUNT": mount, "VAULT_SECRET_ID": "wrong-secret-id"})
@@ -109,7 +115,7 @@ def test_jwt_from_an_environment_variable(
     vault_env: dict[str, str], jwt_backend: tuple[str, ec.EllipticCurvePrivateKey], key_path: str
 ) -> None:
     mount, key = jwt_backend
-    env = {"VAULT_ADDR": vault_env["VAULT_ADDR"], "VAULT_JWT_ROLE": "pulumi-ci", "VAULT_JWT_MOUNT": mount}
+    env = {**without_token(vault_env), "VAULT_JWT_ROLE": "pulumi-ci", "VAULT_JWT_MOUNT": mount}
     write_once(VaultSink(environ={**env, "VAULT_JWT": sign(key)}), key_path)
 
 
@@ -123,7 +129,7 @@ def test_jwt_from_a_file(
     token_file = tmp_path / "oidc-token"
     token_file.write_text(sign(key))
     env = {
-        "VAULT_ADDR": vault_env["VAULT_ADDR"],
+        **without_token(vault_env),
         "VAULT_JWT_ROLE": "pulumi-ci",
         "VAULT_JWT_MOUNT": mount,
         "VAULT_JWT_FILE": str(token_file),
@@ -142,7 +148,7 @@ def test_jwt_refusals_are_clear(
     mount, key = jwt_backend
     bad = make_token(key)  # type: ignore[operator]
     env = {
-        "VAULT_ADDR": vault_env["VAULT_ADDR"],
+        **without_token(vault_env),
         "VAULT_JWT_ROLE": "pulumi-ci",
         "VAULT_JWT_MOUNT": mount,
         "VAULT_JWT": bad,
@@ -152,9 +158,12 @@ def test_jwt_refusals_are_clear(
     assert bad not in str(caught.value)
 
 
-def test_namespace_header_is_sent(vault_env: dict[str, str], root_vault: hvac.Client, key_path: str) -> None:
-    namespace = f"team-{uuid.uuid4().hex[:6]}"
-    root_vault.sys.create_namespace(namespace)
+def test_namespace_header_is_sent(
+    vault_env: dict[str, str], root_vault: hvac.Client, openbao: OpenBaoServer, key_path: str
+) -> None:
+    child = f"team-{uuid.uuid4().hex[:6]}"
+    root_vault.sys.create_namespace(child)  # inside the suite's own namespace when it runs in one
+    namespace = f"{openbao.namespace}/{child}" if openbao.namespace else child
     in_namespace = hvac.Client(
         url=vault_env["VAULT_ADDR"], token=vault_env["VAULT_TOKEN"], namespace=namespace
     )

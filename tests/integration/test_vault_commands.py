@@ -32,11 +32,7 @@ def test_policy_for_a_stack_is_the_policy_for_its_mount_and_prefix() -> None:
 def test_check_for_a_stack_checks_each_declared_path_with_its_delete_mode(
     openbao: OpenBaoServer, root_vault: hvac.Client
 ) -> None:
-    env = {
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": token_for(root_vault, DEV_PREFIX),
-        "HOME": "/nonexistent",
-    }
+    env = {**openbao.environment(token_for(root_vault, DEV_PREFIX)), "HOME": "/nonexistent"}
     checked = gk("vault", "check", "--stack", "dev", env=env)
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines() == [
@@ -50,7 +46,7 @@ def test_check_for_a_stack_checks_each_declared_path_with_its_delete_mode(
 def test_a_token_for_another_prefix_is_refused_on_the_stacks_path(
     openbao: OpenBaoServer, root_vault: hvac.Client
 ) -> None:
-    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": token_for(root_vault, "gradient-keys/prod")}
+    env = openbao.environment(token_for(root_vault, "gradient-keys/prod"))
     refused = gk("vault", "check", "--stack", "dev", env=env)
     assert refused.returncode == 4, refused.stderr
     assert "secret/data/gradient-keys/dev/apps/" in refused.stderr
@@ -75,7 +71,7 @@ def test_check_says_when_the_mount_is_missing_or_not_kv_v2(
     openbao: OpenBaoServer, root_vault: hvac.Client
 ) -> None:
     """The capabilities alone pass for a root token on any path: the mount itself is checked."""
-    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
+    env = openbao.environment()
     missing = gk("vault", "check", "--mount", "kv-typo", "apps/x", env=env)
     assert missing.returncode == 2, missing.stderr
     assert "Vault has no mount this login can see at kv-typo/" in missing.stderr
@@ -90,7 +86,7 @@ def test_check_says_when_the_mount_is_missing_or_not_kv_v2(
 def test_a_refused_capability_points_at_the_policy_command(
     openbao: OpenBaoServer, root_vault: hvac.Client
 ) -> None:
-    env = {"VAULT_ADDR": openbao.address, "VAULT_TOKEN": token_for(root_vault, "gradient-keys/prod")}
+    env = openbao.environment(token_for(root_vault, "gradient-keys/prod"))
     refused = gk("vault", "check", "--stack", "dev", env=env)
     assert refused.returncode == 4
     assert "grant the policy that `gradient-keys vault policy --stack NAME` prints" in refused.stderr

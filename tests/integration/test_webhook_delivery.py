@@ -218,11 +218,7 @@ def test_a_refusing_target_is_still_tried_for_the_next_event(receiver: Receiver)
 @pytest.fixture
 def vault_prefix(openbao: OpenBaoServer, tmp_path: Path) -> tuple[str, VaultSink]:
     prefix = f"gradient-keys/notify-{tmp_path.name[-8:]}"
-    env = {
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": policy_only_token(openbao, prefix),
-        "HOME": str(tmp_path),
-    }
+    env = {**openbao.environment(policy_only_token(openbao, prefix)), "HOME": str(tmp_path)}
     return prefix, VaultSink(path_prefix=prefix, environ=env)
 
 
@@ -263,11 +259,7 @@ def test_a_url_vault_refuses_to_give_is_reported(
     root_vault.secrets.kv.v2.create_or_update_secret(
         f"{other}/notifications/hook", {"url": receiver.url(PATH)}, mount_point="secret"
     )
-    env = {
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": policy_only_token(openbao, granted),
-        "HOME": str(tmp_path),
-    }
+    env = {**openbao.environment(policy_only_token(openbao, granted)), "HOME": str(tmp_path)}
     sink = VaultSink(path_prefix=other, environ=env)  # a prefix this token's policy does not cover
     notifier = Notifier(
         [target("t", UrlFromVault("notifications/hook"))], environ={}, vault=lambda: sink, policy=FAST

@@ -42,9 +42,7 @@ def provider(
 
 
 def vault(openbao: OpenBaoServer) -> VaultSink:
-    return VaultSink(
-        path_prefix=PREFIX, environ={"VAULT_ADDR": openbao.address, "VAULT_TOKEN": openbao.root_token}
-    )
+    return VaultSink(path_prefix=PREFIX, environ=openbao.environment())
 
 
 def test_create_then_rename_rotate_and_delete(

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hvac
 import pytest
 import yaml
 
@@ -24,6 +23,7 @@ from components.keys import KeyContext
 from components.provider import inputs_for
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.conftest import vault_client
 from tests.integration.rotation_env import REPO, Managed, environment
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
@@ -105,7 +105,7 @@ def update(provider: ProviderProcess, olds: dict[str, Any], news: dict[str, Any]
 
 
 def age(openbao: OpenBaoServer, stack: Stack) -> None:
-    vault = hvac.Client(url=openbao.address, token=openbao.root_token)
+    vault = vault_client(openbao)
     full = f"{stack.prefix}/apps/chatbot"
     custom = vault.secrets.kv.v2.read_secret_metadata(full, mount_point="secret")["data"]["custom_metadata"]
     vault.secrets.kv.v2.update_metadata(
@@ -164,7 +164,7 @@ def test_a_secret_deleted_from_vault_is_restored_and_recorded_as_such(
 ) -> None:
     checked = from_struct(provider_in_ci.check("chatbot", {}, stack.declare()).inputs)
     outs = from_struct(provider_in_ci.create("chatbot", checked).properties)
-    vault = hvac.Client(url=openbao.address, token=openbao.root_token)
+    vault = vault_client(openbao)
     vault.secrets.kv.v2.delete_secret_versions(f"{stack.prefix}/apps/chatbot", [1], mount_point="secret")
     update(provider_in_ci, outs, stack.declare())
     seen = stack.history()

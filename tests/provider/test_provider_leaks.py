@@ -40,8 +40,7 @@ def test_no_secret_in_any_provider_or_program_output(
         "DIGITALOCEAN_TOKEN": DEFAULT_TOKEN,
         "DIGITALOCEAN_INFERENCE_URL": emulator.base_url,
         "GRADIENT_KEYS_DO_BURST_PER_MINUTE": "0",  # the test emulator has no burst limit
-        "VAULT_ADDR": openbao.address,
-        "VAULT_TOKEN": planted_vault_token,
+        **openbao.environment(planted_vault_token),
         "HOME": str(tmp_path),
     }
     secrets = [

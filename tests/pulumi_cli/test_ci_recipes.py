@@ -39,8 +39,9 @@ from tests.pulumi_cli.stackkit import DUAL, IN_PLACE, accepted, make_in_panel, r
 
 KEYS = [DUAL, IN_PLACE]
 WORKFLOWS = GITHUB_DIR / "workflows"
-# What the workflows set themselves (from secrets, variables or the Vault login step): the runner's
-# own environment must not hold them, or a step that forgot one would pass here.
+# What the workflows set themselves (from secrets, variables or the Vault login step; the Vault
+# namespace, from the stack file: see configure()): the runner's own environment must not hold
+# them, or a step that forgot one would pass here.
 SUPPLIED_BY_THE_RECIPES = (
     "DIGITALOCEAN_TOKEN",
     "VAULT_TOKEN",
@@ -49,6 +50,7 @@ SUPPLIED_BY_THE_RECIPES = (
     "PULUMI_CONFIG_PASSPHRASE",
     "PULUMI_SKIP_UPDATE_CHECK",
     "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION",
+    "VAULT_NAMESPACE",
 )
 SETUP_ACTIONS = ("actions/checkout", "actions/setup-python", "actions/setup-go", "actions/cache")
 
@@ -68,8 +70,17 @@ def checkout(
     project = PulumiProject.create(
         tmp_path / "checkout", pulumi_bin, service_env(emulator, openbao), stack="prod"
     )
-    project.configure(KEYS, prefix)
+    configure(project, KEYS, prefix, openbao)
     return project
+
+
+def configure(
+    project: PulumiProject, keys: list[dict[str, Any]], prefix: str, openbao: OpenBaoServer
+) -> None:
+    """The stack config, naming Vault's namespace when there is one: the recipes pass the jobs
+    VAULT_ADDR only, so the stack file is where a team in a namespace says which."""
+    vault = {"path_prefix": prefix, **({"namespace": openbao.namespace} if openbao.namespace else {})}
+    project.configure(keys, prefix, vault=vault)
 
 
 def readme_setup(system: str) -> tuple[list[tuple[list[str], str]], list[tuple[str, Path]]]:
@@ -191,7 +202,7 @@ def test_github_workflows_run(
     assert_markdown(audit_after.summary)
 
     # A new rotation_token, merged; the scheduled rotate rotates that key and nothing else.
-    checkout.configure([{**DUAL, "rotation_token": "ci-2026-11-26"}, IN_PLACE], prefix)
+    configure(checkout, [{**DUAL, "rotation_token": "ci-2026-11-26"}, IN_PLACE], prefix, openbao)
     before = vault_secret(root_vault, prefix, DUAL["vault_path"])
     rotate = run("rotate.yml", "schedule")
     document = json.loads(rotate.step("Rotate the keys that are due").stdout)
@@ -278,7 +289,7 @@ def test_gitlab_pipeline_runs(
 
     # Any other schedule audits only; the rotate schedule sets GRADIENT_KEYS_JOB=rotate.
     assert [job.name for job, _rule in runner.jobs_for("schedule", "main")] == ["audit"]
-    checkout.configure([{**DUAL, "rotation_token": "ci-2026-11-26"}, IN_PLACE], prefix)
+    configure(checkout, [{**DUAL, "rotation_token": "ci-2026-11-26"}, IN_PLACE], prefix, openbao)
     pipeline("schedule", "main", ["rotate", "audit"], GRADIENT_KEYS_JOB="rotate")
     document = json.loads(artifact("rotate.json"))
     assert document["summary"]["rotated"] == 1, document
