@@ -168,9 +168,11 @@ def test_pulumi_up_rides_through_a_leader_failover(
         old_secret, old_version = adopted[path]
         assert accepted(emulator, secret), (path, note)
         assert version > old_version and secret != old_secret, (path, note)  # rotated, never backwards
+        # Rotated once: every version written since holds the same new secret. (A regenerate whose
+        # secret never reached Vault, retried after a failure, handed nobody anything.)
+        handed_out = {secret_at(root, path, v) for v in range(old_version + 1, version + 1)}
+        assert handed_out == {secret}, (path, len(handed_out), note)
         if key.get("strategy") != "in-place":
             assert accepted(emulator, old_secret), (path, note)  # the previous slot lives one more period
-    assert all(n <= 1 for n in regenerated.values()), (regenerated, note)  # no key rotated twice
-    assert sum(regenerated.values()) == DUAL_SLOT + IN_PLACE, (regenerated, note)
     assert all(c.failed == 0 and c.ok > 0 for c in counts.values()), (counts, note)
     project.up("--expect-no-changes")
