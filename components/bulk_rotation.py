@@ -290,15 +290,9 @@ class RotationRunner:
                 )
                 continue
             try:
-                state = self.ops.rotate(
-                    outcome._spec,
-                    outcome._state,
-                    emergency=self.emergency,
-                    run_id=self.run_id,
-                    preflight=False,
-                    expected_version=outcome._state.vault_version,
-                    reason=outcome._why,
-                )
+                state = self._rotate_planned(outcome)
+                if state is None:  # decided again from a fresh read: nothing to do after all
+                    continue
             except RotationSkipped as exc:
                 outcome.status, outcome.detail = Status.ALREADY_DONE, str(exc)
                 self._skipped.append(outcome.vault_path)
@@ -319,6 +313,40 @@ class RotationRunner:
                 pace = f" ({rate:.1f}/s, ~{eta:.0f}s left)" if len(todo) > 1 and index < len(todo) else ""
                 self.progress(f"[{index}/{len(todo)}] {outcome.key}: {outcome.status}{pace}")
                 last_report = now
+
+    def _rotate_planned(self, outcome: Outcome) -> KeyState | None:
+        """Rotate one planned key; when Vault moved on since the plan read it, decide again.
+
+        The key moved on after this run started: another rotator did it meanwhile
+        (`RotationSkipped`, already done). It moved on before: the plan read a lagging copy (a
+        standby of an HA Vault that had not caught up; see docs/vault.md), so the key is decided
+        again from the fresh read, with every rule of the plan, and rotated (once) or not."""
+        assert outcome._spec is not None and outcome._state is not None
+        try:
+            return self._rotate(outcome)
+        except RotationSkipped:
+            entry = self.ops.vault.read_ledger(outcome.vault_path)
+            moved = entry.ledger.rotated_at if entry is not None and entry.ledger is not None else ""
+            if not moved or moved >= self.started_at:  # same second: meanwhile (the safe reading)
+                raise
+        fresh = self._decide(outcome._spec, self.ops.clock(), dry_run=False)
+        if fresh.status is not Status.PLANNED:
+            outcome.status, outcome.detail = fresh.status, fresh.detail or "decided again from a fresh read"
+            return None
+        outcome._state, outcome._why, outcome.reason = fresh._state, fresh._why, fresh.reason
+        return self._rotate(outcome)
+
+    def _rotate(self, outcome: Outcome) -> KeyState:
+        assert outcome._spec is not None and outcome._state is not None
+        return self.ops.rotate(
+            outcome._spec,
+            outcome._state,
+            emergency=self.emergency,
+            run_id=self.run_id,
+            preflight=False,
+            expected_version=outcome._state.vault_version,
+            reason=outcome._why,
+        )
 
     def _finish(self, outcomes: list[Outcome], todo: list[Outcome], started: float) -> Summary:
         summary = self._summarize(outcomes, self.monotonic() - started)

@@ -102,6 +102,20 @@ def _retry_seconds(env: Mapping[str, str]) -> float:
     return value
 
 
+class RedirectRefused(VaultError):
+    """Vault answered with a redirect to another origin, which was not followed. A standby of an
+    HA cluster answers so while it cannot forward (a leader election): the call is retried against
+    the same VAULT_ADDR within the retry window (components/vault_sink.py), never sent elsewhere."""
+
+    def __init__(self, here: str, there: str) -> None:
+        self.detail = f"redirected to another origin ({there}), not followed"
+        super().__init__(
+            f"Vault at {here} {self.detail}, so the token and any secret stay where VAULT_ADDR points. "
+            "A standby redirects while it cannot forward: point VAULT_ADDR at a load balancer in front "
+            "of the cluster (or at the active node)"
+        )
+
+
 class SameOriginRedirects(requests.Session):
     """Follows a redirect only to the same scheme, host and port. requests strips `Authorization`
     when the host changes, but not Vault's `X-Vault-Token`, and it would resend a secret's body
@@ -112,10 +126,7 @@ class SameOriginRedirects(requests.Session):
         if target is not None:
             here, there = _origin(urlsplit(resp.url)), _origin(urlsplit(urljoin(resp.url, target)))
             if there != here:
-                raise VaultError(
-                    f"Vault at {here} redirected to another origin ({there}); refused, so the token and "
-                    "any secret stay where VAULT_ADDR points. Point VAULT_ADDR at the active node"
-                )
+                raise RedirectRefused(here, there)
         return target
 
 

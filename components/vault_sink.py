@@ -52,7 +52,7 @@ from components.ledger import LEDGER_DATA_FIELD, SECRET_DATA_FIELD, Ledger, Ledg
 from components.pacing import Backoff
 from components.secret import Secret, seal
 from components.timing import Stopwatch
-from components.vault_auth import VaultConnection, VaultLogin, login, resolve_login
+from components.vault_auth import RedirectRefused, VaultConnection, VaultLogin, login, resolve_login
 
 __all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLedger", "vault_time"]
 
@@ -679,8 +679,11 @@ class VaultSink:
             with self.stopwatch.timing():
                 answer = call()
             return cast(T, seal(answer, SECRET_DATA_FIELD))
+        except RedirectRefused as exc:
+            # Not followed; tried again here: a standby redirects only while it cannot forward.
+            outcome, detail = "retry", exc.detail
         except VaultError as exc:
-            ours = exc  # ours, raised from inside the call (a refused redirect, a login)
+            ours = exc  # ours, raised from inside the call (a login)
         except (hvac_errors.VaultError, requests.RequestException) as exc:
             outcome, detail = _classify(exc)
         except (AttributeError, TypeError, KeyError) as exc:

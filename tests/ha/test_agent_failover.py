@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from sandbox.server import Emulator
 from tests.agent import EXAMPLE_CONFIG, Agent, example_config, start_agent
 from tests.conftest import require_openbao, vault_client
 from tests.ha.cluster_vault import ClusterVault
-from tests.integration.rotation_env import REPO, Managed, manage
+from tests.integration.rotation_env import REPO, Managed, manage, regenerations
 
 # The key of the shipped examples: prefix + vault_path give secret/data/gradient/prod/apps/chatbot,
 # the path examples/agent/agent.hcl renders and examples/agent/chatbot-consumer.hcl may read, so
@@ -49,16 +50,17 @@ RENDER_INTERVAL = 1.0
 EVERY = 0.05  # the consumer's call period
 ROTATIONS = 5
 FAILOVER_DURING = 3  # the leader is SIGKILLed while this rotation's command runs
-KILL_AFTER = 0.5  # seconds into that command: before its Vault writes (the CLI takes longer to start)
+KILL_AFTER = 0.5  # seconds into that command: before its first Vault call (the CLI takes longer to start)
 # The bound on a switch, from the moment Vault stored the version: the agent reads 85-95% of an
 # interval after its last read, so the version reaches the file within one interval; a read that a
 # standby answered from a copy not yet caught up costs one more; the consumer sees the file at its
 # next call (EVERY, plus the call). 1 s of margin for a shared, loaded machine.
 SWITCH_BOUND = 2 * RENDER_INTERVAL + 1.0
-# During the failover the agent's reads fail until a leader serves again; consul-template (the
-# agent's template engine) then retries with a backoff doubling from 250 ms, so the read after
-# recovery may come up to the last backoff step later: the same doubling again, plus the bound above.
-FAILOVER_MARGIN = 1.0
+# During the failover the agent's reads may fail until a leader serves again (through the balancer
+# they mostly reach a standby, which answers on its own); its template engine retries them with a
+# backoff doubling from 250 ms, so its first read after recovery comes at most about as long after
+# as the reads had been failing: that rotation's bound adds twice the time the cluster took to serve.
+FAILOVER_ALLOWANCE = 2.0  # times the recovery time
 PICKUP_DEADLINE = 60.0  # how long to wait for the file before giving up (far above every bound)
 
 
@@ -126,14 +128,49 @@ def current_version(root: hvac.Client, newer_than: int = 0, context: object = No
     return retrying(f"the version after {newer_than} ({context})", read)  # type: ignore[no-any-return]
 
 
-def approle_login(root: hvac.Client) -> tuple[str, str]:
-    """AppRole as docs/consumers.md sets it up: the role `chatbot` with the shipped reader policy."""
+def every_node_holds(cluster: ClusterVault, version: int) -> None:
+    """Wait until each node, asked directly, answers the key's reads with `version`.
+
+    A workaround, not what the test is about: the node back from the SIGKILL joins as a standby
+    before it has caught up, the balancer sends it reads, and `gradient-keys rotate` plans from its
+    first reads, which carry no X-Vault-Index yet (components/vault_auth.py sends it only once an
+    answer gave one). Planned against the version before, the rotation then finds the current one
+    inside its lease and skips the key as "rotated meanwhile": exit 0, nothing rotated (2 runs in
+    3 without this wait). Reported; remove this wait once the plan reads consistently.
+    """
+    assert cluster.cluster is not None
+    for node in cluster.cluster.nodes:
+        client = hvac.Client(
+            url=node.address, token=cluster.root_token, verify=str(cluster.ca_cert), timeout=10
+        )
+        current_version(client, newer_than=version - 1, context=f"node {node.name}")
+
+
+def next_second(version: Version) -> None:
+    """Wait for the wall clock's next second after `version` was stored.
+
+    Another workaround, for this test's compressed time only: the ledger's `rotated_at` and a run's
+    `started_at` are whole seconds, and a resumed run skips a key whose `rotated_at >= started_at`
+    as "rotated after run started" (components/bulk_rotation.py). A run started in the second the
+    previous rotation ended, then stopped by the failover, is resumed into skipping the key: exit 0,
+    nothing rotated (1 run in 5 without this wait). With --min-interval 1h it takes two runs within
+    one second. Reported.
+    """
+    time.sleep(max(0.0, math.floor(version.created) + 1.01 - time.time()))
+
+
+def approle_login(cluster: ClusterVault) -> tuple[str, str]:
+    """AppRole as docs/consumers.md sets it up: the role `chatbot` with the shipped reader policy.
+    Set up on the active node itself: through the balancer a standby may answer the next step from
+    a copy that does not hold the last one yet (no such route, no such role)."""
+    leader = cluster.cluster.leader() if cluster.cluster else None
+    assert leader is not None
+    root = hvac.Client(url=leader.address, token=cluster.root_token, verify=str(cluster.ca_cert), timeout=10)
     root.sys.create_or_update_policy("chatbot-consumer", POLICY.read_text())
     if "approle/" not in root.sys.list_auth_methods()["data"]:
         root.sys.enable_auth_method("approle")
     root.auth.approle.create_or_update_approle("chatbot", token_policies=["chatbot-consumer"], token_ttl="1h")
-    # A read a standby answers from its own copy: it may not hold the role it just forwarded yet.
-    role_id = retrying("the role id", lambda: root.auth.approle.read_role_id("chatbot"))["data"]["role_id"]
+    role_id = root.auth.approle.read_role_id("chatbot")["data"]["role_id"]
     secret_id = root.auth.approle.generate_secret_id("chatbot")["data"]["secret_id"]
     return str(role_id), str(secret_id)
 
@@ -229,13 +266,15 @@ def rotate(managed: Managed, cluster: ClusterVault, root: hvac.Client, number: i
 
 
 def runs_said(code: int, document: dict[str, Any], stderr: str) -> str:
-    """What a rotate run said, in a line: its exit code, run, and the key's status and detail."""
-    keys = document.get("keys") or [{}]
-    said = f"exit {code}, run {document.get('run_id')} (resumed: {document.get('resumed')}), "
-    said += (
-        f"{keys[0].get('status')}: {keys[0].get('detail') or document.get('error') or stderr.strip()[-300:]}"
-    )
-    return said
+    """What a rotate run said, in a line: its exit code, and the key's status and detail, or the
+    error document's message when the run stopped before its plan (docs/exit-codes.md)."""
+    if not document.get("keys"):
+        error = document.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        return f"exit {code}, stopped: {message or stderr.strip()[-300:]}"
+    (key,) = document["keys"]
+    resumed = " (resumed)" if document.get("resumed") else ""
+    return f"exit {code}, run {document.get('run_id')}{resumed}, {key.get('status')}: {key.get('detail')}"
 
 
 def follow(agent: Agent, emulator: Emulator, rotation: Rotation) -> None:
@@ -252,7 +291,12 @@ def follow(agent: Agent, emulator: Emulator, rotation: Rotation) -> None:
 
 
 def report(
-    summary: dict[str, Any], rotations: list[Rotation], failover: float, expected_calls: float, path: Path
+    summary: dict[str, Any],
+    rotations: list[Rotation],
+    failover: float,
+    expected_calls: float,
+    regenerated: dict[str, int],
+    path: Path,
 ) -> dict[str, Any]:
     """The measurements, printed (`-s`) and written to `path` as JSON: no secret, fingerprints only."""
     document = {
@@ -262,6 +306,7 @@ def report(
         "failed": summary["failed"],
         "retried_after_401": summary["retried_after_401"],
         "failover_recovered_seconds": failover,
+        "regenerations": regenerated,
         "rotations": [
             {**asdict(r), "version": r.version.number, "fingerprint": r.version.fingerprint}
             for r in rotations
@@ -270,7 +315,8 @@ def report(
     path.write_text(json.dumps(document, indent=2))
     print(
         f"\nbao agent + consumer_file.py: {summary['calls']} calls (~{expected_calls:.0f} at most), "
-        f"{summary['failed']} failed; the leader failover served again after {failover:.2f}s"
+        f"{summary['failed']} failed; the leader failover served again after {failover:.2f}s; "
+        f"slots regenerated {sum(regenerated.values())} times"
     )
     for r in rotations:
         print(
@@ -284,12 +330,13 @@ def report(
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_file_consumer_follows_rotations_and_a_failover_without_a_failed_call(
-    cluster: ClusterVault, emulator: Emulator, tmp_path: Path, record_property: Callable[[str, object], None]
+    cluster: ClusterVault, emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     managed = manage(emulator, cluster.server(), tmp_path, [{"name": KEY, "vault_path": VAULT_PATH}], PREFIX)
     root = vault_client(cluster.server())
     adopted = current_version(root)
-    role_id, secret_id = approle_login(root)
+    adoption = regenerations(emulator, KEY)  # adoption regenerates: DigitalOcean shows a secret once
+    role_id, secret_id = approle_login(cluster)
     config = example_config(render_interval=f"{RENDER_INTERVAL:.0f}s")
     rotations: list[Rotation] = []
     agent_dir = tmp_path / "agent"
@@ -301,11 +348,13 @@ def test_a_file_consumer_follows_rotations_and_a_failover_without_a_failed_call(
         try:
             wait_for("the consumer's first calls", lambda: chat_calls(emulator) >= 3)
             for number in range(1, ROTATIONS + 1):
-                before = rotations[-1].version.number if rotations else adopted.number
-                rotations.append(rotate(managed, cluster, root, number, before))
+                before = rotations[-1].version if rotations else adopted
+                next_second(before)
+                rotations.append(rotate(managed, cluster, root, number, before.number))
                 follow(agent, emulator, rotations[-1])
                 if number == FAILOVER_DURING:
                     cluster.restore()
+                    every_node_holds(cluster, rotations[-1].version.number)
         finally:
             stopped = time.time()
             summary = consumer.stop()
@@ -319,8 +368,12 @@ def test_a_file_consumer_follows_rotations_and_a_failover_without_a_failed_call(
         rotation.after_command_seconds = round(first_use - rotation.finished, 3)
     expected_calls = (stopped - float(summary["keys_used"][0]["since"])) / EVERY
     failover = cluster.failovers[-1].recovered_seconds
-    document = report(summary, rotations, failover, expected_calls, tmp_path / "agent_failover.json")
-    record_property("agent_failover", json.dumps(document))
+    regenerated = {name: n - adoption.get(name, 0) for name, n in regenerations(emulator, KEY).items()}
+    document = report(
+        summary, rotations, failover, expected_calls, regenerated, tmp_path / "agent_failover.json"
+    )
+    # In --junitxml's report as a property (the record_property fixture would warn under xunit2).
+    request.node.user_properties.append(("agent_failover", json.dumps(document)))
 
     # Not one failed call, and none that needed the 401 retry: the old key always still worked.
     assert summary["failed"] == 0, summary["failures"]
@@ -333,8 +386,12 @@ def test_a_file_consumer_follows_rotations_and_a_failover_without_a_failed_call(
     assert [k["fingerprint"] for k in summary["keys_used"]] == [v.fingerprint for v in versions]
     for earlier, later in itertools.pairwise(rotations):
         assert used[earlier.version.fingerprint] < later.version.created, (earlier.number, later.number)
+    # One regenerate per rotation; a run stopped by the failover may have regenerated the unused
+    # slot before it stopped (its answer never reached Vault), and the rerun regenerates it again.
+    reruns = sum(r.attempts - 1 for r in rotations)
+    assert ROTATIONS <= sum(regenerated.values()) <= ROTATIONS + reruns, regenerated
     for rotation in rotations:
         bound = SWITCH_BOUND
         if rotation.number == FAILOVER_DURING:
-            bound += 2 * failover + FAILOVER_MARGIN
+            bound += FAILOVER_ALLOWANCE * failover
         assert rotation.switch_seconds < bound, (rotation.number, rotation.switch_seconds, bound)

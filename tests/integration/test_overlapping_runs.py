@@ -3,6 +3,7 @@ per selection, skipped keys recorded, a minimum interval between rotations, one 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import socket
 import subprocess
@@ -208,3 +209,38 @@ def test_a_lease_held_on_another_host_is_waited_out(managed: Managed) -> None:
     sink.write_record(path, {"run_id": "far", "holder": "another-host:1:1.000", "expires_at": until})
     code, _document, err = managed.rotate("--all", "--wait", "0")
     assert code == 1 and "another rotation run (far on another-host:1:1.000)" in err
+
+
+def test_a_plan_read_from_a_lagging_copy_is_decided_again_not_skipped(
+    managed: Managed, emulator: Emulator
+) -> None:
+    """The plan read alpha from a copy of Vault behind the truth (an HA standby that had not caught
+    up): Vault's newer version was written *before* this run started, so nobody rotated the key
+    meanwhile. The run decides again from the fresh read and rotates it (once), rather than
+    calling it done and exiting 0 with the key untouched."""
+    settings = load_stack_file(managed.stack_file)
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+    runner = RotationRunner(
+        settings, KeyOperations(context, ClientFactory(managed.env)), min_interval_seconds=0
+    )
+    planned = runner.plan(runner.select(every=True))
+    # What the plan did not see: a new secret (slot b), recorded as minted a minute before the run.
+    KeyOperations(context, ClientFactory(managed.env)).rotate(managed.specs["alpha"], managed.states["alpha"])
+    sink = managed.sink()
+    secret, entry = sink.read_secret("apps/alpha")
+    assert entry.ledger is not None and entry.ledger.active_slot == "b"
+    earlier = format_time(datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1))
+    sink.write("apps/alpha", secret, dataclasses.replace(entry.ledger, rotated_at=earlier), entry.version)
+    before = regenerations(emulator)
+    runner.run(planned)
+    assert {o.key: o.status for o in planned} == {
+        "alpha": "rotated",
+        "bravo": "rotated",
+        "charlie": "rotated",
+    }
+    after = regenerations(emulator)
+    # decided again on the fresh ledger: slot b holds the secret now, so slot a is regenerated
+    assert (after["alpha-slot-a"], after["alpha-slot-b"]) == (
+        before["alpha-slot-a"] + 1,
+        before["alpha-slot-b"],
+    )

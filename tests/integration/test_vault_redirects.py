@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from components.errors import VaultError
+from components.errors import VaultError, VaultUnavailableError
 from components.vault_sink import VaultSink
 
 TOKEN = "hvs.planted-token-for-redirect-tests"
@@ -65,8 +65,15 @@ def redirecting_vault() -> Iterator[str]:
 
 
 def test_a_redirect_to_another_host_is_refused(redirecting_vault: str) -> None:
-    with pytest.raises(VaultError, match="redirected to another origin") as caught:
-        sink = VaultSink(environ={"VAULT_ADDR": redirecting_vault, "VAULT_TOKEN": TOKEN})
+    """Never followed; tried again at VAULT_ADDR (a standby redirects while it cannot forward)
+    until the retry window ends, then unavailable (exit 3) with the redirect named."""
+    waits: list[float] = []
+    sink = VaultSink(
+        environ={"VAULT_ADDR": redirecting_vault, "VAULT_TOKEN": TOKEN}, retry_seconds=0, sleep=waits.append
+    )
+    with pytest.raises(VaultUnavailableError, match="redirected to another origin") as caught:
         sink.read_ledger("apps/chatbot")
+    assert len(waits) == sink.max_attempts - 1  # retried, at the same address
     assert Elsewhere.seen == []  # nothing, the token least of all, reached the other host
     assert TOKEN not in str(caught.value)
+    assert isinstance(caught.value, VaultError)
