@@ -35,6 +35,18 @@ def ha_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             os.environ.pop("REQUESTS_CA_BUNDLE", None)
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterVault]:
+    """A cluster of the test module's own, behind its balancer (the campaign's lab has another)."""
+    require_openbao()
+    vault = ClusterVault(tmp_path_factory.mktemp("ha-cluster"))
+    vault.start()
+    try:
+        yield vault
+    finally:
+        vault.stop()
+
+
 @pytest.fixture
 def ha_results() -> list[ScenarioResult]:
     return RESULTS

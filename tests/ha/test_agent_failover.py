@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from components.secret import fingerprint
 from sandbox.openbao import child_environment
 from sandbox.server import Emulator
 from tests.agent import EXAMPLE_CONFIG, Agent, example_config, start_agent
-from tests.conftest import require_openbao, vault_client
+from tests.conftest import vault_client
 from tests.ha.cluster_vault import ClusterVault
 from tests.integration.rotation_env import REPO, Managed, manage, regenerations
 
@@ -62,17 +62,6 @@ SWITCH_BOUND = 2 * RENDER_INTERVAL + 1.0
 # as the reads had been failing: that rotation's bound adds twice the time the cluster took to serve.
 FAILOVER_ALLOWANCE = 2.0  # times the recovery time
 PICKUP_DEADLINE = 60.0  # how long to wait for the file before giving up (far above every bound)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterVault]:
-    require_openbao()
-    vault = ClusterVault(tmp_path_factory.mktemp("ha-agent"))
-    vault.start()
-    try:
-        yield vault
-    finally:
-        vault.stop()
 
 
 @dataclass

@@ -14,7 +14,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import pytest
 from sandbox.server import Emulator
 from tests.campaign.lab import Consumer
 from tests.campaign.runner import master_seed
-from tests.conftest import require_openbao
 from tests.ha.cluster_vault import ClusterVault
 from tests.pulumi_cli.conftest import service_env
 from tests.pulumi_cli.engine import PulumiProject, Run, find_pulumi
@@ -32,17 +30,6 @@ from tests.pulumi_cli.stackkit import accepted, make_in_panel, vault_secret
 
 DUAL_SLOT, IN_PLACE = 10, 2
 PREFIX = "ha-engine"
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterVault]:
-    require_openbao()
-    vault = ClusterVault(tmp_path_factory.mktemp("ha-engine"))
-    vault.start()
-    try:
-        yield vault
-    finally:
-        vault.stop()
 
 
 def keys(tag: str, token: str | None = None) -> list[dict[str, Any]]:
