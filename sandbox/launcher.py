@@ -76,6 +76,13 @@ class SandboxInfo:
     vault_nodes: tuple[tuple[int, float | None], ...] = ()
     vault_balancer: tuple[int, float | None] | None = None
 
+    def __post_init__(self) -> None:
+        # Read back from sandbox.json, these come as JSON lists: the same record, the same value.
+        object.__setattr__(self, "vault_nodes", tuple((int(p), made) for p, made in self.vault_nodes))
+        if self.vault_balancer is not None:
+            pid, made = self.vault_balancer
+            object.__setattr__(self, "vault_balancer", (int(pid), made))
+
     def exports(self, directory: Path) -> str:
         """Shell lines that point gradient-keys (and pydo and Vault users) at this sandbox."""
         lines = [
