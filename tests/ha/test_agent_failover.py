@@ -125,7 +125,9 @@ def every_node_holds(cluster: ClusterVault, version: int) -> None:
     first reads, which carry no X-Vault-Index yet (components/vault_auth.py sends it only once an
     answer gave one). Planned against the version before, the rotation then finds the current one
     inside its lease and skips the key as "rotated meanwhile": exit 0, nothing rotated (2 runs in
-    3 without this wait). Reported; remove this wait once the plan reads consistently.
+    3 without this wait). Fixed since (a key planned from a lagging copy is decided again from the
+    fresh read: tests/integration/test_overlapping_runs.py); the wait goes once this test has run
+    repeatedly without it.
     """
     assert cluster.cluster is not None
     for node in cluster.cluster.nodes:
