@@ -9,6 +9,8 @@ import pulumi
 from components.config import parse_settings, stack_values
 from components.endpoints import resolve as resolve_endpoints
 from components.keys import KeyContext
+from components.policy import declaration_violations
+from components.policy_config import Mode
 from components.resources import ModelAccessKey
 
 
@@ -27,7 +29,7 @@ def _decoded(raw: object) -> object:
 entries = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
 values = {name: _decoded(raw) for name, raw in stack_values(entries, "stack config").items()}
 settings = parse_settings(values, pulumi.get_stack())
-context = KeyContext(settings.stack, settings.vault, settings.digitalocean)
+context = KeyContext(settings.stack, settings.vault, settings.digitalocean, policies=settings.policies)
 # Checked here, before any resource: a stack file cannot send credentials to a host nobody trusted.
 pulumi.log.info(
     resolve_endpoints(
@@ -39,6 +41,10 @@ for spec in settings.keys:
     # Named by Vault path, which identifies a key for its whole life: a new `name` is then an
     # update (rename at DigitalOcean), a new `vault_path` a different key (a replacement).
     key = ModelAccessKey(spec.vault_path, spec, context)
+    # Rules in `warn` mode, on the key's resource; `fail` ones are the provider's check failures.
+    for violation in declaration_violations(spec, settings.policies):
+        if violation.mode is Mode.WARN:
+            pulumi.log.warn(str(violation), resource=key)
     pulumi.export(
         spec.name,
         {

@@ -24,6 +24,8 @@ from components.errors import VaultError
 from components.history import PARTIAL, HistoryEntry, KeyHistory, history_of
 from components.keys import KeyOperations
 from components.ledger import Ledger
+from components.policy import age_violation, declaration_violations
+from components.policy_config import Mode, Policies
 from components.rotation import DueKind, format_time, rotation_due, unfinished_emergency
 from components.vault_sink import LedgerEntry
 
@@ -47,6 +49,8 @@ class Severity(enum.StrEnum):
 
 
 SEVERITIES: tuple[Severity, ...] = tuple(Severity)
+# A broken policy rule's finding: `fail` mode fails an audit run with the default --fail-on high.
+POLICY_SEVERITY = {Mode.FAIL: Severity.HIGH, Mode.WARN: Severity.LOW}
 DUE_SOON_DAYS = 7
 # Versions of each key's history in the report: up to one Vault read each (the current version's
 # ledger comes from the metadata mirror); `gradient-keys history KEY` shows them all.
@@ -193,7 +197,7 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
         return spec, entry, verified, history
 
     owned: set[str] = set()
-    known = _Known.of(listing, now)
+    known = _Known.of(listing, now, settings.policies)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for spec, entry, verified, history in pool.map(read, specs):
             check = _KeyCheck(report, spec, known)
@@ -248,13 +252,14 @@ class _Known:
     listing: dict[str, ModelKey]
     by_name: dict[str, list[ModelKey]]  # DigitalOcean allows several keys with one name
     now: datetime.datetime
+    policies: Policies
 
     @classmethod
-    def of(cls, listing: dict[str, ModelKey], now: datetime.datetime) -> _Known:
+    def of(cls, listing: dict[str, ModelKey], now: datetime.datetime, policies: Policies) -> _Known:
         by_name: dict[str, list[ModelKey]] = {}
         for listed in listing.values():
             by_name.setdefault(listed.name, []).append(listed)
-        return cls(listing, by_name, now)
+        return cls(listing, by_name, now, policies)
 
 
 class _KeyCheck:
@@ -278,14 +283,34 @@ class _KeyCheck:
         before = len(self.report.findings)
         _check_pickup(self.add, self.spec)  # the declaration alone: whatever Vault holds
         ledger = entry.ledger if entry is not None and not entry.deleted else None
+        violations = declaration_violations(self.spec, self.known.policies)
         if entry is None or ledger is None:
             self._no_vault_entry(entry)
         else:
             self._slots(entry, ledger)
             self._secret(entry, verified)
             _check_schedule(self.add, self.row, self.spec, ledger, self.known.now)
+            self._owner(entry)
+            if aged := age_violation(self.spec, self.known.policies, ledger.rotated_at, self.known.now):
+                violations.append(aged)
+        for violation in violations:
+            self.add(
+                violation.rule.finding, POLICY_SEVERITY[violation.mode], violation.message, violation.fix
+            )
         self.row.findings = len(self.report.findings) - before
         return self.owned
+
+    def _owner(self, entry: LedgerEntry) -> None:
+        # An owner an operator wrote by hand, with none declared, is theirs: not a drift.
+        declared = self.spec.owner
+        if declared and entry.owner != declared:
+            shown = repr(entry.owner) if entry.owner else "none"
+            self.add(
+                "owner-drift",
+                Severity.LOW,
+                f"the key's Vault metadata names owner {shown}, but the stack declares {declared!r}",
+                "run `pulumi up` (it writes the declared owner into the Vault metadata)",
+            )
 
     def _no_vault_entry(self, entry: LedgerEntry | None) -> None:
         spec = self.spec

@@ -7,9 +7,10 @@ fix, and all errors are reported at once.
 
     gradient-keys:digitalocean: {api_url, inference_url}                 (optional)
     gradient-keys:vault: {mount, path_prefix, auth, role, auth_mount, namespace, addr}
-    gradient-keys:defaults: {rotate_every, strategy, on_delete, consumer_pickup}
+    gradient-keys:defaults: {rotate_every, strategy, on_delete, consumer_pickup, owner}
     gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete,
-                          consumer_pickup}]
+                          consumer_pickup, owner, allow_in_place}]
+    gradient-keys:policies: {max_key_age, key_name, owner, rotate_every, in_place}      (optional)
     gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
     gradient-keys:notifications: [{name, format, url_from: {env} | {vault: {path, field}}, events}]
                                                                                        (optional)
@@ -17,7 +18,6 @@ fix, and all errors are reported at once.
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import enum
 import re
@@ -28,9 +28,22 @@ from typing import Any
 
 import yaml
 
-from components.errors import ConfigProblem, ConfigurationError
+from components.config_fields import (
+    Errors,
+    Where,
+    duration,
+    given,
+    mapping,
+    parse_duration,
+    reject_secure,
+    shown_name,
+    text_field,
+    url,
+    vault_path_field,
+)
+from components.errors import ConfigurationError
 from components.notify_payloads import Event, PayloadFormat
-from components.terminal import escape_controls, has_controls
+from components.policy_config import Policies, parse_policies
 from components.vault_auth import AUTH_METHODS
 from components.vault_sink import check_path
 
@@ -85,14 +98,12 @@ MAX_TOKEN = 64
 MAX_ALIASES = 1000
 MAX_VALUES = 100_000
 MAX_STACK_FILE_BYTES = 1 << 20
-_DURATION = re.compile(r"([1-9][0-9]{0,5})([mhdw])")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications"}
+TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications", "policies"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
-DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup"}
+DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup", "owner"}
 # Where gradient-keys keeps its own records under a stack's prefix (the rotation-run journals).
 RESERVED_FOLDER = "_gradient-keys"
 KEY_FIELDS = {
@@ -104,7 +115,10 @@ KEY_FIELDS = {
     "adopt",
     "on_delete",
     "consumer_pickup",
+    "owner",
+    "allow_in_place",
 }
+MAX_OWNER = 128
 ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
 DO_FIELDS = {"api_url", "inference_url"}
 NOTIFY_FIELDS = {"name", "format", "url_from", "events"}
@@ -121,16 +135,6 @@ URL_REFUSED = (
     "file holds none. Put it in an environment variable (url_from: {env: GRADIENT_KEYS_SLACK_WEBHOOK}) "
     "or in Vault (url_from: {vault: {path: notifications/slack, field: url}}), and remove this field"
 )
-
-
-def parse_duration(text: str) -> int | None:
-    """Seconds in `30d`, `12h`, `90m` or `2w`; None for `never`. Raises ValueError otherwise."""
-    if text == "never":
-        return None
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(text)
-    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def slot_names(name: str, strategy: str) -> tuple[str, ...]:
@@ -172,6 +176,10 @@ class KeySpec:
     on_delete: OnDelete = OnDelete.SOFT_DELETE
     # How long its consumers take to start using a new Vault version (read by the audit only).
     consumer_pickup: str = DEFAULT_CONSUMER_PICKUP
+    # Who answers for the key (a team, an address): written into its Vault metadata as `owner`.
+    owner: str | None = None
+    # An exception to the `in_place` policy for this key (docs/policies.md).
+    allow_in_place: bool = False
 
     def __init__(  # noqa: PLR0913, PLR0917 - the dataclass's own signature, with strings accepted
         self,
@@ -184,6 +192,9 @@ class KeySpec:
         adopt_names: tuple[str, ...] = (),
         on_delete: OnDelete | str = OnDelete.SOFT_DELETE,
         consumer_pickup: str = DEFAULT_CONSUMER_PICKUP,
+        *,
+        owner: str | None = None,
+        allow_in_place: bool = False,
     ) -> None:
         fields = {
             "name": name,
@@ -195,6 +206,8 @@ class KeySpec:
             "adopt_names": adopt_names,
             "on_delete": OnDelete(on_delete),
             "consumer_pickup": consumer_pickup,
+            "owner": owner,
+            "allow_in_place": allow_in_place,
         }
         for field_name, value in fields.items():
             object.__setattr__(self, field_name, value)
@@ -259,6 +272,7 @@ class StackSettings:
     keys: tuple[KeySpec, ...] = ()
     audit: AuditConfig = field(default_factory=AuditConfig)
     notifications: tuple[NotificationTarget, ...] = ()
+    policies: Policies = field(default_factory=Policies)
 
     @property
     def notification_paths(self) -> set[str]:
@@ -266,118 +280,12 @@ class StackSettings:
         return {t.url_from.path for t in self.notifications if isinstance(t.url_from, UrlFromVault)}
 
 
-Where = tuple[str | int, ...]  # a field path in parts: ("keys", 2, "rotate_every")
-
-
-class _Errors:
-    """The problems found so far; all are reported at once."""
-
-    def __init__(self) -> None:
-        self.items: list[ConfigProblem] = []
-
-    def add(self, where: Where, value: Any, fix: str) -> None:
-        """`value`, found at `where`, is wrong: `fix` says what to write instead."""
-        self.items.append(ConfigProblem.found(where, value, fix))
-
-    def at(self, where: Where, fix: str) -> None:
-        """A problem at `where` that quotes no value (a missing or unknown field)."""
-        self.items.append(ConfigProblem(where, fix))
-
-    def raise_if_any(self, source: str) -> None:
-        if self.items:
-            raise ConfigurationError(self.items, source=source)
-
-
-def _name(text: object, limit: int = 60) -> str:
-    """A name from the file (a field, a namespace) as messages show it: text, one line, bounded."""
-    shown = escape_controls(text if isinstance(text, str) else repr(text))
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
-
-
-def _reject_secure(value: Any, where: Where, errors: _Errors) -> bool:
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        errors.at(
-            where,
-            "is a `secure:` value, but the stack config holds no credentials: put tokens in the "
-            "environment (DIGITALOCEAN_TOKEN, VAULT_TOKEN or AppRole/JWT settings) and remove this value",
-        )
-        return True
-    return False
-
-
-def _object(value: Any, where: Where, allowed: set[str], errors: _Errors) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if _reject_secure(value, where, errors):
-        return {}
-    if not isinstance(value, dict):
-        errors.add(where, value, f"must be a mapping with fields {', '.join(sorted(allowed))}")
-        return {}
-    for name in sorted(set(value) - allowed, key=repr):
-        errors.at(
-            (*where, _name(name)),
-            f"is not a known field; use one of {', '.join(sorted(allowed))}",
-        )
-    for name, item in value.items():
-        _reject_secure(item, (*where, str(name)), errors)
-    return {
-        k: v for k, v in value.items() if k in allowed and not (isinstance(v, dict) and set(v) == {"secure"})
-    }
-
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    """The fields written with a value. A field left empty (`strategy:`, YAML null) counts as
-    absent: the default applies, and a required one is reported missing; a key is never dropped
-    without a problem saying why."""
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _text(
-    value: Any, where: Where, errors: _Errors, *, choices: tuple[str, ...] = (), max_len: int = 256
-) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (datetime.date, int, float)) and not isinstance(value, bool):
-        value = value.isoformat() if isinstance(value, datetime.date) else str(value)
-    if not isinstance(value, str) or not value.strip():
-        errors.add(where, value, "must be a non-empty string")
-        return None
-    if choices and value not in choices:
-        errors.add(where, value, f"is not one of {', '.join(choices)}")
-        return None
-    if len(value) > max_len or has_controls(value):
-        errors.add(where, value, f"must be at most {max_len} printable characters (no control characters)")
-        return None
-    return value
-
-
-ROTATE_EVERY_EXAMPLES = "30d, 12h, 90m, 2w or never"
 PICKUP_EXAMPLES = "5m, 15m, 2h or 1d"
 
 
-def _duration(
-    value: Any, where: Where, errors: _Errors, *, examples: str = ROTATE_EVERY_EXAMPLES
-) -> str | None:
-    """A duration as written (`30d`, `90m`, `never`); a problem's fix suggests `examples`."""
-    text = _text(value, where, errors)
-    if text is None:
-        return None
-    try:
-        parse_duration(text)
-    except ValueError:
-        zero = re.fullmatch(r"0+[mhdw]", text) is not None
-        errors.add(
-            where,
-            text,
-            f"must be longer than nothing; use {examples}" if zero else f"is not a duration; use {examples}",
-        )
-        return None
-    return text
-
-
-def _pickup(value: Any, where: Where, errors: _Errors) -> str | None:
+def _pickup(value: Any, where: Where, errors: Errors) -> str | None:
     """`consumer_pickup`: how long consumers take to start using a new Vault version."""
-    text = _duration(value, where, errors, examples=PICKUP_EXAMPLES)
+    text = duration(value, where, errors, examples=PICKUP_EXAMPLES)
     if text == "never":
         errors.add(
             where,
@@ -389,50 +297,27 @@ def _pickup(value: Any, where: Where, errors: _Errors) -> str | None:
     return text
 
 
-def _url(value: Any, where: Where, errors: _Errors) -> str | None:
-    text = _text(value, where, errors)
-    if text is not None and not re.fullmatch(r"https?://[^\s/]+/?", text):
-        errors.add(
-            where, text, "is not a base URL; use e.g. https://api.digitalocean.com or http://127.0.0.1:8087"
-        )
-        return None
-    return text.rstrip("/") if text else None
-
-
-def _vault_path(value: Any, where: Where, errors: _Errors) -> str | None:
-    text = _text(value, where, errors)
-    if text is None:
-        return None
-    try:
-        return check_path(text)
-    except ConfigurationError:
-        errors.add(
-            where,
-            text,
-            "is not a Vault path; use segments of letters, digits, '.', '_', '-' like apps/chatbot",
-        )
-        return None
-
-
 def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack config") -> StackSettings:
     """Validate the `gradient-keys:*` values (keys without the namespace) into settings."""
-    errors = _Errors()
+    errors = Errors()
     for name in sorted(set(values) - TOP_FIELDS, key=repr):
         errors.at(
-            (f"{NAMESPACE}:{_name(name)}",),
+            (f"{NAMESPACE}:{shown_name(name)}",),
             f"is not a known setting; use one of {', '.join(sorted(TOP_FIELDS))}",
         )
 
-    raw_vault = _object(values.get("vault"), ("vault",), VAULT_FIELDS, errors)
+    raw_vault = mapping(values.get("vault"), ("vault",), VAULT_FIELDS, errors)
     vault = VaultConfig(
-        mount=_vault_path(raw_vault.get("mount", "secret"), ("vault", "mount"), errors) or "secret",
-        path_prefix=_vault_path(raw_vault.get("path_prefix", NAMESPACE), ("vault", "path_prefix"), errors)
+        mount=vault_path_field(raw_vault.get("mount", "secret"), ("vault", "mount"), errors) or "secret",
+        path_prefix=vault_path_field(
+            raw_vault.get("path_prefix", NAMESPACE), ("vault", "path_prefix"), errors
+        )
         or NAMESPACE,
-        auth=_text(raw_vault.get("auth"), ("vault", "auth"), errors, choices=AUTH_METHODS),
-        role=_text(raw_vault.get("role"), ("vault", "role"), errors),
-        auth_mount=_text(raw_vault.get("auth_mount"), ("vault", "auth_mount"), errors),
-        namespace=_text(raw_vault.get("namespace"), ("vault", "namespace"), errors),
-        addr=_url(raw_vault.get("addr"), ("vault", "addr"), errors),
+        auth=text_field(raw_vault.get("auth"), ("vault", "auth"), errors, choices=AUTH_METHODS),
+        role=text_field(raw_vault.get("role"), ("vault", "role"), errors),
+        auth_mount=text_field(raw_vault.get("auth_mount"), ("vault", "auth_mount"), errors),
+        namespace=text_field(raw_vault.get("namespace"), ("vault", "namespace"), errors),
+        addr=url(raw_vault.get("addr"), ("vault", "addr"), errors),
     )
     if vault.role and vault.auth not in ("jwt", None):
         errors.add(
@@ -441,20 +326,22 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
             f"only applies to auth: jwt (auth is {vault.auth}); remove it or use jwt",
         )
 
-    raw_do = _object(values.get("digitalocean"), ("digitalocean",), DO_FIELDS, errors)
+    raw_do = mapping(values.get("digitalocean"), ("digitalocean",), DO_FIELDS, errors)
     digitalocean = DigitalOceanConfig(
-        api_url=_url(raw_do.get("api_url"), ("digitalocean", "api_url"), errors),
-        inference_url=_url(raw_do.get("inference_url"), ("digitalocean", "inference_url"), errors),
+        api_url=url(raw_do.get("api_url"), ("digitalocean", "api_url"), errors),
+        inference_url=url(raw_do.get("inference_url"), ("digitalocean", "inference_url"), errors),
     )
 
-    raw_audit = _object(values.get("audit"), ("audit",), AUDIT_FIELDS, errors)
+    raw_audit = mapping(values.get("audit"), ("audit",), AUDIT_FIELDS, errors)
     ignore = raw_audit.get("ignore", [])
     if not isinstance(ignore, list):
         errors.add(("audit", "ignore"), ignore, "must be a list of DigitalOcean key names or uuids")
         ignore = []
-    ignored = [t for i, v in enumerate(ignore) if (t := _text(v, ("audit", "ignore", i), errors)) is not None]
+    ignored = [
+        t for i, v in enumerate(ignore) if (t := text_field(v, ("audit", "ignore", i), errors)) is not None
+    ]
     audit = AuditConfig(
-        tuple(ignored), _text(raw_audit.get("scope_prefix"), ("audit", "scope_prefix"), errors)
+        tuple(ignored), text_field(raw_audit.get("scope_prefix"), ("audit", "scope_prefix"), errors)
     )
 
     defaults = _key_defaults(values.get("defaults"), errors)
@@ -472,6 +359,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     _check_unique(indexed, errors)
     key_paths = {spec.vault_path for _index, spec in indexed}
     notifications = _notifications(values.get("notifications"), errors, key_paths)
+    policies = parse_policies(values.get("policies"), errors)
     errors.raise_if_any(source)
     keys = tuple(spec for _index, spec in indexed)
     return StackSettings(
@@ -481,6 +369,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         keys=keys,
         audit=audit,
         notifications=notifications,
+        policies=policies,
     )
 
 
@@ -493,19 +382,20 @@ class _KeyDefaults:
     strategy: str | None
     on_delete: str | None
     consumer_pickup: str | None
+    owner: str | None
 
 
-def _key_defaults(raw: Any, errors: _Errors) -> _KeyDefaults:
+def _key_defaults(raw: Any, errors: Errors) -> _KeyDefaults:
     where: Where = ("defaults",)
-    defaults = _given(_object(raw, where, DEFAULT_FIELDS, errors))
+    defaults = given(mapping(raw, where, DEFAULT_FIELDS, errors))
     return _KeyDefaults(
-        rotate_every=_duration(
+        rotate_every=duration(
             defaults.get("rotate_every", DEFAULT_ROTATE_EVERY), (*where, "rotate_every"), errors
         ),
-        strategy=_text(
+        strategy=text_field(
             defaults.get("strategy", Strategy.DUAL_SLOT), (*where, "strategy"), errors, choices=STRATEGIES
         ),
-        on_delete=_text(
+        on_delete=text_field(
             defaults.get("on_delete", OnDelete.SOFT_DELETE),
             (*where, "on_delete"),
             errors,
@@ -514,19 +404,20 @@ def _key_defaults(raw: Any, errors: _Errors) -> _KeyDefaults:
         consumer_pickup=_pickup(
             defaults.get("consumer_pickup", DEFAULT_CONSUMER_PICKUP), (*where, "consumer_pickup"), errors
         ),
+        owner=text_field(defaults.get("owner"), (*where, "owner"), errors, max_len=MAX_OWNER),
     )
 
 
-def _key(raw: Any, where: Where, errors: _Errors, defaults: _KeyDefaults) -> KeySpec | None:
+def _key(raw: Any, where: Where, errors: Errors, defaults: _KeyDefaults) -> KeySpec | None:
     before = len(errors.items)
-    values = _given(_object(raw, where, KEY_FIELDS, errors))
+    values = given(mapping(raw, where, KEY_FIELDS, errors))
     if raw is not None and not isinstance(raw, dict):
         return None
     for required, example in (("name", "chatbot-prod"), ("vault_path", "apps/chatbot")):
         if required not in values:
             errors.at((*where, required), f"is required (e.g. {required}: {example})")
-    name = _text(values.get("name"), (*where, "name"), errors, max_len=MAX_NAME)
-    vault_path = _vault_path(values.get("vault_path"), (*where, "vault_path"), errors)
+    name = text_field(values.get("name"), (*where, "name"), errors, max_len=MAX_NAME)
+    vault_path = vault_path_field(values.get("vault_path"), (*where, "vault_path"), errors)
     if vault_path is not None and vault_path.split("/")[0] == RESERVED_FOLDER:
         errors.add(
             (*where, "vault_path"),
@@ -535,27 +426,56 @@ def _key(raw: Any, where: Where, errors: _Errors, defaults: _KeyDefaults) -> Key
             "journals); choose another path, e.g. apps/chatbot",
         )
         vault_path = None
-    strategy = _text(
+    strategy = text_field(
         values.get("strategy", defaults.strategy), (*where, "strategy"), errors, choices=STRATEGIES
     )
-    every = _duration(values.get("rotate_every", defaults.rotate_every), (*where, "rotate_every"), errors)
-    token = _text(values.get("rotation_token"), (*where, "rotation_token"), errors, max_len=MAX_TOKEN)
-    on_delete = _text(
+    every = duration(values.get("rotate_every", defaults.rotate_every), (*where, "rotate_every"), errors)
+    token = text_field(values.get("rotation_token"), (*where, "rotation_token"), errors, max_len=MAX_TOKEN)
+    on_delete = text_field(
         values.get("on_delete", defaults.on_delete), (*where, "on_delete"), errors, choices=tuple(OnDelete)
     )
     pickup = _pickup(
         values.get("consumer_pickup", defaults.consumer_pickup), (*where, "consumer_pickup"), errors
     )
     uuids, names = _adopt(values.get("adopt"), (*where, "adopt"), errors, strategy)
+    owner = text_field(values.get("owner", defaults.owner), (*where, "owner"), errors, max_len=MAX_OWNER)
+    allow_in_place = _allow_in_place(
+        values.get("allow_in_place"), (*where, "allow_in_place"), errors, strategy
+    )
     if len(errors.items) > before or not (
         name and vault_path and strategy and every and on_delete and pickup
     ):
         return None
-    return KeySpec(name, vault_path, strategy, every, token, uuids, names, on_delete, pickup)
+    return KeySpec(
+        name,
+        vault_path,
+        strategy,
+        every,
+        token,
+        uuids,
+        names,
+        on_delete,
+        pickup,
+        owner=owner,
+        allow_in_place=allow_in_place,
+    )
+
+
+def _allow_in_place(value: Any, where: Where, errors: Errors, strategy: str | None) -> bool:
+    """`allow_in_place: true`: this in-place key is an exception to the `in_place` policy."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        errors.add(where, value, "must be true or false")
+        return False
+    if value and strategy not in (Strategy.IN_PLACE, None):
+        errors.at(where, "only applies to strategy: in-place; remove it from this dual-slot key")
+        return False
+    return value
 
 
 def _adopt(
-    raw: Any, where: Where, errors: _Errors, strategy: str | None
+    raw: Any, where: Where, errors: Errors, strategy: str | None
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(uuids, names) an `adopt` block names; ((), ()) when it names none or has a problem."""
     given = _adopt_items(raw, where, errors)
@@ -578,9 +498,9 @@ def _adopt(
     return (texts, ()) if kind in ("uuid", "uuids") else ((), texts)
 
 
-def _adopt_items(raw: Any, where: Where, errors: _Errors) -> tuple[str, tuple[str, ...]] | None:
+def _adopt_items(raw: Any, where: Where, errors: Errors) -> tuple[str, tuple[str, ...]] | None:
     """The block's one kind (uuid, name, uuids, names) and its texts, or None (problems added)."""
-    values = _object(raw, where, ADOPT_FIELDS, errors)
+    values = mapping(raw, where, ADOPT_FIELDS, errors)
     if not values:
         return None
     if len(values) != 1:
@@ -593,7 +513,7 @@ def _adopt_items(raw: Any, where: Where, errors: _Errors) -> tuple[str, tuple[st
             (*where, kind), f"is empty; write the DigitalOcean key's {kind.rstrip('s')} or remove adopt"
         )
         return None
-    texts = [_text(v, (*where, kind), errors) for v in items]
+    texts = [text_field(v, (*where, kind), errors) for v in items]
     found = tuple(t for t in texts if t is not None)
     return (kind, found) if len(found) == len(texts) else None
 
@@ -611,7 +531,7 @@ def _adopt_problem(texts: tuple[str, ...], strategy: str | None) -> str | None:
     return None
 
 
-def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
+def _check_unique(keys: list[tuple[int, KeySpec]], errors: Errors) -> None:
     """One owner per DigitalOcean key name and uuid, one key per Vault path, unique names."""
     owners: dict[str, str] = {}
     paths: dict[str, str] = {}
@@ -651,9 +571,9 @@ def _check_unique(keys: list[tuple[int, KeySpec]], errors: _Errors) -> None:
 
 # -- notifications: a webhook URL pasted in the wrong place must not be echoed, so no problem in
 # this block quotes the value written, and unknown field names are shown only when they look like one.
-def _notifications(raw: Any, errors: _Errors, key_paths: set[str]) -> tuple[NotificationTarget, ...]:
+def _notifications(raw: Any, errors: Errors, key_paths: set[str]) -> tuple[NotificationTarget, ...]:
     where: Where = ("notifications",)
-    if raw is None or _reject_secure(raw, where, errors):
+    if raw is None or reject_secure(raw, where, errors):
         return ()
     if not isinstance(raw, list):
         errors.at(where, "must be a list of targets, each {name, format, url_from, events}")
@@ -678,11 +598,11 @@ def _notifications(raw: Any, errors: _Errors, key_paths: set[str]) -> tuple[Noti
 
 
 def _fields_of(
-    raw: Any, where: Where, allowed: set[str], errors: _Errors, refused: frozenset[str] = frozenset()
+    raw: Any, where: Where, allowed: set[str], errors: Errors, refused: frozenset[str] = frozenset()
 ) -> dict[str, Any] | None:
     """A mapping's fields written with a value (problems added, no value quoted); None if not one.
     `refused` fields are the caller's to report."""
-    if _reject_secure(raw, where, errors):
+    if reject_secure(raw, where, errors):
         return None
     if not isinstance(raw, dict):
         errors.at(where, f"must be a mapping with fields {', '.join(sorted(allowed))}")
@@ -691,15 +611,15 @@ def _fields_of(
         shown = name if isinstance(name, str) and _SHOWN_FIELD.fullmatch(name) else "(a field)"
         errors.at((*where, shown), f"is not a known field; use one of {', '.join(sorted(allowed))}")
     for name, item in raw.items():
-        _reject_secure(item, (*where, str(name)), errors)
-    return {k: v for k, v in _given(raw).items() if k in allowed and not _is_secure(v)}
+        reject_secure(item, (*where, str(name)), errors)
+    return {k: v for k, v in given(raw).items() if k in allowed and not _is_secure(v)}
 
 
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
 
-def _target(raw: Any, where: Where, errors: _Errors, key_paths: set[str]) -> NotificationTarget | None:
+def _target(raw: Any, where: Where, errors: Errors, key_paths: set[str]) -> NotificationTarget | None:
     before = len(errors.items)
     if isinstance(raw, dict) and "url" in raw:
         errors.at((*where, "url"), URL_REFUSED)
@@ -724,7 +644,7 @@ def _target(raw: Any, where: Where, errors: _Errors, key_paths: set[str]) -> Not
 
 
 def _url_from(
-    raw: Any, where: Where, errors: _Errors, key_paths: set[str]
+    raw: Any, where: Where, errors: Errors, key_paths: set[str]
 ) -> UrlFromEnv | UrlFromVault | None:
     example = "{env: GRADIENT_KEYS_SLACK_WEBHOOK} or {vault: {path: notifications/slack, field: url}}"
     if raw is None:
@@ -743,7 +663,7 @@ def _url_from(
     return _url_from_vault(values["vault"], (*where, "vault"), errors, key_paths)
 
 
-def _url_from_env(variable: Any, where: Where, errors: _Errors) -> UrlFromEnv | None:
+def _url_from_env(variable: Any, where: Where, errors: Errors) -> UrlFromEnv | None:
     if isinstance(variable, str) and _ENV_NAME.fullmatch(variable):
         return UrlFromEnv(variable)
     errors.at(
@@ -754,7 +674,7 @@ def _url_from_env(variable: Any, where: Where, errors: _Errors) -> UrlFromEnv | 
     return None
 
 
-def _url_from_vault(raw: Any, where: Where, errors: _Errors, key_paths: set[str]) -> UrlFromVault | None:
+def _url_from_vault(raw: Any, where: Where, errors: Errors, key_paths: set[str]) -> UrlFromVault | None:
     values = _fields_of(raw, where, URL_VAULT_FIELDS, errors)
     if values is None:
         return None
@@ -783,7 +703,7 @@ def _url_from_vault(raw: Any, where: Where, errors: _Errors, key_paths: set[str]
     return UrlFromVault(path, field_name) if path is not None else None
 
 
-def _events(raw: Any, where: Where, errors: _Errors) -> tuple[Event, ...] | None:
+def _events(raw: Any, where: Where, errors: Errors) -> tuple[Event, ...] | None:
     choices = ", ".join(Event)
     if raw is None:
         return tuple(Event)
@@ -803,7 +723,7 @@ def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:
     bare `keys:` is a typo that would silently declare nothing, so it is an error; other
     namespaces (`aws:region`, `pulumi:tags`) belong to other tools and are left alone.
     """
-    errors = _Errors()
+    errors = Errors()
     values: dict[str, Any] = {}
     for key in entries:
         text = key if isinstance(key, str) else repr(key)
@@ -813,8 +733,8 @@ def stack_values(entries: Mapping[Any, Any], source: str) -> dict[str, Any]:
         elif not colon and text in TOP_FIELDS:
             errors.at((text,), f"has no namespace; write {NAMESPACE}:{text}")
         elif _looks_like_ours(namespace):
-            fix = f"{NAMESPACE}:{_name(name)}" if colon else f"{NAMESPACE}:<setting>"
-            errors.at((_name(text),), f"is not in the {NAMESPACE} namespace; did you mean {fix}?")
+            fix = f"{NAMESPACE}:{shown_name(name)}" if colon else f"{NAMESPACE}:<setting>"
+            errors.at((shown_name(text),), f"is not in the {NAMESPACE} namespace; did you mean {fix}?")
     if "keys" not in values:
         errors.at(
             (f"{NAMESPACE}:keys",),
@@ -931,13 +851,15 @@ _YAML_BUILD = (TypeError, IndexError, KeyError, AttributeError, OverflowError, V
 _READ_FAILURES: tuple[tuple[tuple[type[BaseException], ...], Callable[[Path, BaseException], str]], ...] = (
     (
         (FileNotFoundError,),
-        lambda p, _e: f"stack config {_name(str(p), 300)} does not exist; check the path (--config FILE)",
+        lambda p, _e: (
+            f"stack config {shown_name(str(p), 300)} does not exist; check the path (--config FILE)"
+        ),
     ),
     (
         (OSError, UnicodeDecodeError),
-        lambda p, e: f"stack config {_name(str(p), 300)} cannot be read ({_os_reason(e)})",
+        lambda p, e: f"stack config {shown_name(str(p), 300)} cannot be read ({_os_reason(e)})",
     ),
-    (_YAML_BUILD, lambda p, _e: f"stack config {_name(str(p), 300)} has a value YAML cannot build"),
+    (_YAML_BUILD, lambda p, _e: f"stack config {shown_name(str(p), 300)} has a value YAML cannot build"),
     ((RecursionError,), lambda p, _e: f"stack config {p} is nested too deeply"),
     ((_SelfReference,), lambda p, _e: f"stack config {p} has a value that contains itself (YAML alias)"),
     (

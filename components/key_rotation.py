@@ -4,7 +4,7 @@ and the rotation itself, with its failure rules (see components/rotation.py for 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypedDict
 
 from components.config import KeySpec
@@ -32,7 +32,7 @@ from components.rotation import (
 from components.secret import Secret
 from components.vault_sink import LedgerEntry
 
-__all__ = ["RotateOptions", "Rotation"]
+__all__ = ["RotateOptions", "Rotation", "Standing"]
 
 log = logging.getLogger("gradient_keys.keys")
 
@@ -50,6 +50,15 @@ class RotateOptions(TypedDict, total=False):
     reason: Reason | None
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A key as the Vault ledger has it, for a preview (`Rotation.standing`)."""
+
+    pending_rotation: str  # why it rotates on this update, "" when it does not
+    rotation_basis: str  # "VERSION:FINGERPRINT" the decision was made on ("" when not rotating)
+    rotated_at: str  # when the current secret was minted ("" when Vault holds none)
+
+
 class Rotation:
     def __init__(self, io: KeyIO) -> None:
         self.io = io
@@ -59,20 +68,18 @@ class Rotation:
         entry = self.io.vault.read_ledger(spec.vault_path, repair=False)
         return None if entry is None or entry.deleted or entry.ledger is None else entry
 
-    def pending(self, spec: KeySpec) -> str:
-        """Why the key must rotate now, from the Vault ledger shared with the command ("" if not)."""
-        entry = self._current(spec)
-        if entry is None:
-            return NOTHING_STORED
-        return rotation_reason(entry.ledger, spec.rotate_every_seconds, spec.rotation_token, self.io.clock())
-
-    def basis(self, spec: KeySpec) -> str:
-        """The ledger a rotation decision was made on, as "VERSION:FINGERPRINT" ("" if none): the
-        provider records it at check time, so its update can tell whether anyone rotated since."""
+    def standing(self, spec: KeySpec) -> Standing:
+        """What a preview shows of the key, from one read of the Vault ledger shared with the command:
+        why it must rotate now ("" if not), the ledger that was decided on, and when its secret
+        was minted (the age policy's input)."""
         entry = self._current(spec)
         if entry is None or entry.ledger is None:
-            return ""
-        return f"{entry.version}:{entry.ledger.fingerprint}"
+            return Standing(NOTHING_STORED, "", "")
+        ledger = entry.ledger
+        reason = rotation_reason(ledger, spec.rotate_every_seconds, spec.rotation_token, self.io.clock())
+        # The basis, "VERSION:FINGERPRINT": the provider records it at check time, so its update can
+        # tell whether anyone rotated since.
+        return Standing(reason, f"{entry.version}:{ledger.fingerprint}" if reason else "", ledger.rotated_at)
 
     def due(self, spec: KeySpec, state: KeyState) -> tuple[str, KeyState]:
         """`pending`, and `state` as of the Vault version it was decided on: a rotation that goes

@@ -6,11 +6,12 @@ Neither holds a secret or a credential: both travel into Pulumi state and comman
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from components.config import DigitalOceanConfig, KeySpec, VaultConfig
 from components.do_keys import ModelKey
+from components.policy_config import Policies
 from components.provenance import Provenance
 from components.vault_sink import LedgerEntry
 
@@ -26,6 +27,8 @@ class KeyContext:
     digitalocean: DigitalOceanConfig
     # The front end acting (recorded in every ledger it writes); None: not known (a test, a bench).
     provenance: Provenance | None = None
+    # The stack's rules (components/policy.py), which the provider checks each key against.
+    policies: Policies = field(default_factory=Policies)
 
 
 @dataclass(frozen=True)

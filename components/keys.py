@@ -26,7 +26,7 @@ from components.do_keys import ModelKeys
 from components.endpoints import Endpoints
 from components.errors import RotationFailedError, RotationSkipped
 from components.key_io import KeyIO, utc_now
-from components.key_rotation import RotateOptions, Rotation
+from components.key_rotation import RotateOptions, Rotation, Standing
 from components.key_state import KeyContext, KeyState, state_from_ledger
 from components.secret import Secret
 from components.vault_sink import LedgerEntry, VaultSink
@@ -106,11 +106,11 @@ class KeyOperations:
         return self._adoption.rename(spec, state)
 
     # -- rotation -----------------------------------------------------------------------------
-    def pending_rotation(self, spec: KeySpec) -> str:
-        return self._rotation.pending(spec)
+    def standing(self, spec: KeySpec) -> Standing:
+        return self._rotation.standing(spec)
 
-    def rotation_basis(self, spec: KeySpec) -> str:
-        return self._rotation.basis(spec)
+    def pending_rotation(self, spec: KeySpec) -> str:
+        return self._rotation.standing(spec).pending_rotation
 
     def rotation_due(self, spec: KeySpec, state: KeyState) -> tuple[str, KeyState]:
         return self._rotation.due(spec, state)
@@ -124,6 +124,10 @@ class KeyOperations:
     @staticmethod
     def state_from_ledger(spec: KeySpec, entry: LedgerEntry | None) -> KeyState | None:
         return state_from_ledger(spec, entry)
+
+    def set_owner(self, spec: KeySpec) -> None:
+        """Write the declared owner into the key's Vault metadata (removed when none is declared)."""
+        self.vault.set_owner(spec.vault_path, spec.owner)
 
     # -- delete, inspect ----------------------------------------------------------------------
     def delete(self, spec: KeySpec, state: KeyState) -> None:

@@ -39,6 +39,8 @@ from components.clients import process_factory
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigProblem, ConfigurationError, GradientKeysError
 from components.keys import KeyContext, KeyOperations, KeyState, RotationSkipped
+from components.policy import Violation, age_violation, declaration_violations
+from components.policy_config import Mode
 from components.provenance import Actor, Provenance
 from components.run_lease import shared_lease
 
@@ -99,6 +101,7 @@ UPDATE_ON = (
     "stack",
     "vault",
     "digitalocean",
+    "owner",
 )
 
 
@@ -117,6 +120,9 @@ def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
         "adopt_uuids": list(spec.adopt_uuids),
         "adopt_names": list(spec.adopt_names),
         "on_delete": spec.on_delete,
+        "owner": spec.owner or "",
+        "allow_in_place": spec.allow_in_place,
+        "policies": context.policies.as_inputs(),
         "stack": context.stack,
         "vault": vault,
         "digitalocean": digitalocean,
@@ -130,21 +136,28 @@ def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
         for field in ("name", "vault_path", "strategy", "rotate_every", "on_delete")
         if props.get(field) is not None
     }
-    if props.get("rotation_token"):
-        key["rotation_token"] = props["rotation_token"]
+    for optional in ("rotation_token", "owner", "allow_in_place"):
+        if props.get(optional):
+            key[optional] = props[optional]
     if props.get("adopt_uuids"):
         key["adopt"] = {"uuids": list(props["adopt_uuids"])}
     elif props.get("adopt_names"):
         key["adopt"] = {"names": list(props["adopt_names"])}
     vault = dict(props.get("vault") or {})
     settings = parse_settings(
-        {"keys": [key], "vault": vault, "digitalocean": dict(props.get("digitalocean") or {})},
+        {
+            "keys": [key],
+            "vault": vault,
+            "digitalocean": dict(props.get("digitalocean") or {}),
+            "policies": dict(props.get("policies") or {}),
+        },
         str(props.get("stack") or ""),
         source="ModelAccessKey inputs",
     )
     if not settings.keys:
         raise ConfigurationError("ModelAccessKey inputs declare no key")
-    return settings.keys[0], KeyContext(settings.stack, settings.vault, settings.digitalocean)
+    context = KeyContext(settings.stack, settings.vault, settings.digitalocean, policies=settings.policies)
+    return settings.keys[0], context
 
 
 def _failures(error: ConfigurationError) -> list[CheckFailure]:
@@ -165,6 +178,12 @@ def _input_of(problem: ConfigProblem) -> str:
         case (str(group), *_) if group != "keys":
             return group
     return ""
+
+
+def _policy_failures(violations: list[Violation]) -> list[CheckFailure]:
+    """The rules in `fail` mode the key breaks, as check failures on its field: they stop
+    `pulumi preview` and `pulumi up` before anything changes."""
+    return [CheckFailure(v.field or "name", str(v)) for v in violations if v.mode is Mode.FAIL]
 
 
 # One id per provider process: the engine starts one for each `pulumi up` (or preview), so every
@@ -218,23 +237,32 @@ class ModelKeyProvider(ResourceProvider):
             return CheckResult(news, _failures(exc))
         inputs = inputs_for(spec, context)
         ops = _operations(context)
+        violations = declaration_violations(spec, context.policies)
         if olds.get("name"):
             inputs["plan"] = olds.get("plan", "")
             try:
-                inputs["pending_rotation"] = ops.pending_rotation(spec)
-                if inputs["pending_rotation"]:
-                    inputs["rotation_basis"] = ops.rotation_basis(spec)
+                standing = ops.standing(spec)
             except GradientKeysError as exc:
                 return CheckResult(
                     inputs, [CheckFailure("vault_path", f"cannot read the Vault ledger: {exc}")]
                 )
+            inputs["pending_rotation"] = standing.pending_rotation
+            if standing.pending_rotation:
+                inputs["rotation_basis"] = standing.rotation_basis
+            # A rotation this update makes renews the secret: its age breaks no rule then.
+            elif aged := age_violation(spec, context.policies, standing.rotated_at, ops.clock()):
+                violations.append(aged)
+                if aged.mode is Mode.WARN:
+                    # The provider's log reaches the engine's output; the program warns of the
+                    # rules the declaration alone breaks, on the key's resource (__main__.py).
+                    log.warning("key %s: %s", aged.key, aged)
         else:
             inputs["pending_rotation"] = ""
             try:
                 inputs["plan"] = ops.plan_create(spec)
             except GradientKeysError as exc:
                 return CheckResult(inputs, [CheckFailure("name", f"cannot plan the key: {exc}")])
-        return CheckResult(inputs, [])
+        return CheckResult(inputs, _policy_failures(violations))
 
     @_reported
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -251,7 +279,10 @@ class ModelKeyProvider(ResourceProvider):
     @_reported
     def create(self, props: dict[str, Any]) -> CreateResult:
         spec, context = _declaration(props)
-        state = _operations(context).create_or_adopt(spec)
+        ops = _operations(context)
+        state = ops.create_or_adopt(spec)
+        if spec.owner:
+            ops.set_owner(spec)
         return CreateResult(
             state.slot_a_uuid, _outputs({**inputs_for(spec, context), "plan": props.get("plan", "")}, state)
         )
@@ -272,6 +303,8 @@ class ModelKeyProvider(ResourceProvider):
         state = KeyState.from_dict(olds)
         if olds.get("name") != news.get("name"):
             state = ops.rename(spec, state)
+        if (olds.get("owner") or "") != (news.get("owner") or ""):
+            ops.set_owner(spec)
         if news.get("pending_rotation"):
             # Decided at check time; decided again now, from the ledger: if `gradient-keys rotate`
             # rotated the key in between, rotating again would kill the secret consumers just got.

@@ -58,6 +58,8 @@ __all__ = ["DELETE_MODES", "LedgerEntry", "VaultSink", "VersionInfo", "VersionLe
 
 log = logging.getLogger("gradient_keys.vault")
 
+# The key's owner in its custom_metadata, beside the ledger mirror's keys (config.KeySpec.owner).
+OWNER_FIELD = "owner"
 DELETE_MODES = ("keep", "soft-delete", "destroy")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 T = TypeVar("T")
@@ -128,6 +130,8 @@ class LedgerEntry:
     deleted: bool  # the current version is soft-deleted or destroyed
     # Every version Vault keeps (max_versions, 10 by default), newest first: the same answer's.
     versions: tuple[VersionInfo, ...] = field(default=(), compare=False, repr=False)
+    # The key's owner, as its Vault metadata says (`owner` in custom_metadata; see `set_owner`).
+    owner: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -323,10 +327,13 @@ class VaultSink:
             # An edited or damaged mirror is treated as stale: the version's own copy is the truth.
             log.warning("ledger mirror of %s is malformed (%s); rebuilding it from the version", full, exc)
             mirrored = None
+        owner = (custom or {}).get(OWNER_FIELD)
         if mirrored is not None and mirrored[1] == version:
-            return LedgerEntry(relative, version, mirrored[0], True, deleted, kept)
+            return LedgerEntry(relative, version, mirrored[0], True, deleted, kept, owner)
         if deleted or not repair:
-            return LedgerEntry(relative, version, mirrored[0] if mirrored else None, False, deleted, kept)
+            return LedgerEntry(
+                relative, version, mirrored[0] if mirrored else None, False, deleted, kept, owner
+            )
         _secret, ledger = self._read_version(full, version)
         if ledger is not None:
             log.info("ledger mirror of %s described another version; rebuilt for version %d", full, version)
@@ -336,7 +343,7 @@ class VaultSink:
                 log.warning(
                     "%s: ledger mirror not rebuilt (%s); the next read retries", full, type(exc).__name__
                 )
-        return LedgerEntry(relative, version, ledger, False, deleted, kept)
+        return LedgerEntry(relative, version, ledger, False, deleted, kept, owner)
 
     def read_secret(self, relative: str) -> tuple[Secret, LedgerEntry]:
         """The current secret (for verification and consumers), with its ledger."""
@@ -577,13 +584,22 @@ class VaultSink:
         )
         return _count(data.get("current_version"), "read metadata", full, "current_version")
 
+    def set_owner(self, relative: str, owner: str | None) -> None:
+        """Write the key's owner into its Vault metadata (`owner` in custom_metadata; None removes
+        it), a merge patch like the ledger mirror's: the ledger and an operator's keys stay."""
+        full = self.full_path(relative)
+        self._patch_metadata("set owner", full, {OWNER_FIELD: owner})
+
     # -- plumbing -----------------------------------------------------------------------------
     def _mirror(self, full: str, ledger: Ledger, version: int) -> None:
         # A JSON merge patch of custom_metadata alone: hvac's update_metadata would also reset the
         # path's delete_version_after and replace every custom_metadata key, an operator's included.
-        body = {"custom_metadata": ledger.to_metadata(version)}
+        self._patch_metadata("mirror ledger", full, ledger.to_metadata(version))
+
+    def _patch_metadata(self, operation: str, full: str, custom: dict[str, str | None]) -> None:
+        body = {"custom_metadata": custom}
         self._call(
-            "mirror ledger",
+            operation,
             full,
             lambda: self._client.adapter.request(
                 "PATCH",

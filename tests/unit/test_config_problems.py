@@ -66,8 +66,8 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "keys[0].colour",
                 None,
-                "is not a known field; use one of adopt, consumer_pickup, name, on_delete, rotate_every, "
-                "rotation_token, strategy, vault_path",
+                "is not a known field; use one of adopt, allow_in_place, consumer_pickup, name, on_delete, "
+                "owner, rotate_every, rotation_token, strategy, vault_path",
             ),
         ),
         (
@@ -92,7 +92,7 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
                 "gradient-keys:keyz",
                 None,
                 "is not a known setting; use one of audit, defaults, digitalocean, keys, notifications, "
-                "vault",
+                "policies, vault",
             ),
         ),
         (
