@@ -183,7 +183,7 @@ def _input_of(problem: ConfigProblem) -> str:
 def _policy_failures(violations: list[Violation]) -> list[CheckFailure]:
     """The rules in `fail` mode the key breaks, as check failures on its field: they stop
     `pulumi preview` and `pulumi up` before anything changes."""
-    return [CheckFailure(v.field or "name", str(v)) for v in violations if v.mode is Mode.FAIL]
+    return [CheckFailure(v.field, str(v)) for v in violations if v.mode is Mode.FAIL]
 
 
 # One id per provider process: the engine starts one for each `pulumi up` (or preview), so every

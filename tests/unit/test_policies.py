@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import datetime
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from components.config import KeySpec, parse_settings
+from components.config import KeySpec, parse_settings, stack_values
 from components.errors import ConfigurationError
 from components.policy import Violation, age_violation, declaration_violations
 from components.policy_config import Mode, Policies, Rule
+from tests.unit.test_stack_file_schema import schema_errors
 
+REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.UTC)
 
 
@@ -239,3 +244,19 @@ def test_a_violation_reads_as_rule_mode_message_and_fix() -> None:
         "gradient-keys:defaults); it is written into the key's Vault metadata"
     )
     assert Rule.MAX_KEY_AGE.finding == "policy-max-key-age"
+
+
+def test_the_documented_example_is_valid_and_every_key_meets_its_rules() -> None:
+    doc = (REPO / "docs" / "policies.md").read_text()
+    example = re.search(r"## A complete example\n\n```yaml\n(.*?)```", doc, re.S)
+    assert example is not None
+    assert schema_errors(example.group(1)) == []
+    values = stack_values(yaml.safe_load(example.group(1))["config"], "docs/policies.md")
+    parsed = parse_settings(values, "prod")
+    assert [(k.name, k.owner) for k in parsed.keys] == [
+        ("chatbot-prod", "chat-team"),
+        ("batch-prod", "platform-team"),
+    ]
+    assert parsed.policies.in_place is not None and parsed.policies.rotate_every is not None
+    assert parsed.policies.rotate_every.mode is Mode.WARN
+    assert [v for spec in parsed.keys for v in declaration_violations(spec, parsed.policies)] == []

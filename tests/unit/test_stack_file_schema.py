@@ -102,6 +102,17 @@ BAD_SETTINGS = {
     "default-duration": "  gradient-keys:keys: []\n  gradient-keys:defaults: {rotate_every: soon}\n",
     "default-pickup": "  gradient-keys:keys: []\n  gradient-keys:defaults: {consumer_pickup: never}\n",
     "audit-ignore": "  gradient-keys:keys: []\n  gradient-keys:audit: {ignore: chatbot}\n",
+    "policy-mode": "  gradient-keys:keys: []\n  gradient-keys:policies: {owner: {mode: strict}}\n",
+    "policy-unknown": "  gradient-keys:keys: []\n  gradient-keys:policies: {owners: {}}\n",
+    "policy-age-never": "  gradient-keys:keys: []\n  gradient-keys:policies: {max_key_age: {max: never}}\n",
+    "policy-age-missing": "  gradient-keys:keys: []\n  gradient-keys:policies: {max_key_age: {mode: warn}}\n",
+    "policy-name-missing": "  gradient-keys:keys: []\n  gradient-keys:policies: {key_name: {mode: warn}}\n",
+    "policy-range-empty": "  gradient-keys:keys: []\n"
+    "  gradient-keys:policies: {rotate_every: {mode: fail}}\n",
+    "policy-extra-field": "  gradient-keys:keys: []\n  gradient-keys:policies: {in_place: {allow: true}}\n",
+    "key-owner-empty": "  gradient-keys:keys: [{name: a, vault_path: a, owner: ' '}]\n",
+    "key-allow-not-bool": "  gradient-keys:keys:\n"
+    "    - {name: a, vault_path: a, strategy: in-place, allow_in_place: yes please}\n",
 }
 BAD_FILES = {
     **{f"key-{name}": f"config:\n  gradient-keys:keys:\n    - {entry}\n" for name, entry in BAD_KEYS.items()},
@@ -131,6 +142,9 @@ def test_a_file_gradient_keys_refuses_the_schema_refuses(tmp_path: Path, text: s
         "config:\n  gradient-keys:keys: []\n  gradient-keys:audit: {ignore: [a, 7, ~], scope_prefix: ~}\n",
         "config:\n  gradient-keys:defaults: {consumer_pickup: 2h}\n"
         "  gradient-keys:keys: [{name: a, vault_path: a, consumer_pickup: 10m}, {name: b, vault_path: b}]\n",
+        "config:\n  gradient-keys:defaults: {owner: ops}\n"
+        "  gradient-keys:policies: {owner: {}, in_place: ~}\n"
+        "  gradient-keys:keys: [{name: a, vault_path: a, strategy: in-place, allow_in_place: true}]\n",
     ],
     ids=[
         "no-keys-on-purpose",
@@ -141,6 +155,7 @@ def test_a_file_gradient_keys_refuses_the_schema_refuses(tmp_path: Path, text: s
         "pulumi",
         "audit",
         "consumer-pickup",
+        "policies",
     ],
 )
 def test_a_file_gradient_keys_accepts_the_schema_accepts(tmp_path: Path, text: str) -> None:
