@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from sandbox.keydb import StoredKey, read_json_state
+from sandbox.keydb import StoredAgent, StoredKey, read_json_state
 from sandbox.server import DEFAULT_TOKEN, Emulator, EmulatorConfig
 from sandbox.store import KeyStore
 
@@ -65,6 +65,12 @@ class JsonRewriteTable:
     def clear(self) -> None:
         self._keys.clear()
         self._rewrite()
+
+    def load_agents(self) -> list[StoredAgent]:
+        return []  # the version-1 format had no agents, and the benchmark makes none
+
+    def insert_agent(self, agent: StoredAgent) -> None:
+        raise NotImplementedError("the version-1 JSON format has no agents")
 
     def close(self) -> None:
         return None

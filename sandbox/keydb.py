@@ -1,4 +1,5 @@
-"""The sandbox's key table on disk: SQLite (standard library), one row per key.
+"""The sandbox's key table on disk: SQLite (standard library), one row per key, and the agents
+agent keys belong to.
 
 Each change is one small transaction that writes only the row it touches, so a regenerate costs the
 same at 10 keys as at 10,000 (the JSON document of version 1 was rewritten whole on every change).
@@ -9,7 +10,8 @@ Journal: WAL with `synchronous=NORMAL`. A change is in the file (the WAL) before
 so it survives the process being killed; a power cut may lose the last changes, which the version-1
 file (written and renamed, never fsynced) could too.
 
-Format version 1 (JSON, `{"version": 1, "keys": [...]}`) is imported once, by `migrate_json`.
+Format version 1 (JSON, `{"version": 1, "keys": [...]}`) is imported once, by `migrate_json`;
+version 2 (model keys only) gains the `agent_uuid` column and the `agents` table when opened.
 """
 
 from __future__ import annotations
@@ -27,21 +29,29 @@ __all__ = [
     "MIGRATED_SUFFIX",
     "KeyTable",
     "SqliteKeyTable",
+    "StoredAgent",
     "StoredKey",
     "is_sqlite",
     "migrate_json",
     "read_json_state",
 ]
 
-SCHEMA_VERSION = 2  # PRAGMA user_version; version 1 was the JSON document
+SCHEMA_VERSION = 3  # PRAGMA user_version; version 1 was the JSON document, 2 had no agents
+_BEFORE_AGENTS = 2  # the format version 3 migrates from in place
 MIGRATED_SUFFIX = ".migrated"  # what a version-1 JSON file is kept as once imported
 _MAGIC = b"SQLite format 3\x00"
-_COLUMNS = ("uuid", "name", "created_at", "created_by", "secret_sha256", "regenerations")  # StoredKey's
-_SELECT = "SELECT uuid, name, created_at, created_by, secret_sha256, regenerations FROM keys ORDER BY seq"
-_INSERT = (
-    "INSERT INTO keys (uuid, name, created_at, created_by, secret_sha256, regenerations) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+_COLUMNS = ("uuid", "name", "created_at", "created_by", "secret_sha256", "regenerations", "agent_uuid")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM keys ORDER BY seq"  # noqa: S608 - constant column names
+_INSERT = f"INSERT INTO keys ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"  # noqa: S608
+_AGENT_COLUMNS = ("uuid", "name", "created_at")  # StoredAgent's
+_AGENTS_SCHEMA = """
+CREATE TABLE agents (
+    seq INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
 )
+"""
 _SCHEMA = """
 CREATE TABLE keys (
     seq INTEGER PRIMARY KEY,  -- insertion order: listings keep the order keys were made in
@@ -50,7 +60,8 @@ CREATE TABLE keys (
     created_at TEXT NOT NULL,
     created_by TEXT NOT NULL,
     secret_sha256 TEXT NOT NULL,
-    regenerations INTEGER NOT NULL DEFAULT 0
+    regenerations INTEGER NOT NULL DEFAULT 0,
+    agent_uuid TEXT NOT NULL DEFAULT ''  -- '' for a model key, else the agent the key belongs to
 )
 """
 
@@ -63,15 +74,26 @@ class StoredKey:
     created_by: str
     secret_sha256: str
     regenerations: int = 0  # sandbox bookkeeping (never in API answers): lets tests count per key
+    agent_uuid: str = ""  # "" for a model access key; an agent API key names its agent
 
     def info(self) -> dict[str, str]:
-        """The public `apiModelAPIKeyInfo` view (never a secret: the store has none)."""
+        """The public `apiModelAPIKeyInfo` / `apiAgentAPIKeyInfo` view (the same fields; never a
+        secret: the store has none)."""
         return {
             "uuid": self.uuid,
             "name": self.name,
             "created_at": self.created_at,
             "created_by": self.created_by,
         }
+
+
+@dataclass(frozen=True)
+class StoredAgent:
+    """An agent, as far as its keys need one: they are listed, made and called under its uuid."""
+
+    uuid: str
+    name: str
+    created_at: str
 
 
 class KeyTable(Protocol):
@@ -90,6 +112,10 @@ class KeyTable(Protocol):
         ...
 
     def delete(self, key_uuid: str) -> None: ...
+
+    def load_agents(self) -> list[StoredAgent]: ...
+
+    def insert_agent(self, agent: StoredAgent) -> None: ...
 
     def clear(self) -> None: ...
 
@@ -157,6 +183,12 @@ class SqliteKeyTable:
         if version == 0:
             with self._transaction():
                 self._db.execute(_SCHEMA)
+                self._db.execute(_AGENTS_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version == _BEFORE_AGENTS:
+            with self._transaction():
+                self._db.execute("ALTER TABLE keys ADD COLUMN agent_uuid TEXT NOT NULL DEFAULT ''")
+                self._db.execute(_AGENTS_SCHEMA)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"format version {version}, this sandbox reads {SCHEMA_VERSION}")
@@ -192,8 +224,23 @@ class SqliteKeyTable:
     def delete(self, key_uuid: str) -> None:
         self._db.execute("DELETE FROM keys WHERE uuid = ?", (key_uuid,))
 
+    def load_agents(self) -> list[StoredAgent]:
+        try:
+            rows = self._db.execute("SELECT uuid, name, created_at FROM agents ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            raise unreadable(self.path, exc) from None
+        return [StoredAgent(*row) for row in rows]
+
+    def insert_agent(self, agent: StoredAgent) -> None:
+        self._db.execute(
+            "INSERT INTO agents (uuid, name, created_at) VALUES (?, ?, ?)",
+            tuple(getattr(agent, column) for column in _AGENT_COLUMNS),
+        )
+
     def clear(self) -> None:
-        self._db.execute("DELETE FROM keys")
+        with self._transaction():
+            self._db.execute("DELETE FROM keys")
+            self._db.execute("DELETE FROM agents")
 
     def close(self) -> None:
         """Close the file; the last connection to close folds the WAL back and removes it."""

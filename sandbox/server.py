@@ -9,13 +9,21 @@ Routes (all JSON, `application/json; charset=utf-8`):
     PUT    /v2/gen-ai/models/api_keys/{uuid}               rename      200 401 403 404 429 500
     PUT    /v2/gen-ai/models/api_keys/{uuid}/regenerate    regenerate  200 401 403 404 429 500
     DELETE /v2/gen-ai/models/api_keys/{uuid}               delete      200 401 403 404 429 500
+    GET    /v2/gen-ai/agents                               list_agents 200 401 429 500
+    GET|POST   /v2/gen-ai/agents/{agent}/api_keys          agent_list, agent_create (200)
+    PUT|DELETE /v2/gen-ai/agents/{agent}/api_keys/{uuid}   agent_rename, agent_delete
+    PUT    /v2/gen-ai/agents/{agent}/api_keys/{uuid}/regenerate   agent_regenerate
+      (sandbox/api_routes.py; an unknown agent is a 404)
   Serverless inference, bearer = a currently valid model access key
     GET    /v1/models                                      models
     POST   /v1/chat/completions                            chat_completions
+  An agent's endpoint, bearer = a currently valid API key of that agent (never a model key)
+    POST   /agents/{agent}/api/v1/chat/completions         chat_completions (the agent's model)
   Control panel, bearer = the admin token (never an API token)
     GET    /_sandbox/health                                (no auth) readiness
     GET    /_sandbox/console/keys                          keys, no secrets
     POST   /_sandbox/console/keys  {"name"}                make a key; its secret is shown once (201)
+    GET|POST /_sandbox/console/agents  {"name"}            agents; make one (201)
     GET|PUT /_sandbox/settings                             create_mode and rate-limit budgets
     GET|POST|DELETE /_sandbox/faults                       list, inject, clear faults
     GET    /_sandbox/stats                                 requests served per operation and status
@@ -40,12 +48,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from sandbox.api_routes import AGENTS_PATH, ApiTarget, RouteError, is_api, route_api, scope_of
 from sandbox.faults import Fault, FaultBook, FaultSpecError
 from sandbox.gen_ai_models import MODELS_PATH, FilterError, api_model, select_models
 from sandbox.inference import InferenceError, InferenceState, Request, Stream, find_route
 from sandbox.options import CREATE_MODES, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from sandbox.ratelimit import HEADER_MODES, Decision, HeaderMode, RateLimiter
-from sandbox.store import KeyStore, StoredKey
+from sandbox.store import MODEL_KEYS, KeyStore, StoredAgent, StoredKey
 
 __all__ = [
     "CREATE_MODES",
@@ -55,7 +64,10 @@ __all__ = [
     "EmulatorConfig",
 ]
 
-API_PREFIX = "/v2/gen-ai/models/api_keys"
+AGENT_MODEL = (
+    "llama3.3-70b-instruct"  # what every sandbox agent answers with (the request's model is ignored)
+)
+AGENT_ENDPOINT = re.compile(r"/agents/(?P<agent>[^/]+)/api(?P<rest>/v1/.*)")
 MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 20
 MAX_NAME_LENGTH = 128
@@ -77,7 +89,6 @@ ERRORS = {
     429: ("too_many_requests", "API rate limit exceeded."),
     500: ("server_error", "Unexpected server-side error"),
 }
-WRITE_OPERATIONS = frozenset({"create", "rename", "regenerate", "delete"})
 
 
 @dataclass
@@ -223,6 +234,22 @@ class Emulator:
         """Make a key as the control panel does; the result holds its secret, shown this once."""
         key, secret = self.store.create(_valid_name(name))
         return {**key.info(), "secret_key": secret}
+
+    def console_create_agent(self, name: object) -> dict[str, Any]:
+        """Make an agent as the control panel does (its model: AGENT_MODEL); its keys are then
+        made through the API (`POST /v2/gen-ai/agents/{uuid}/api_keys`)."""
+        return self.agent_info(self.store.create_agent(_valid_name(name)))
+
+    def agent_info(self, agent: StoredAgent) -> dict[str, Any]:
+        """The agent as `GET /v2/gen-ai/agents` shows it: the fields an agent's keys need, and
+        its endpoint here (DigitalOcean's is `https://<id>.agents.do-ai.run`)."""
+        return {
+            "uuid": agent.uuid,
+            "name": agent.name,
+            "created_at": agent.created_at,
+            "model": {"inference_name": AGENT_MODEL},
+            "deployment": {"url": f"{self.base_url}/agents/{agent.uuid}", "status": "STATUS_RUNNING"},
+        }
 
     def inject(self, **fault: Any) -> None:
         self.faults.add(Fault.from_request(fault))
@@ -410,7 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._request_id = str(uuidlib.uuid4())
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
-        is_api = path in (API_PREFIX, MODELS_PATH) or path.startswith(API_PREFIX + "/")
+        api = is_api(path)
         try:
             raw = self._read_raw_body()
         except _ApiError as err:
@@ -422,39 +449,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             # Every DigitalOcean API response carries the ratelimit-* headers (description.yml, "Rate
             # Limit"; the spec's `default` response declares them), a refused body included.
-            headers = self.emulator.limiter.peek(self._bearer()).headers() if is_api else None
+            headers = self.emulator.limiter.peek(self._bearer()).headers() if api else None
             self._send_error(err.status, err.message, headers)
             return
-        if is_api:
+        if api:
             self._api(method, path, parse_qs(parts.query, keep_blank_values=True), raw)
-        elif path.startswith("/v1/"):
+        elif path.startswith(("/v1/", "/agents/")):
             self._inference(method, path, raw)
         elif path.startswith("/_sandbox/"):
             self._admin(method, path, raw)
         else:
             self._send_error(404, None, None)
-
-    def _route_api(self, method: str, path: str) -> tuple[str, str | None]:
-        if path == MODELS_PATH:
-            if method != "GET":
-                raise _ApiError(405)
-            return "list_models", None
-        rest = path[len(API_PREFIX) :].strip("/")
-        segments = rest.split("/") if rest else []
-        if not segments:
-            routes = {"GET": "list", "POST": "create"}
-            key_uuid = None
-        elif len(segments) == 1:
-            routes = {"PUT": "rename", "DELETE": "delete"}
-            key_uuid = segments[0]
-        elif len(segments) == 2 and segments[1] == "regenerate":
-            routes = {"PUT": "regenerate"}
-            key_uuid = segments[0]
-        else:
-            raise _ApiError(404)
-        if method not in routes:
-            raise _ApiError(405)
-        return routes[method], key_uuid
 
     def _api(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
         emulator = self.emulator
@@ -468,14 +473,16 @@ class _Handler(BaseHTTPRequestHandler):
         rate_headers = decision.headers()
         operation = "unrouted"
         try:
-            operation, key_uuid = self._route_api(method, path)
+            try:
+                target = route_api(method, path)
+            except RouteError as err:
+                raise _ApiError(err.status) from None
+            operation = target.operation
             if not decision.allowed:
                 raise _ApiError(429)
-            if operation in WRITE_OPERATIONS and not scopes_write:
-                raise _ApiError(403, f"this token lacks the genai:{_scope(operation)} scope")
-            status, body = self._with_faults(
-                operation, decision, lambda: self._api_op(operation, key_uuid, query, raw)
-            )
+            if target.writes and not scopes_write:
+                raise _ApiError(403, f"this token lacks the genai:{scope_of(target.action)} scope")
+            status, body = self._with_faults(operation, decision, lambda: self._api_op(target, query, raw))
         except _Drop:
             emulator.stats.record(operation, "dropped")
             self._drop()
@@ -519,17 +526,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
         raise _ApiError(fault.status)
 
-    def _api_op(
-        self, operation: str, key_uuid: str | None, query: dict[str, list[str]], raw: bytes
-    ) -> tuple[int, Any]:
-        if operation == "list":
-            return 200, self._list(query)
-        if operation == "list_models":
+    def _api_op(self, target: ApiTarget, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+        if target.operation == "list_models":
             return 200, self._list_models(query)
-        if operation == "create":
-            return self._create(raw)
-        assert key_uuid is not None
-        return self._KEY_OPERATIONS[operation](self, key_uuid, raw)
+        if target.operation == "list_agents":
+            return 200, self._list_agents(query)
+        if target.agent_uuid != MODEL_KEYS and self.emulator.store.agent(target.agent_uuid) is None:
+            raise _ApiError(404)  # no such agent: none of its keys exist either
+        if target.action == "list":
+            return 200, self._list(target, query)
+        if target.action == "create":
+            return self._create(target, raw)
+        assert target.key_uuid is not None
+        return self._KEY_OPERATIONS[target.action](self, target, raw)
 
     def _json_object(self, raw: bytes) -> dict[str, Any]:
         body = self._json_body(raw, required=True)
@@ -537,50 +546,66 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ApiError(400, "request body must be a JSON object")
         return body
 
-    def _create(self, raw: bytes) -> tuple[int, Any]:
-        if self.emulator.config.create_mode == "retired":
+    def _create(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
+        # Retired for model keys only (June 2026): an agent's keys are still made through the API.
+        if target.agent_uuid == MODEL_KEYS and self.emulator.config.create_mode == "retired":
             raise _ApiError(410)
         body = self._json_object(raw)
-        key, secret = self.emulator.store.create(_valid_name(body.get("name")))
+        self._same_agent(target, body)
+        key, secret = self.emulator.store.create(_valid_name(body.get("name")), target.agent_uuid)
         return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
 
-    def _rename(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
-        store = self.emulator.store
+    @staticmethod
+    def _same_agent(target: ApiTarget, body: dict[str, Any]) -> None:
+        """An agent key's body may repeat the agent's uuid (`agent_uuid`); it must be the path's."""
+        if target.agent_uuid != MODEL_KEYS and body.get("agent_uuid") not in (None, target.agent_uuid):
+            raise _ApiError(400, "agent_uuid in the body does not match the path")
+
+    def _rename(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
+        store, key_uuid, agent_uuid = self.emulator.store, target.key_uuid or "", target.agent_uuid
         body = self._json_object(raw)
         body_uuid = body.get("api_key_uuid")
         if body_uuid is not None and body_uuid != key_uuid:
             raise _ApiError(400, "api_key_uuid in the body does not match the path")
+        self._same_agent(target, body)
         name = body.get("name")
         existing: StoredKey | None
-        existing = store.get(key_uuid) if name is None else store.rename(key_uuid, _valid_name(name))
+        if name is None:
+            existing = store.get(key_uuid, agent_uuid)
+        else:
+            existing = store.rename(key_uuid, _valid_name(name), agent_uuid)
         if existing is None:
             raise _ApiError(404)
         return 200, {"api_key_info": existing.info()}
 
-    def _regenerate(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
-        regenerated = self.emulator.store.regenerate(key_uuid)
+    def _regenerate(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
+        regenerated = self.emulator.store.regenerate(target.key_uuid or "", target.agent_uuid)
         if regenerated is None:
             raise _ApiError(404)
         key, secret = regenerated
         return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
 
-    def _delete(self, key_uuid: str, raw: bytes) -> tuple[int, Any]:
-        deleted = self.emulator.store.delete(key_uuid)
+    def _delete(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
+        deleted = self.emulator.store.delete(target.key_uuid or "", target.agent_uuid)
         if deleted is None:
             raise _ApiError(404)
         key, deleted_at = deleted
         return 200, {"api_key_info": {**key.info(), "deleted_at": deleted_at}}
 
-    # The operations on one key (the path names it), as _route_api names them.
-    _KEY_OPERATIONS: ClassVar[dict[str, Callable[[_Handler, str, bytes], tuple[int, Any]]]] = {
+    # The operations on one key (the path names it), by ApiTarget.action.
+    _KEY_OPERATIONS: ClassVar[dict[str, Callable[[_Handler, ApiTarget, bytes], tuple[int, Any]]]] = {
         "rename": _rename,
         "regenerate": _regenerate,
         "delete": _delete,
     }
 
-    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        chunk, paging = self._paged(self.emulator.store.list(), query, API_PREFIX, {})
+    def _list(self, target: ApiTarget, query: dict[str, list[str]]) -> dict[str, Any]:
+        chunk, paging = self._paged(self.emulator.store.list(target.agent_uuid), query, target.collection, {})
         return {"api_key_infos": [k.info() for k in chunk], **paging}
+
+    def _list_agents(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        chunk, paging = self._paged(self.emulator.store.agents(), query, AGENTS_PATH, {})
+        return {"agents": [self.emulator.agent_info(a) for a in chunk], **paging}
 
     def _list_models(self, query: dict[str, list[str]]) -> dict[str, Any]:
         try:
@@ -624,17 +649,25 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.emulator
         operation = "inference"
         try:
-            found = find_route(method, path)
-            if found is None:
+            agent, route_path = self._endpoint_of(path)
+            found = find_route(method, route_path)
+            # An agent's endpoint serves chat completions only.
+            if found is None or (agent is not None and found[0].operation != "chat_completions"):
                 raise InferenceError(404, f"no such endpoint: {path}", "invalid_request_error", "not_found")
             route, params = found
             operation = route.operation
             token = self._bearer()
-            if not token or emulator.store.find_by_secret(token) is None:
+            key = emulator.store.find_by_secret(token) if token else None
+            # A model key calls the serverless endpoints, an agent's key its agent only.
+            if key is None or key.agent_uuid != (agent.uuid if agent is not None else MODEL_KEYS):
+                what = "agent access key" if agent is not None else "model access key"
                 raise InferenceError(
-                    401, "invalid or revoked model access key", "authentication_error", "invalid_api_key"
+                    401, f"invalid or revoked {what}", "authentication_error", "invalid_api_key"
                 )
-            request = Request(_inference_body(method, raw), params, emulator.inference)
+            body = _inference_body(method, raw)
+            if agent is not None and isinstance(body, dict):
+                body = {**body, "model": AGENT_MODEL}  # the agent's model, whatever the request names
+            request = Request(body, params, emulator.inference)
             answer = self._with_faults(operation, emulator.limiter.peek(""), lambda: route.handler(request))
         except InferenceError as err:
             emulator.stats.record(operation, err.status)
@@ -660,6 +693,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_events(answer)
         else:
             self._send(*answer)
+
+    def _endpoint_of(self, path: str) -> tuple[StoredAgent | None, str]:
+        """The agent whose endpoint `path` is under (None: the serverless surface), and the path
+        the inference routes know (`/v1/...`)."""
+        matched = AGENT_ENDPOINT.fullmatch(path)
+        if matched is None:
+            if path.startswith("/agents/"):
+                raise InferenceError(404, f"no such endpoint: {path}", "invalid_request_error", "not_found")
+            return None, path
+        agent = self.emulator.store.agent(matched["agent"])
+        if agent is None:
+            raise InferenceError(404, "no such agent", "invalid_request_error", "not_found")
+        return agent, matched["rest"]
 
     def _send_events(self, stream: Stream) -> None:
         """Server-sent events as OpenAI streams them: `data: {json}` blocks, then `data: [DONE]`."""
@@ -710,6 +756,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._json_object(raw)
         return 201, {"api_key_info": self.emulator.console_create(body.get("name"))}
 
+    def _console_agents(self, raw: bytes) -> tuple[int, Any]:
+        return 200, {"agents": [self.emulator.agent_info(a) for a in self.emulator.store.agents()]}
+
+    def _console_create_agent(self, raw: bytes) -> tuple[int, Any]:
+        body = self._json_object(raw)
+        return 201, {"agent": self.emulator.console_create_agent(body.get("name"))}
+
     def _faults(self, raw: bytes) -> tuple[int, Any]:
         return 200, {"faults": self.emulator.faults.pending()}
 
@@ -743,6 +796,8 @@ class _Handler(BaseHTTPRequestHandler):
     _ADMIN_ROUTES: ClassVar[dict[tuple[str, str], Callable[[_Handler, bytes], tuple[int, Any]]]] = {
         ("GET", "/_sandbox/console/keys"): _console_keys,
         ("POST", "/_sandbox/console/keys"): _console_create,
+        ("GET", "/_sandbox/console/agents"): _console_agents,
+        ("POST", "/_sandbox/console/agents"): _console_create_agent,
         ("GET", "/_sandbox/faults"): _faults,
         ("POST", "/_sandbox/faults"): _add_fault,
         ("DELETE", "/_sandbox/faults"): _clear_faults,
@@ -781,7 +836,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.emulator.config.create_mode = mode
         self.emulator.limiter.per_minute = budgets["rate_limit_per_minute"]
         self.emulator.limiter.per_hour = budgets["rate_limit_per_hour"]
-
-
-def _scope(operation: str) -> str:
-    return {"create": "create", "delete": "delete"}.get(operation, "update")

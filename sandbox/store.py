@@ -1,4 +1,6 @@
-"""The sandbox's model access keys: an in-memory table, optionally persisted (`sandbox.keydb`).
+"""The sandbox's keys: model access keys, and agents with their API keys; an in-memory table,
+optionally persisted (`sandbox.keydb`). A key's `agent_uuid` says which it is ("" for a model key):
+listings, changes and the endpoints that accept a secret each see only their own kind.
 
 Secrets are never stored, only their SHA-256, the way a real service keeps bearer keys: the state
 file can be read by anyone without revealing a key, and a secret shown once is gone for good.
@@ -19,9 +21,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.keydb import KeyTable, SqliteKeyTable, StoredKey
+from sandbox.keydb import KeyTable, SqliteKeyTable, StoredAgent, StoredKey
 
-__all__ = ["KeyStore", "StoredKey", "new_secret", "secret_digest"]
+__all__ = ["MODEL_KEYS", "KeyStore", "StoredAgent", "StoredKey", "new_secret", "secret_digest"]
+
+MODEL_KEYS = ""  # the `agent_uuid` of model access keys: they belong to no agent
 
 SECRET_PREFIX = "sk-do-"  # noqa: S105 - a prefix, not a secret
 
@@ -76,6 +80,7 @@ class KeyStore:
         self._lock = threading.RLock()
         self._keys: dict[str, StoredKey] = {}
         self._by_digest: dict[str, str] = {}
+        self._agents: dict[str, StoredAgent] = {}
         if table is None and state_file is not None:
             table = SqliteKeyTable(state_file)
         self._table = table
@@ -83,15 +88,28 @@ class KeyStore:
         for key in table.load() if table is not None else ():
             self._keys[key.uuid] = key
             self._by_digest[key.secret_sha256] = key.uuid
+        for agent in table.load_agents() if table is not None else ():
+            self._agents[agent.uuid] = agent
 
     # -- queries ------------------------------------------------------------------------------
-    def list(self) -> list[StoredKey]:
+    def list(self, agent_uuid: str = MODEL_KEYS) -> list[StoredKey]:
+        """The model access keys, or the API keys of the agent `agent_uuid`."""
         with self._lock:
-            return list(self._keys.values())
+            return [key for key in self._keys.values() if key.agent_uuid == agent_uuid]
 
-    def get(self, key_uuid: str) -> StoredKey | None:
+    def get(self, key_uuid: str, agent_uuid: str = MODEL_KEYS) -> StoredKey | None:
+        """The key, if it is of that kind: a model key's uuid under an agent's path is not found."""
         with self._lock:
-            return self._keys.get(key_uuid)
+            key = self._keys.get(key_uuid)
+            return key if key is not None and key.agent_uuid == agent_uuid else None
+
+    def agents(self) -> builtins.list[StoredAgent]:
+        with self._lock:
+            return list(self._agents.values())
+
+    def agent(self, agent_uuid: str) -> StoredAgent | None:
+        with self._lock:
+            return self._agents.get(agent_uuid)
 
     def find_by_secret(self, secret: str) -> StoredKey | None:
         """The live key this secret currently belongs to, if any."""
@@ -104,10 +122,20 @@ class KeyStore:
             return len(self._keys)
 
     # -- mutations ----------------------------------------------------------------------------
-    def create(self, name: str) -> tuple[StoredKey, str]:
-        return self.create_many([name])[0]
+    def create_agent(self, name: str) -> StoredAgent:
+        agent = StoredAgent(uuid=_time_ordered_uuid(), name=name, created_at=_now_iso())
+        with self._lock:
+            if self._table is not None:
+                self._table.insert_agent(agent)
+            self._agents[agent.uuid] = agent
+        return agent
 
-    def create_many(self, names: Iterable[str]) -> builtins.list[tuple[StoredKey, str]]:
+    def create(self, name: str, agent_uuid: str = MODEL_KEYS) -> tuple[StoredKey, str]:
+        return self.create_many([name], agent_uuid)[0]
+
+    def create_many(
+        self, names: Iterable[str], agent_uuid: str = MODEL_KEYS
+    ) -> builtins.list[tuple[StoredKey, str]]:
         """Make a key per name in one write (benchmarks seed thousands this way)."""
         made: builtins.list[tuple[StoredKey, str]] = []
         for name in names:
@@ -118,6 +146,7 @@ class KeyStore:
                 created_at=_now_iso(),
                 created_by=self.created_by,
                 secret_sha256=secret_digest(secret),
+                agent_uuid=agent_uuid,
             )
             made.append((key, secret))
         with self._lock:
@@ -128,9 +157,9 @@ class KeyStore:
                 self._by_digest[key.secret_sha256] = key.uuid
         return made
 
-    def rename(self, key_uuid: str, name: str) -> StoredKey | None:
+    def rename(self, key_uuid: str, name: str, agent_uuid: str = MODEL_KEYS) -> StoredKey | None:
         with self._lock:
-            key = self._keys.get(key_uuid)
+            key = self.get(key_uuid, agent_uuid)
             if key is None:
                 return None
             if self._table is not None:
@@ -138,12 +167,12 @@ class KeyStore:
             key.name = name
             return key
 
-    def regenerate(self, key_uuid: str) -> tuple[StoredKey, str] | None:
+    def regenerate(self, key_uuid: str, agent_uuid: str = MODEL_KEYS) -> tuple[StoredKey, str] | None:
         """New secret; the previous one stops working in the same instant."""
         secret = new_secret()
         digest = secret_digest(secret)
         with self._lock:
-            key = self._keys.get(key_uuid)
+            key = self.get(key_uuid, agent_uuid)
             if key is None:
                 return None
             if self._table is not None:
@@ -154,10 +183,10 @@ class KeyStore:
             self._by_digest[digest] = key.uuid
             return key, secret
 
-    def delete(self, key_uuid: str) -> tuple[StoredKey, str] | None:
+    def delete(self, key_uuid: str, agent_uuid: str = MODEL_KEYS) -> tuple[StoredKey, str] | None:
         """Remove the key; returns it with its deletion time. Its secret stops working at once."""
         with self._lock:
-            key = self._keys.get(key_uuid)
+            key = self.get(key_uuid, agent_uuid)
             if key is None:
                 return None
             if self._table is not None:
@@ -172,6 +201,7 @@ class KeyStore:
                 self._table.clear()
             self._keys.clear()
             self._by_digest.clear()
+            self._agents.clear()
 
     def close(self) -> None:
         """Close the state file (reads still answer from memory; a change after this raises)."""

@@ -24,6 +24,8 @@ from urllib.parse import unquote
 import yaml
 
 __all__ = [
+    "AGENT_OPERATIONS",
+    "build_agent_keys",
     "COLLECTION_PATH",
     "CURRENT_ROOT",
     "DO_API_URL",
@@ -55,6 +57,18 @@ OPERATIONS: tuple[tuple[str, str, str], ...] = (
     (ITEM_PATH, "put", "genai_update_model_api_key.yml"),
     (ITEM_PATH, "delete", "genai_delete_model_api_key.yml"),
     (REGENERATE_PATH, "put", "genai_regenerate_model_api_key.yml"),
+)
+
+AGENT_COLLECTION_PATH = "/v2/gen-ai/agents/{agent_uuid}/api_keys"
+AGENT_ITEM_PATH = AGENT_COLLECTION_PATH + "/{api_key_uuid}"
+AGENT_REGENERATE_PATH = AGENT_ITEM_PATH + "/regenerate"
+# The agent API keys' path entries, as upstream `DigitalOcean-public.v2.yaml` lists them.
+AGENT_OPERATIONS: tuple[tuple[str, str, str], ...] = (
+    (AGENT_COLLECTION_PATH, "get", "genai_list_agent_api_keys.yml"),
+    (AGENT_COLLECTION_PATH, "post", "genai_create_agent_api_key.yml"),
+    (AGENT_ITEM_PATH, "put", "genai_update_agent_api_key.yml"),
+    (AGENT_ITEM_PATH, "delete", "genai_delete_agent_api_key.yml"),
+    (AGENT_REGENERATE_PATH, "put", "genai_regenerate_agent_api_key.yml"),
 )
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -171,9 +185,14 @@ class RefResolver:
         return PurePosixPath(joined), unquote(fragment)
 
 
-def _document(resolver: RefResolver, server_url: str, title: str) -> dict[str, Any]:
+def _document(
+    resolver: RefResolver,
+    server_url: str,
+    title: str,
+    operations: tuple[tuple[str, str, str], ...] = OPERATIONS,
+) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for path, method, filename in OPERATIONS:
+    for path, method, filename in operations:
         paths.setdefault(path, {})[method] = resolver.resolve_file(GENAI_DIR / filename)
     return {
         "openapi": "3.0.0",
@@ -208,4 +227,14 @@ def build_legacy(server_url: str = DO_API_URL) -> dict[str, Any]:
         RefResolver([LEGACY_ROOT, CURRENT_ROOT]),
         server_url,
         "DigitalOcean API: Gradient AI model access keys (create before its retirement)",
+    )
+
+
+def build_agent_keys(server_url: str = DO_API_URL) -> dict[str, Any]:
+    """The agent API keys' operations (list, create, update, delete, regenerate), create live."""
+    return _document(
+        RefResolver([CURRENT_ROOT]),
+        server_url,
+        "DigitalOcean API: Gradient AI agent API keys",
+        AGENT_OPERATIONS,
     )

@@ -57,6 +57,15 @@ def add(commands: Commands[Parser]) -> None:
     listing = console_cmds.add_parser("list", help="keys as the control panel shows them")
     listing.add_argument("--dir", help=DIR_HELP)
     listing.set_defaults(func=_console_list)
+    agent = console_cmds.add_parser(
+        "create-agent", help="make an agent (its API keys are then made through the API, or adopted)"
+    )
+    agent.add_argument("name", help="the agent's name")
+    agent.add_argument("--dir", help=DIR_HELP)
+    agent.set_defaults(func=_console_create_agent)
+    agents = console_cmds.add_parser("agents", help="agents, with their uuids and endpoints")
+    agents.add_argument("--dir", help=DIR_HELP)
+    agents.set_defaults(func=_console_agents)
 
 
 def _sandbox_serve(args: argparse.Namespace) -> int:
@@ -139,4 +148,22 @@ def _console_list(args: argparse.Namespace) -> int:
 
     reply = launcher.console(sandbox_dir(args), "GET", "/_sandbox/console/keys")
     print_table(reply["api_key_infos"], ("uuid", "name", "created_at"))
+    return ExitCode.OK
+
+
+def _console_create_agent(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    reply = launcher.console(sandbox_dir(args), "POST", "/_sandbox/console/agents", {"name": args.name})
+    agent = reply["agent"]
+    print(f"{agent['uuid']}  {agent['name']}  {agent['deployment']['url']}")
+    return ExitCode.OK
+
+
+def _console_agents(args: argparse.Namespace) -> int:
+    from sandbox import launcher  # noqa: PLC0415 - loads the sandbox for its commands only
+
+    reply = launcher.console(sandbox_dir(args), "GET", "/_sandbox/console/agents")
+    rows = [{**agent, "endpoint": agent["deployment"]["url"]} for agent in reply["agents"]]
+    print_table(rows, ("uuid", "name", "endpoint"))
     return ExitCode.OK

@@ -53,14 +53,15 @@ def age(managed: Managed, path: str, rotated_at: str) -> None:
 
 @pytest.mark.parametrize("mode", list(Mode))
 def test_each_rule_is_a_finding_in_its_mode(managed: Managed, mode: Mode) -> None:
+    written = str(mode)  # as the stack file spells it
     declare(
         managed,
         {
-            "max_key_age": {"max": "40d", "mode": mode},
-            "key_name": {"pattern": "^[a-z]+-slot-[ab]$", "mode": mode},
-            "owner": {"mode": mode},
-            "rotate_every": {"min": "31d", "mode": mode},
-            "in_place": {"mode": mode},
+            "max_key_age": {"max": "40d", "mode": written},
+            "key_name": {"pattern": "^[a-z]+-slot-[ab]$", "mode": written},
+            "owner": {"mode": written},
+            "rotate_every": {"min": "31d", "mode": written},
+            "in_place": {"mode": written},
         },
         chatbot={"owner": "chat-team"},
     )

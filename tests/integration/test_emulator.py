@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from sandbox.server import API_PREFIX, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN, Emulator, EmulatorConfig
+from sandbox.api_routes import API_PREFIX
+from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN, Emulator, EmulatorConfig
 from tests.conftest import READ_ONLY_TOKEN
 
 REPO = Path(__file__).resolve().parents[2]

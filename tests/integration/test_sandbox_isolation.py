@@ -21,8 +21,9 @@ import pytest
 import requests
 
 from sandbox import launcher
+from sandbox.api_routes import API_PREFIX
 from sandbox.emulator import ADMIN_TOKEN_ENV, resolve_tokens
-from sandbox.server import API_PREFIX, DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
+from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN
 from tests.integration.test_cli import REPO, gk
 
 CANARIES = {

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from sandbox import launcher
-from sandbox.server import API_PREFIX
+from sandbox.api_routes import API_PREFIX
 from sandbox.store import StoredKey, secret_digest
 from tests.integration.test_cli import gk
 
