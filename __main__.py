@@ -37,6 +37,16 @@ pulumi.log.info(
     ).describe()
 )
 
+# Rules in `fail` mode that a declaration breaks stop the program before any key is declared, so
+# nothing changes (a check failure would stop only that key's step while the others go ahead).
+broken = [v for spec in settings.keys for v in declaration_violations(spec, settings.policies)]
+if failing := [v for v in broken if v.mode is Mode.FAIL]:
+    for violation in failing:
+        pulumi.log.error(str(violation))
+    raise pulumi.RunError(
+        f"{len(failing)} policy rule(s) in fail mode broken; nothing was changed (docs/policies.md)"
+    )
+
 for spec in settings.keys:
     # Named by Vault path, which identifies a key for its whole life: a new `name` is then an
     # update (rename at DigitalOcean), a new `vault_path` a different key (a replacement).

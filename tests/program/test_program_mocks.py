@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 from pulumi.runtime import rpc
 
 from components.errors import ConfigurationError
-from tests.program.harness import run_program
+from tests.program.harness import DYNAMIC_PREFIX, run_program
 
 CONFIG: dict[str, Any] = {
     "vault": {"mount": "secret", "path_prefix": "gradient-keys/test"},
@@ -49,3 +50,16 @@ def test_bad_config_stops_the_program_naming_the_field() -> None:
 def test_empty_stack_declares_nothing() -> None:
     _monitor, mocks = run_program({"keys": []})
     assert [r for r in mocks.registered if r.typ.startswith("pulumi-python:dynamic")] == []
+
+
+def test_a_fail_rule_the_declarations_break_stops_the_program_before_any_key() -> None:
+    """Every broken rule is logged, then the program ends cleanly (RunError): no key is declared,
+    so none is adopted while another fails its check."""
+    policies = {"owner": {"mode": "fail"}, "in_place": {"mode": "warn"}}
+    with pytest.raises(pulumi.RunError, match=r"2 policy rule\(s\) in fail mode broken; nothing was changed"):
+        run_program({**CONFIG, "policies": policies})
+    _monitor, mocks = run_program({**CONFIG, "policies": {**policies, "owner": {"mode": "warn"}}})
+    assert sorted(r.inputs["name"] for r in mocks.registered if r.typ.startswith(DYNAMIC_PREFIX)) == [
+        "batch",
+        "chatbot",
+    ]
