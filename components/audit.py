@@ -22,6 +22,7 @@ from components.config import KeySpec, StackSettings, Strategy
 from components.do_keys import ModelKey
 from components.errors import VaultError
 from components.history import PARTIAL, HistoryEntry, KeyHistory, history_of
+from components.key_collection import MODEL_KEYS, KeyCollection
 from components.keys import KeyOperations
 from components.ledger import Ledger
 from components.policy import age_violation, declaration_violations
@@ -158,9 +159,12 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
     # audit-only policy it is partial (version times, and the current ledger from the mirror).
     read_data = bool(specs) and (verify_secrets or ops.vault.may(specs[0].vault_path, "data", "read"))
     report.history_versions, report.history_partial = history_versions, bool(specs) and not read_data
-    listing = {k.uuid: k for k in ops.do.list_all()}
-    report.digitalocean_keys = len(listing)
-    progress(f"DigitalOcean: {len(listing)} keys in {ops.do.requests_made} request(s)")
+    # One listing per collection: the model access keys, and each declared agent's API keys.
+    agents = sorted({s.agent_uuid for s in specs if s.agent_uuid is not None})
+    collections = [MODEL_KEYS, *(KeyCollection(agent) for agent in agents)]
+    listings = {c.agent_uuid: {k.uuid: k for k in ops.list_collection(c)} for c in collections}
+    report.digitalocean_keys = sum(len(listing) for listing in listings.values())
+    progress(f"DigitalOcean: {report.digitalocean_keys} keys in {ops.digitalocean_requests()} request(s)")
 
     done = 0
     last = time.monotonic()
@@ -193,14 +197,14 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
                 # A matching fingerprint does not prove the secret still works (a regenerate that
                 # committed late kills it): ask the inference endpoint, read-only, paced.
                 pace.wait()
-                verified = Verified(matches=matches, alive=ops.verify(secret))
+                verified = Verified(matches=matches, alive=ops.verify(secret, spec))
         return spec, entry, verified, history
 
     owned: set[str] = set()
-    known = _Known.of(listing, now, settings.policies)
+    known = {agent: _Known.of(listing, now, settings.policies) for agent, listing in listings.items()}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for spec, entry, verified, history in pool.map(read, specs):
-            check = _KeyCheck(report, spec, known)
+            check = _KeyCheck(report, spec, known[spec.agent_uuid])
             owned |= check.run(entry, verified)
             check.row.last_rotation = history.last_rotation
             check.row.history = list(history.entries[:history_versions])
@@ -209,10 +213,11 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
                 progress(f"Vault: {done}/{len(specs)} ledgers read")
                 last = time.monotonic()
 
-    _check_unmanaged(report, settings, listing, owned)
+    for agent, listing in listings.items():
+        _check_unmanaged(report, settings, listing, owned, agent)
     _check_undeclared_vault(report, settings, ops)
     report.findings.sort(key=lambda f: (-f.severity.rank, f.key or "", f.id))
-    report.digitalocean_requests = ops.do.requests_made
+    report.digitalocean_requests = ops.digitalocean_requests()
     report.vault_requests = ops.vault.requests_made
     report.seconds = time.monotonic() - started
     return report
@@ -541,10 +546,17 @@ def _check_pickup(add: Callable[..., None], spec: KeySpec) -> None:
 
 
 def _check_unmanaged(
-    report: AuditReport, settings: StackSettings, listing: dict[str, ModelKey], owned: set[str]
+    report: AuditReport,
+    settings: StackSettings,
+    listing: dict[str, ModelKey],
+    owned: set[str],
+    agent: str | None,
 ) -> None:
-    declared_names = {n for s in settings.keys for n in (*s.slot_names, *s.adopt_names)}
-    declared_uuids = {u for s in settings.keys for u in s.adopt_uuids}
+    """The keys of one collection (the model keys, or agent `agent`'s) no declaration owns."""
+    specs = [s for s in settings.keys if s.agent_uuid == agent]
+    declared_names = {n for s in specs for n in (*s.slot_names, *s.adopt_names)}
+    declared_uuids = {u for s in specs for u in s.adopt_uuids}
+    kind = "DigitalOcean key" if agent is None else f"API key of agent {agent}"
     ignore = set(settings.audit.ignore)
     prefix = settings.audit.scope_prefix
     for key in listing.values():
@@ -557,7 +569,7 @@ def _check_unmanaged(
                 "unmanaged-key",
                 Severity.MEDIUM,
                 None,
-                f"DigitalOcean key {key.name!r} ({key.uuid}) is declared nowhere in stack {settings.stack}",
+                f"{kind} {key.name!r} ({key.uuid}) is declared nowhere in stack {settings.stack}",
                 "declare it (adopt by uuid), delete it in the control panel, or list it under audit.ignore",
                 None,
                 key.uuid,

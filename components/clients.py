@@ -3,9 +3,10 @@
 The front ends (the `gradient-keys` command, the Pulumi provider and program) build one
 `ClientFactory` from `os.environ`; nothing below them reads the environment. A factory keeps, for
 as long as the process lives and per account: one Vault login (with AppRole or JWT, a preview of
-N keys is one login, not N), one DigitalOcean client and pacer (DigitalOcean's budget is per
-token, and the engine runs provider operations on several threads), one shared key listing, and
-the index of which Vault paths hold which DigitalOcean keys.
+N keys is one login, not N), one DigitalOcean pacer (DigitalOcean's budget is per token, and the
+engine runs provider operations on several threads) shared by one client per key collection (the
+model access keys, each agent's API keys), one shared listing per collection, and the index of
+which Vault paths hold which DigitalOcean keys.
 
 Tests hand a factory the clients they built (`ClientFactory.of`), or an environment of their own.
 """
@@ -23,7 +24,8 @@ from components import endpoints
 from components.config import DigitalOceanConfig, VaultConfig
 from components.do_keys import ClientSettings, ModelKey, ModelKeys
 from components.endpoints import Endpoints
-from components.inference_check import key_works
+from components.inference_check import agent_key_works, key_works
+from components.key_collection import MODEL_KEYS, KeyCollection
 from components.pacing import RateLimitPacer
 from components.secret import Secret
 from components.timing import Stopwatch
@@ -225,12 +227,20 @@ class ClientFactory:
             return value
 
     # -- DigitalOcean -------------------------------------------------------------------------
-    def digitalocean(self, config: DigitalOceanConfig) -> ModelKeys:
-        if self._given_do is not None:
+    def digitalocean(self, config: DigitalOceanConfig, collection: KeyCollection = MODEL_KEYS) -> ModelKeys:
+        """The client for `collection` (the model access keys by default); every collection of
+        one account (API URL and token) waits on the account's one pacer."""
+        if self._given_do is not None and collection == MODEL_KEYS:
             return self._given_do
         settings = ClientSettings.from_env(self._environ, config.api_url)
         account = ("do", settings.api_url, settings.token.fingerprint)
-        return self._once(account, lambda: ModelKeys(settings, pacer=RateLimitPacer()))
+        if self._given_do is not None:
+            pacer = self._given_do.pacer  # the account of the client a test handed in
+        else:
+            pacer = self._once(("pacer", *account), RateLimitPacer)
+        return self._once(
+            (*account, collection), lambda: ModelKeys(settings, collection=collection, pacer=pacer)
+        )
 
     def digitalocean_built(self) -> list[ModelKeys]:
         """The DigitalOcean clients built (or given) so far: a run that needed none made no request."""
@@ -286,10 +296,15 @@ class ClientFactory:
         """Where each credential will go and why (checked: raises ConfigurationError)."""
         return endpoints.resolve(digitalocean.api_url, digitalocean.inference_url, vault.addr, self._environ)
 
-    def verifier(self, config: DigitalOceanConfig) -> Callable[[Secret], bool]:
-        """Does a secret work at the inference endpoint (`GET /v1/models`)?"""
+    def verifier(
+        self, config: DigitalOceanConfig, agent_endpoint: str | None = None
+    ) -> Callable[[Secret], bool]:
+        """Does a secret work: a model key at the inference endpoint (`GET /v1/models`), an agent's
+        key at that agent's endpoint (components/inference_check.py)?"""
         check = self._given_verify
-        if check is None:
+        if check is None and agent_endpoint is not None:
+            check = partial(agent_key_works, endpoints.agent(agent_endpoint, self._environ).url)
+        elif check is None:
             url = endpoints.inference(config.inference_url, self._environ).url
             check = partial(key_works, url)
         return partial(_timed, self.verification, check)

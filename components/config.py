@@ -11,6 +11,7 @@ fix, and all errors are reported at once.
     gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete,
                           consumer_pickup, owner, allow_in_place}]
     gradient-keys:policies: {max_key_age, key_name, owner, rotate_every, in_place}      (optional)
+    gradient-keys:agents: [{uuid, endpoint, keys: [like gradient-keys:keys]}]             (optional)
     gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
     gradient-keys:notifications: [{name, format, url_from: {env} | {vault: {path, field}}, events}]
                                                                                        (optional)
@@ -22,7 +23,7 @@ import difflib
 import enum
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from components.config_fields import (
     url,
     vault_path_field,
 )
-from components.errors import ConfigurationError
+from components.errors import ConfigProblem, ConfigurationError
 from components.notify_payloads import Event, PayloadFormat
 from components.policy_config import Policies, parse_policies
 from components.vault_auth import AUTH_METHODS
@@ -100,7 +101,8 @@ MAX_VALUES = 100_000
 MAX_STACK_FILE_BYTES = 1 << 20
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications", "policies"}
+TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications", "policies", "agents"}
+AGENT_FIELDS = {"uuid", "endpoint", "keys"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup", "owner"}
@@ -180,6 +182,10 @@ class KeySpec:
     owner: str | None = None
     # An exception to the `in_place` policy for this key (docs/policies.md).
     allow_in_place: bool = False
+    # An agent's API key (declared under `gradient-keys:agents`): the agent, and its endpoint,
+    # where the key's new secrets are checked. None: a model access key.
+    agent_uuid: str | None = None
+    agent_endpoint: str | None = None
 
     def __init__(  # noqa: PLR0913, PLR0917 - the dataclass's own signature, with strings accepted
         self,
@@ -195,6 +201,8 @@ class KeySpec:
         *,
         owner: str | None = None,
         allow_in_place: bool = False,
+        agent_uuid: str | None = None,
+        agent_endpoint: str | None = None,
     ) -> None:
         fields = {
             "name": name,
@@ -208,6 +216,8 @@ class KeySpec:
             "consumer_pickup": consumer_pickup,
             "owner": owner,
             "allow_in_place": allow_in_place,
+            "agent_uuid": agent_uuid,
+            "agent_endpoint": agent_endpoint,
         }
         for field_name, value in fields.items():
             object.__setattr__(self, field_name, value)
@@ -351,11 +361,12 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
     if not isinstance(raw_keys, list):
         errors.add(("keys",), raw_keys, "must be a list of keys, each with at least name and vault_path")
         raw_keys = []
-    indexed = [
-        (index, spec)
+    indexed: list[tuple[Where, KeySpec]] = [
+        (("keys", index), spec)
         for index, raw in enumerate(raw_keys)
         if (spec := _key(raw, ("keys", index), errors, defaults)) is not None
     ]
+    indexed += _agent_keys(values.get("agents"), errors, defaults)
     _check_unique(indexed, errors)
     key_paths = {spec.vault_path for _index, spec in indexed}
     notifications = _notifications(values.get("notifications"), errors, key_paths)
@@ -461,6 +472,79 @@ def _key(raw: Any, where: Where, errors: Errors, defaults: _KeyDefaults) -> KeyS
     )
 
 
+def _agent_keys(raw: Any, errors: Errors, defaults: _KeyDefaults) -> list[tuple[Where, KeySpec]]:
+    """`gradient-keys:agents`: each agent's uuid, endpoint and API keys (the keys' fields and
+    defaults are gradient-keys:keys')."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors.add(("agents",), raw, "must be a list of agents, each {uuid, endpoint, keys}")
+        return []
+    found: list[tuple[Where, KeySpec]] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        where: Where = ("agents", index)
+        values = given(mapping(item, where, AGENT_FIELDS, errors))
+        agent = _agent_uuid(values.get("uuid"), (*where, "uuid"), errors)
+        if agent is not None and agent in seen:
+            errors.add(
+                (*where, "uuid"), agent, f"is already declared by agents[{seen[agent]}]; list its keys there"
+            )
+        elif agent is not None:
+            seen[agent] = index
+        endpoint = _agent_endpoint(values.get("endpoint"), (*where, "endpoint"), errors)
+        if "endpoint" not in values:
+            errors.at(
+                (*where, "endpoint"),
+                "is required: the agent's endpoint, where its new keys are checked (the agent's overview "
+                "in the control panel shows it, e.g. https://abcd1234.agents.do-ai.run)",
+            )
+        keys = values.get("keys")
+        if not isinstance(keys, list) or not keys:
+            errors.at(
+                (*where, "keys"), "is required: a list of the agent's keys, each with name and vault_path"
+            )
+            continue
+        for number, key_raw in enumerate(keys):
+            spec = _key(key_raw, (*where, "keys", number), errors, defaults)
+            if spec is not None and agent is not None and endpoint is not None:
+                found.append(
+                    ((*where, "keys", number), replace(spec, agent_uuid=agent, agent_endpoint=endpoint))
+                )
+    return found
+
+
+_ENDPOINT = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+
+
+def _agent_endpoint(value: Any, where: Where, errors: Errors) -> str | None:
+    """An agent's endpoint: DigitalOcean's are bare hosts, the sandbox's a path on its address."""
+    text = text_field(value, where, errors)
+    if text is not None and not _ENDPOINT.fullmatch(text):
+        errors.add(where, text, "is not an endpoint URL; use e.g. https://abcd1234.agents.do-ai.run")
+        return None
+    return text.rstrip("/") if text else None
+
+
+def _agent_uuid(value: Any, where: Where, errors: Errors) -> str | None:
+    if value is None:
+        errors.at(
+            where,
+            "is required: the agent's uuid (`gradient-keys sandbox console agents`, or the control panel)",
+        )
+        return None
+    text = text_field(value, where, errors)
+    if text is not None and not _UUID.fullmatch(text):
+        errors.add(where, text, "is not an agent uuid (like 11efb7d6-cdb5-6388-bf8f-4e013e2ddde4)")
+        return None
+    return text
+
+
+def _path(where: Where) -> str:
+    """`keys[2]`, `agents[0].keys[1]`: a key's place in the file, as problems name it."""
+    return ConfigProblem(where, "").path
+
+
 def _allow_in_place(value: Any, where: Where, errors: Errors, strategy: str | None) -> bool:
     """`allow_in_place: true`: this in-place key is an exception to the `in_place` policy."""
     if value is None:
@@ -531,31 +615,30 @@ def _adopt_problem(texts: tuple[str, ...], strategy: str | None) -> str | None:
     return None
 
 
-def _check_unique(keys: list[tuple[int, KeySpec]], errors: Errors) -> None:
+def _check_unique(keys: list[tuple[Where, KeySpec]], errors: Errors) -> None:
     """One owner per DigitalOcean key name and uuid, one key per Vault path, unique names."""
-    owners: dict[str, str] = {}
+    owners: dict[tuple[str | None, str], str] = {}  # (agent, name): a name is unique per collection
     paths: dict[str, str] = {}
-    names: dict[str, int] = {}
+    names: dict[str, Where] = {}
     adopted: dict[str, str] = {}
-    for index, spec in keys:
-        where: Where = ("keys", index)
+    for where, spec in keys:
         if spec.name in names:
             errors.add(
                 (*where, "name"),
                 spec.name,
-                f"is already declared by keys[{names[spec.name]}]; names must be unique",
+                f"is already declared by {_path(names[spec.name])}; names must be unique",
             )
             continue
-        names[spec.name] = index
+        names[spec.name] = where
         for do_name in dict.fromkeys((*spec.slot_names, *spec.adopt_names)):
-            if do_name in owners:
+            if (spec.agent_uuid, do_name) in owners:
                 errors.add(
                     where,
                     do_name,
-                    f"is a DigitalOcean key name also claimed by key {owners[do_name]!r}; "
+                    f"is a DigitalOcean key name also claimed by key {owners[spec.agent_uuid, do_name]!r}; "
                     "each DigitalOcean key can belong to one declared key (rename one of them)",
                 )
-            owners.setdefault(do_name, spec.name)
+            owners.setdefault((spec.agent_uuid, do_name), spec.name)
         if spec.vault_path in paths:
             errors.add(
                 (*where, "vault_path"),

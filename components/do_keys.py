@@ -1,8 +1,9 @@
-"""DigitalOcean Gradient AI model access keys, over the official `pydo` client.
+"""DigitalOcean Gradient AI model access keys and agent API keys, over the official `pydo` client.
 
-Routes (`/v2/gen-ai/models/api_keys`; see spec/do-openapi): list GET (page, per_page), rename
-PUT `/{uuid}`, regenerate PUT `/{uuid}/regenerate`, delete DELETE `/{uuid}` (200 with body),
-create POST (retired upstream in June 2026: 410 `gone`).
+Routes (`/v2/gen-ai/models/api_keys`, or an agent's `/v2/gen-ai/agents/{agent}/api_keys`: one
+client per collection, components/key_collection.py; see spec/do-openapi): list GET (page,
+per_page), rename PUT `/{uuid}`, regenerate PUT `/{uuid}/regenerate`, delete DELETE `/{uuid}`
+(200 with body), create POST (retired upstream in June 2026 for model keys: 410 `gone`).
 
 How this module handles pydo's traps (each verified against the sandbox; see DESIGN.md):
 - pydo's default retry policy retries PUT on 429/5xx/lost responses, and every retried regenerate
@@ -35,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, NoReturn, Protocol, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 
 import pydo
@@ -59,6 +60,7 @@ from components.errors import (
     UnavailableError,
     UnknownOutcomeError,
 )
+from components.key_collection import MODEL_KEYS, GenAIKeys, KeyCollection
 from components.pacing import (
     DEFAULT_BURST_PER_MINUTE,
     Backoff,
@@ -82,7 +84,6 @@ __all__ = [
 
 log = logging.getLogger("gradient_keys.digitalocean")
 
-KEYS_PATH = "/v2/gen-ai/models/api_keys"
 BURST_ENV = "GRADIENT_KEYS_DO_BURST_PER_MINUTE"
 PAGE_SIZE = 200  # the API's maximum per_page: N keys cost ceil(N/200) list requests
 # What goes into an error message from an error body: only fields shaped like what DigitalOcean
@@ -447,20 +448,6 @@ def _capture(pipeline_response: Any, body: Any, _headers: Any) -> _Reply:
     return _Reply(http.status_code, seal(body, _SECRET_FIELD), http.headers, attempt)
 
 
-class GenAIKeys(Protocol):
-    """The part of pydo's `client.genai` the client calls, typed: pydo's generated code carries no
-    type information, so the boundary is checked here (mypy --strict) rather than trusted. Every
-    call also passes azure-core options (`cls=`, `retry_total=`, ...) through `**options`."""
-
-    def list_model_api_keys(self, *, page: int, per_page: int, **options: Any) -> Any: ...
-
-    def update_model_api_key(self, api_key_uuid: str, body: dict[str, str], **options: Any) -> Any: ...
-
-    def delete_model_api_key(self, api_key_uuid: str, **options: Any) -> Any: ...
-
-    def regenerate_model_api_key(self, api_key_uuid: str, **options: Any) -> Any: ...
-
-
 class ModelKeys:
     """Client for the key endpoints. Build one per job; it reads nothing global after __init__.
 
@@ -471,11 +458,13 @@ class ModelKeys:
         self,
         settings: ClientSettings,
         *,
+        collection: KeyCollection = MODEL_KEYS,
         pacer: RateLimitPacer | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
+        self.collection = collection
         self._sleep = sleep
         self.pacer = pacer if pacer is not None else RateLimitPacer(sleep=sleep)
         if settings.burst_per_minute is not None:  # the account's burst limit, wherever the pacer came from
@@ -495,7 +484,7 @@ class ModelKeys:
         self._lookup: Callable[[], list[ModelKey]] = self.list_all
 
     def __repr__(self) -> str:
-        return f"ModelKeys(api_url={self.settings.api_url!r})"
+        return f"ModelKeys(api_url={self.settings.api_url!r}, collection={self.collection!r})"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("ModelKeys holds credentials and cannot be serialized; build one per call")
@@ -526,7 +515,7 @@ class ModelKeys:
             reply = self._idempotent(
                 "list",
                 None,
-                lambda n=page, **o: self._api.list_model_api_keys(page=n, per_page=PAGE_SIZE, **o),
+                lambda n=page, **o: self.collection.list(self._api, n, PAGE_SIZE, **o),
             )
             if reply.status != 200:
                 self._raise_for(reply, "list", None)
@@ -595,9 +584,7 @@ class ModelKeys:
         reply = self._idempotent(
             "rename",
             key_uuid,
-            lambda **o: self._api.update_model_api_key(
-                key_uuid, {"api_key_uuid": key_uuid, "name": name}, **o
-            ),
+            lambda **o: self.collection.rename(self._api, key_uuid, name, **o),
         )
         if reply.status != 200:
             self._raise_for(reply, "rename", key_uuid)
@@ -615,7 +602,7 @@ class ModelKeys:
     def delete(self, key_uuid: str) -> DeleteOutcome:
         """Delete; a key that is already gone is success, reported as `already_gone`."""
         reply = self._idempotent(
-            "delete", key_uuid, lambda **o: self._api.delete_model_api_key(key_uuid, **o)
+            "delete", key_uuid, lambda **o: self.collection.delete(self._api, key_uuid, **o)
         )
         if reply.status == 404:
             # A 404 after a lost earlier attempt means that attempt deleted it.
@@ -642,7 +629,7 @@ class ModelKeys:
             lambda: self._genai(
                 "regenerate",
                 key_uuid,
-                lambda **o: self._api.regenerate_model_api_key(key_uuid, retry_total=0, **o),
+                lambda **o: self.collection.regenerate(self._api, key_uuid, retry_total=0, **o),
             ),
             resolve=self._resolve_lost_regenerate if retry_unknown else None,
             exhausted=(
@@ -676,12 +663,14 @@ class ModelKeys:
             )
 
     def create(self, name: str) -> IssuedKey:
-        """Create a key where the API still allows it (the pre-June-2026 API, or the sandbox's legacy mode).
+        """Create a key where the API allows it: an agent's keys; model keys only in the
+        pre-June-2026 API (or the sandbox's legacy mode).
 
         Sent as a raw request (see the module docstring). A 410 raises `CreateRetiredError` telling
         the user to make the key in the control panel for adoption. After a lost response the key
         is looked up by name before anything is tried again.
         """
+        collection = self.collection
 
         def resolve(name: str, why: str) -> IssuedKey | None:
             log.warning("create %r: outcome unknown (%s); looking it up by name", name, why)
@@ -692,7 +681,7 @@ class ModelKeys:
         return self._mint(
             "create",
             name,
-            lambda: self._raw("create", name, "POST", KEYS_PATH, {"name": name}),
+            lambda: self._raw("create", name, "POST", collection.path, collection.create_body(name)),
             resolve=resolve,
             exhausted=f"no create answer after {self.settings.max_attempts} attempts "
             f"and no key named {name!r} exists",

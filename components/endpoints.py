@@ -2,8 +2,10 @@
 
 Three endpoints receive a credential or a secret: the DigitalOcean API (the API token), the
 inference endpoint (every freshly minted key, to verify it) and Vault (the Vault token and every
-secret). Each comes from the environment, else the stack config, else DigitalOcean's default
-(Vault has none). A stack file lives in the repository and anyone who can open a pull request
+secret); and each declared agent's endpoint, every new key of that agent (to verify it), which
+must be a DigitalOcean agent host (`*.agents.do-ai.run`), loopback or a trusted host. The first
+three come from the environment, else the stack config, else DigitalOcean's default (Vault has
+none). A stack file lives in the repository and anyone who can open a pull request
 can edit it, while the credentials belong to whoever runs the tool (often CI), so:
 
 - DigitalOcean and inference: a host other than DigitalOcean's own or loopback (the sandbox)
@@ -27,10 +29,12 @@ from components.urls import credential_endpoint, is_loopback, shown
 __all__ = [
     "DEFAULT_API_URL",
     "DEFAULT_INFERENCE_URL",
+    "AGENT_HOST_SUFFIX",
     "TRUSTED_HOSTS_ENV",
     "Endpoint",
     "Endpoints",
     "Source",
+    "agent",
     "digitalocean_api",
     "inference",
     "resolve",
@@ -135,6 +139,23 @@ def inference(configured: str | None, environ: Mapping[str, str]) -> Endpoint:
     )
     assert picked is not None
     return _checked(picked, DEFAULT_INFERENCE_URL, "inference.do-ai.run", environ)
+
+
+AGENT_HOST_SUFFIX = ".agents.do-ai.run"  # DigitalOcean's agent endpoints: https://<id>.agents.do-ai.run
+
+
+def agent(configured: str, environ: Mapping[str, str]) -> Endpoint:
+    """An agent's endpoint (the stack config's `agents[].endpoint`), where its new keys are
+    checked: a DigitalOcean agent host, loopback (the sandbox) or a host listed in
+    GRADIENT_KEYS_TRUSTED_HOSTS, like every endpoint a stack file names."""
+    endpoint = Endpoint(
+        "agent endpoint", configured.rstrip("/"), Source.STACK, "stack config agents[].endpoint"
+    )
+    parts = credential_endpoint(endpoint.setting, endpoint.url, "https://<id>.agents.do-ai.run", environ)
+    host = (parts.hostname or "").lower().rstrip(".")
+    if host.endswith(AGENT_HOST_SUFFIX):
+        return endpoint
+    return _checked(endpoint, "https://<id>.agents.do-ai.run", None, environ)
 
 
 def vault(configured: str | None, environ: Mapping[str, str]) -> Endpoint | None:

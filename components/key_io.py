@@ -13,6 +13,7 @@ from components.config import KeySpec
 from components.do_keys import ModelKeys
 from components.endpoints import Endpoints
 from components.errors import VaultConflictError
+from components.key_collection import MODEL_KEYS, KeyCollection
 from components.key_state import KeyContext
 from components.ledger import Ledger
 from components.provenance import Reason, stamp
@@ -40,10 +41,25 @@ class KeyIO:
     clients: ClientFactory
     clock: Callable[[], datetime.datetime] = utc_now
     _verify: Callable[[Secret], bool] | None = field(default=None, repr=False)
+    # Whose keys `do` and `listing` reach: the model access keys, or one agent's API keys.
+    collection: KeyCollection = MODEL_KEYS
+    agent_endpoint: str | None = None  # where an agent key's new secrets are checked
+
+    def scoped(self, spec: KeySpec) -> KeyIO:
+        """These clients, for the collection `spec`'s keys live in (the kind of key is a parameter
+        of every operation, not a second code path)."""
+        if spec.agent_uuid is None:
+            return self if self.collection == MODEL_KEYS else replace(self, collection=MODEL_KEYS)
+        return replace(self, collection=KeyCollection(spec.agent_uuid), agent_endpoint=spec.agent_endpoint)
+
+    @property
+    def checked_at(self) -> str:
+        """Where `verify` sends a new secret, as messages say it."""
+        return "the inference endpoint" if self.agent_endpoint is None else "its agent's endpoint"
 
     @property
     def do(self) -> ModelKeys:
-        return self.clients.digitalocean(self.context.digitalocean)
+        return self.clients.digitalocean(self.context.digitalocean, self.collection)
 
     @property
     def vault(self) -> VaultSink:
@@ -63,8 +79,8 @@ class KeyIO:
         return stamp(self.context.provenance, ledger, reason, run_id)
 
     def verify(self, secret: Secret) -> bool:
-        """Does the secret work at the inference endpoint?"""
-        check = self._verify or self.clients.verifier(self.context.digitalocean)
+        """Does the secret work: a model key at the inference endpoint, an agent key at its agent's?"""
+        check = self._verify or self.clients.verifier(self.context.digitalocean, self.agent_endpoint)
         return check(secret)
 
     def write(

@@ -220,7 +220,7 @@ class Rotation:
         if spec.strategy == "dual-slot" and verify and not emergency and not self._works(spec, issued.secret):
             raise RotationFailedError(
                 f"key {spec.name}: the new secret of slot {step.regenerate_slot} "
-                f"({state.slot_uuid(step.regenerate_slot)}) was not accepted by the inference endpoint; "
+                f"({state.slot_uuid(step.regenerate_slot)}) was not accepted by {self.io.checked_at}; "
                 "Vault is unchanged, consumers keep the active slot. Retry later"
             )
         return issued.secret, issued.settled

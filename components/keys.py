@@ -22,9 +22,10 @@ from components import deletion, inspection
 from components.adoption import Adoption
 from components.clients import ClientFactory
 from components.config import KeySpec
-from components.do_keys import ModelKeys
+from components.do_keys import ModelKey, ModelKeys
 from components.endpoints import Endpoints
 from components.errors import RotationFailedError, RotationSkipped
+from components.key_collection import KeyCollection
 from components.key_io import KeyIO, utc_now
 from components.key_rotation import RotateOptions, Rotation, Standing
 from components.key_state import KeyContext, KeyState, state_from_ledger
@@ -57,8 +58,13 @@ class KeyOperations:
         factory = clients if clients is not None else ClientFactory.of(digitalocean=do, vault=vault)
         self.context = context
         self.io = KeyIO(context, factory, clock, verify)
-        self._adoption = Adoption(self.io)
-        self._rotation = Rotation(self.io)
+
+    # Each operation works on the collection its key lives in (model keys, or an agent's).
+    def _adoption(self, spec: KeySpec) -> Adoption:
+        return Adoption(self.io.scoped(spec))
+
+    def _rotation(self, spec: KeySpec) -> Rotation:
+        return Rotation(self.io.scoped(spec))
 
     # -- clients ------------------------------------------------------------------------------
     @property
@@ -73,6 +79,10 @@ class KeyOperations:
     def vault(self) -> VaultSink:
         return self.io.vault
 
+    def list_collection(self, collection: KeyCollection) -> list[ModelKey]:
+        """Every key of `collection` (the model access keys, or an agent's), listed now."""
+        return self.io.clients.digitalocean(self.context.digitalocean, collection).list_all()
+
     def digitalocean_requests(self) -> int:
         """Requests sent to DigitalOcean so far (0 when no client was needed)."""
         return sum(client.requests_made for client in self.io.clients.digitalocean_built())
@@ -81,8 +91,9 @@ class KeyOperations:
         """Seconds spent so far waiting on each kind of call (components/timing.py): the pacer's
         waits, DigitalOcean's answers, Vault's (once Vault is in use), the checks of new secrets."""
         built = self.io.clients.digitalocean_built()
+        pacers = {id(client.pacer): client.pacer for client in built}  # one per account, shared
         return {
-            "pacing": sum(client.pacer.waited_seconds for client in built),
+            "pacing": sum(pacer.waited_seconds for pacer in pacers.values()),
             "digitalocean": sum(client.stopwatch.seconds for client in built),
             "vault": self.vault.stopwatch.seconds,
             "verification": self.io.clients.verification.seconds,
@@ -92,34 +103,35 @@ class KeyOperations:
         """Where each credential will go and why (checked: raises ConfigurationError)."""
         return self.io.endpoints()
 
-    def verify(self, secret: Secret) -> bool:
-        return self.io.verify(secret)
+    def verify(self, secret: Secret, spec: KeySpec | None = None) -> bool:
+        """Does the secret work (at its agent's endpoint, for an agent key's `spec`)?"""
+        return (self.io.scoped(spec) if spec is not None else self.io).verify(secret)
 
     # -- create or adopt, rename --------------------------------------------------------------
     def plan_create(self, spec: KeySpec) -> str:
-        return self._adoption.plan(spec)
+        return self._adoption(spec).plan(spec)
 
     def create_or_adopt(self, spec: KeySpec) -> KeyState:
-        return self._adoption.create_or_adopt(spec)
+        return self._adoption(spec).create_or_adopt(spec)
 
     def rename(self, spec: KeySpec, state: KeyState) -> KeyState:
-        return self._adoption.rename(spec, state)
+        return self._adoption(spec).rename(spec, state)
 
     # -- rotation -----------------------------------------------------------------------------
     def standing(self, spec: KeySpec) -> Standing:
-        return self._rotation.standing(spec)
+        return self._rotation(spec).standing(spec)
 
     def pending_rotation(self, spec: KeySpec) -> str:
-        return self._rotation.standing(spec).pending_rotation
+        return self._rotation(spec).standing(spec).pending_rotation
 
     def rotation_due(self, spec: KeySpec, state: KeyState) -> tuple[str, KeyState]:
-        return self._rotation.due(spec, state)
+        return self._rotation(spec).due(spec, state)
 
     def rotate(self, spec: KeySpec, state: KeyState, **options: Unpack[RotateOptions]) -> KeyState:
-        return self._rotation.rotate(spec, state, **options)
+        return self._rotation(spec).rotate(spec, state, **options)
 
     def stored_secret_dead(self, spec: KeySpec, entry: LedgerEntry) -> bool:
-        return self._rotation.stored_secret_dead(spec, entry)
+        return self._rotation(spec).stored_secret_dead(spec, entry)
 
     @staticmethod
     def state_from_ledger(spec: KeySpec, entry: LedgerEntry | None) -> KeyState | None:
@@ -131,7 +143,7 @@ class KeyOperations:
 
     # -- delete, inspect ----------------------------------------------------------------------
     def delete(self, spec: KeySpec, state: KeyState) -> None:
-        deletion.delete(self.io, spec, state)
+        deletion.delete(self.io.scoped(spec), spec, state)
 
     def inspect(self, spec: KeySpec, state: KeyState) -> KeyState | None:
-        return inspection.inspect(self.io, spec, state)
+        return inspection.inspect(self.io.scoped(spec), spec, state)

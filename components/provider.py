@@ -90,7 +90,7 @@ def _reported(method: F) -> F:
 
 # A new Vault location or strategy is a different key: replaced, the old one deleted first so the
 # new one never shares (and then loses) the old one's DigitalOcean keys.
-REPLACE_ON = ("vault_path", "strategy", "vault_mount", "vault_prefix")
+REPLACE_ON = ("vault_path", "strategy", "vault_mount", "vault_prefix", "agent_uuid")
 UPDATE_ON = (
     "name",
     "rotate_every",
@@ -123,6 +123,10 @@ def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
         "owner": spec.owner or "",
         "allow_in_place": spec.allow_in_place,
         "policies": context.policies.as_inputs(),
+        # An agent's API key: its agent, and the endpoint its new secrets are checked at ("" for a
+        # model access key). Another agent is another key (a replacement).
+        "agent_uuid": spec.agent_uuid or "",
+        "agent_endpoint": spec.agent_endpoint or "",
         "stack": context.stack,
         "vault": vault,
         "digitalocean": digitalocean,
@@ -146,7 +150,7 @@ def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
     vault = dict(props.get("vault") or {})
     settings = parse_settings(
         {
-            "keys": [key],
+            **_placed(key, props),
             "vault": vault,
             "digitalocean": dict(props.get("digitalocean") or {}),
             "policies": dict(props.get("policies") or {}),
@@ -158,6 +162,14 @@ def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
         raise ConfigurationError("ModelAccessKey inputs declare no key")
     context = KeyContext(settings.stack, settings.vault, settings.digitalocean, policies=settings.policies)
     return settings.keys[0], context
+
+
+def _placed(key: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """The key where the stack config declares it: under its agent, or among the model keys."""
+    if props.get("agent_uuid"):
+        agent = {"uuid": props["agent_uuid"], "endpoint": props.get("agent_endpoint"), "keys": [key]}
+        return {"agents": [agent]}
+    return {"keys": [key]}
 
 
 def _failures(error: ConfigurationError) -> list[CheckFailure]:
@@ -173,8 +185,10 @@ def _input_of(problem: ConfigProblem) -> str:
     the settings group (`vault` for `vault.addr`), or "" for the resource as a whole (the engine
     then reports the failure without a property)."""
     match problem.location:
-        case ("keys", int(), str(field), *_):
+        case ("keys", int(), str(field), *_) | ("agents", int(), "keys", int(), str(field), *_):
             return field
+        case ("agents", int(), str(field), *_):
+            return f"agent_{field}"  # the agent's uuid or endpoint
         case (str(group), *_) if group != "keys":
             return group
     return ""

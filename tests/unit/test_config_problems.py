@@ -91,8 +91,8 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "gradient-keys:keyz",
                 None,
-                "is not a known setting; use one of audit, defaults, digitalocean, keys, notifications, "
-                "policies, vault",
+                "is not a known setting; use one of agents, audit, defaults, digitalocean, keys, "
+                "notifications, policies, vault",
             ),
         ),
         (

@@ -15,6 +15,7 @@ import yaml
 
 from components.config import (
     ADOPT_FIELDS,
+    AGENT_FIELDS,
     AUDIT_FIELDS,
     DEFAULT_FIELDS,
     DO_FIELDS,
@@ -181,6 +182,7 @@ def test_the_settings_are_config_py_s() -> None:
         ("defaults", DEFAULT_FIELDS),
         ("digitalocean", DO_FIELDS),
         ("audit", AUDIT_FIELDS),
+        ("agent", AGENT_FIELDS),
         ("adopt", ADOPT_FIELDS),
     ],
 )
