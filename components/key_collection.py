@@ -51,14 +51,6 @@ class KeyCollection:
             return MODEL_KEYS_PATH
         return f"/v2/gen-ai/agents/{self.agent_uuid}/api_keys"
 
-    @property
-    def create_retired(self) -> bool:
-        return self.agent_uuid is None
-
-    def describe(self) -> str:
-        """As messages name it: "model access keys", "API keys of agent UUID"."""
-        return "model access keys" if self.agent_uuid is None else f"API keys of agent {self.agent_uuid}"
-
     def create_body(self, name: str) -> dict[str, str]:
         if self.agent_uuid is None:
             return {"name": name}
