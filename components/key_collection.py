@@ -7,12 +7,14 @@ Creating a model key was retired in June 2026; an agent's keys are still created
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = ["MODEL_KEYS", "GenAIKeys", "KeyCollection"]
 
 MODEL_KEYS_PATH = "/v2/gen-ai/models/api_keys"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class GenAIKeys(Protocol):
@@ -44,6 +46,12 @@ class KeyCollection:
     """The model access keys (`agent_uuid` None), or the API keys of the agent `agent_uuid`."""
 
     agent_uuid: str | None = None
+
+    def __post_init__(self) -> None:
+        # It is a path segment of every request: only a uuid-shaped one (the stack config and the
+        # command check it first, with their own messages) ever reaches a URL.
+        if self.agent_uuid is not None and not _UUID.fullmatch(self.agent_uuid):
+            raise ValueError("an agent uuid is 8-4-4-4-12 hexadecimal digits")
 
     @property
     def path(self) -> str:

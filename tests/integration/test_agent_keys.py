@@ -5,6 +5,10 @@ rotate`, audited per collection, deleted; every new secret checked at the agent'
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +171,29 @@ def test_a_new_agent_secret_is_checked_at_the_agent_endpoint(
     assert "was not accepted by its agent's endpoint; Vault is unchanged" in outcome["detail"]
     after = managed.sink().read_ledger("agents/support/web")
     assert before is not None and after is not None and after.version == before.version
+
+
+def test_keys_list_shows_an_agents_keys(stack: tuple[Managed, str]) -> None:
+    managed, agent = stack
+    listed = subprocess.run(
+        [sys.executable, "-m", "components.cli", "keys", "list", "--agent", agent, "--format", "json"],
+        env={**os.environ, **managed.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    names = sorted(k["name"] for k in json.loads(listed.stdout)["keys"])
+    assert names == ["support-batch", "support-web-slot-a", "support-web-slot-b"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "components.cli", "keys", "list", "--agent", "../models/api_keys"],
+        env={**os.environ, **managed.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (
+        refused.returncode == 2
+        and "is not an agent uuid" in refused.stderr
+        and "Traceback" not in refused.stderr
+    )

@@ -21,6 +21,7 @@ from azure.core.pipeline.policies import NetworkTraceLoggingPolicy
 
 from components.do_keys import ClientSettings, ModelKeys
 from components.errors import GradientKeysError
+from components.key_collection import MODEL_KEYS, KeyCollection
 from components.ledger import Ledger
 from components.secret import Secret
 from components.vault_sink import VaultSink
@@ -88,20 +89,21 @@ def exercise_api_token(
     client: ModelKeys, emulator: Emulator, made: list[dict[str, str]], harvest: Harvest
 ) -> None:
     """Every operation with the planted token: success paths, then injected faults (a lost answer,
-    500, 429), 404, a deleted key and the retired create."""
+    500, 429), 404, a deleted key and the retired create (live for an agent's keys)."""
     attempt = harvest.attempt
+    prefix = "" if client.collection == MODEL_KEYS else "agent_"  # the emulator's operation names
     attempt(client.list_all)
     attempt(lambda: client.regenerate(made[0]["uuid"]))
     attempt(lambda: client.create("legacy-made"))
-    emulator.inject(operation="regenerate", kind="drop_after_commit")
+    emulator.inject(operation=prefix + "regenerate", kind="drop_after_commit")
     attempt(lambda: client.regenerate(made[1]["uuid"]))
-    emulator.inject(operation="regenerate", kind="error", status=500)
+    emulator.inject(operation=prefix + "regenerate", kind="error", status=500)
     attempt(lambda: client.regenerate(made[1]["uuid"]))
-    emulator.inject(operation="create", kind="drop_after_commit")
+    emulator.inject(operation=prefix + "create", kind="drop_after_commit")
     attempt(lambda: client.create("lost-create"))
-    emulator.inject(operation="list", kind="rate_limit", retry_after=0)
+    emulator.inject(operation=prefix + "list", kind="rate_limit", retry_after=0)
     attempt(client.list_all)
-    emulator.inject(operation="list", kind="error", times=5)
+    emulator.inject(operation=prefix + "list", kind="error", times=5)
     attempt(client.list_all)
     attempt(lambda: client.rename(made[2]["uuid"], "renamed"))
     attempt(lambda: client.regenerate("missing"))
@@ -111,32 +113,42 @@ def exercise_api_token(
     attempt(lambda: client.create("retired"))
 
 
-def exercise_other_tokens(emulator: Emulator, made: list[dict[str, str]], harvest: Harvest) -> ModelKeys:
+def exercise_other_tokens(
+    emulator: Emulator, made: list[dict[str, str]], harvest: Harvest, collection: KeyCollection
+) -> ModelKeys:
     """A read-only token writing (403) and a wrong token (401); returns the read-only client."""
-    read_only = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_READ_ONLY)))
+    read_only = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_READ_ONLY)), collection=collection)
     harvest.attempt(lambda: read_only.regenerate(made[0]["uuid"]))
-    wrong = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN + "x")))
+    wrong = ModelKeys(ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN + "x")), collection=collection)
     harvest.attempt(wrong.list_all)
     return read_only
 
 
-def test_no_token_or_secret_in_any_output(debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("kind", ["model", "agent"])
+def test_no_token_or_secret_in_any_output(
+    debug_logs: io.StringIO, capfd: pytest.CaptureFixture[str], kind: str
+) -> None:
     harvest = Harvest()
     config = EmulatorConfig(
         tokens=(PLANTED_TOKEN,), read_only_tokens=(PLANTED_READ_ONLY,), create_mode="legacy"
     )
     with Emulator(config) as emulator:
         settings = ClientSettings(emulator.base_url, Secret(PLANTED_TOKEN), max_attempts=3)
-        client = ModelKeys(settings)
+        agent = emulator.console_create_agent("support")["uuid"] if kind == "agent" else None
+        client = ModelKeys(settings, collection=KeyCollection(agent))
         client.backoff.base = 0.01
-        made = [emulator.console_create(f"key-{i}") for i in range(3)]
+        if agent is None:
+            made = [emulator.console_create(f"key-{i}") for i in range(3)]
+        else:
+            issued = [emulator.store.create(f"key-{i}", agent) for i in range(3)]
+            made = [{**key.info(), "secret_key": secret} for key, secret in issued]
         harvest.secrets += [m["secret_key"] for m in made]
         exercise_api_token(client, emulator, made, harvest)
-        read_only = exercise_other_tokens(emulator, made, harvest)
+        read_only = exercise_other_tokens(emulator, made, harvest, client.collection)
         # Even a caller asking pydo for its network trace gets nothing: that policy is replaced.
         assert not isinstance(client._client._config.logging_policy, NetworkTraceLoggingPolicy)
         trace_on = {"logging_enable": True}  # what a careless caller would pass; our policy ignores it
-        client._client.genai.regenerate_model_api_key(made[0]["uuid"], retry_total=0, **trace_on)
+        client.collection.regenerate(client._client.genai, made[0]["uuid"], retry_total=0, **trace_on)
         harvest.texts += [repr(client), repr(settings), repr(read_only)]
         for obj in (client, settings):
             with pytest.raises(TypeError):

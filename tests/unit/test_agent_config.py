@@ -145,3 +145,5 @@ def test_the_collection_names_its_path_and_create_body() -> None:
     assert collection.path == f"/v2/gen-ai/agents/{AGENT}/api_keys"
     assert collection.create_body("web") == {"agent_uuid": AGENT, "name": "web"}
     assert MODEL_KEYS.create_body("web") == {"name": "web"}
+    with pytest.raises(ValueError, match="an agent uuid is 8-4-4-4-12 hexadecimal digits"):
+        KeyCollection("../models/api_keys")
