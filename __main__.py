@@ -33,7 +33,11 @@ context = KeyContext(settings.stack, settings.vault, settings.digitalocean, poli
 # Checked here, before any resource: a stack file cannot send credentials to a host nobody trusted.
 pulumi.log.info(
     resolve_endpoints(
-        settings.digitalocean.api_url, settings.digitalocean.inference_url, settings.vault.addr, os.environ
+        settings.digitalocean.api_url,
+        settings.digitalocean.inference_url,
+        settings.vault.addr,
+        os.environ,
+        [spec.agent_endpoint for spec in settings.keys if spec.agent_endpoint],
     ).describe()
 )
 

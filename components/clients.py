@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -292,9 +292,13 @@ class ClientFactory:
         return self._once(("owners", id(vault)), lambda: OwnerIndex(vault))
 
     # -- where secrets go, and the check of a new one -----------------------------------------
-    def endpoints(self, digitalocean: DigitalOceanConfig, vault: VaultConfig) -> Endpoints:
+    def endpoints(
+        self, digitalocean: DigitalOceanConfig, vault: VaultConfig, agents: Sequence[str] = ()
+    ) -> Endpoints:
         """Where each credential will go and why (checked: raises ConfigurationError)."""
-        return endpoints.resolve(digitalocean.api_url, digitalocean.inference_url, vault.addr, self._environ)
+        return endpoints.resolve(
+            digitalocean.api_url, digitalocean.inference_url, vault.addr, self._environ, agents
+        )
 
     def verifier(
         self, config: DigitalOceanConfig, agent_endpoint: str | None = None

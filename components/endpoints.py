@@ -20,7 +20,7 @@ rules (https, loopback http, no userinfo) are components/urls.py's.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.errors import ConfigurationError
@@ -69,10 +69,12 @@ class Endpoints:
     digitalocean: Endpoint
     inference: Endpoint
     vault: Endpoint | None
+    agents: tuple[Endpoint, ...] = ()  # each declared agent's endpoint
 
     def describe(self) -> str:
         parts = [self.digitalocean.describe(), self.inference.describe()]
         parts.append(self.vault.describe() if self.vault else "Vault not set (VAULT_ADDR)")
+        parts += [agent.describe() for agent in self.agents]
         return "endpoints: " + "; ".join(parts)
 
 
@@ -166,9 +168,17 @@ def vault(configured: str | None, environ: Mapping[str, str]) -> Endpoint | None
 
 
 def resolve(
-    api_url: str | None, inference_url: str | None, vault_addr: str | None, environ: Mapping[str, str]
+    api_url: str | None,
+    inference_url: str | None,
+    vault_addr: str | None,
+    environ: Mapping[str, str],
+    agents: Sequence[str] = (),
 ) -> Endpoints:
-    """All three, from the stack config's values and the environment; raises ConfigurationError."""
+    """All of them, from the stack config's values (`agents`: the declared agents' endpoints) and
+    the environment; raises ConfigurationError."""
     return Endpoints(
-        digitalocean_api(api_url, environ), inference(inference_url, environ), vault(vault_addr, environ)
+        digitalocean_api(api_url, environ),
+        inference(inference_url, environ),
+        vault(vault_addr, environ),
+        tuple(agent(url, environ) for url in dict.fromkeys(agents)),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from components.clients import ClientFactory, KeyListing, OwnerIndex
@@ -71,8 +71,8 @@ class KeyIO:
     def owners(self) -> OwnerIndex:
         return self.clients.owners(self.vault)
 
-    def endpoints(self) -> Endpoints:
-        return self.clients.endpoints(self.context.digitalocean, self.context.vault)
+    def endpoints(self, agents: Sequence[str] = ()) -> Endpoints:
+        return self.clients.endpoints(self.context.digitalocean, self.context.vault, agents)
 
     def stamp(self, ledger: Ledger, reason: Reason, run_id: str | None = None) -> Ledger:
         """`ledger` as this front end writes it, for `reason` (who and why, recorded in Vault)."""

@@ -15,7 +15,7 @@ the injected factory, the clock, the check of a new secret, the check-and-set wr
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Unpack
 
 from components import deletion, inspection
@@ -99,9 +99,10 @@ class KeyOperations:
             "verification": self.io.clients.verification.seconds,
         }
 
-    def endpoints(self) -> Endpoints:
-        """Where each credential will go and why (checked: raises ConfigurationError)."""
-        return self.io.endpoints()
+    def endpoints(self, specs: Sequence[KeySpec] = ()) -> Endpoints:
+        """Where each credential will go and why, the endpoints of the agents of `specs` included
+        (checked: raises ConfigurationError)."""
+        return self.io.endpoints([s.agent_endpoint for s in specs if s.agent_endpoint])
 
     def verify(self, secret: Secret, spec: KeySpec | None = None) -> bool:
         """Does the secret work (at its agent's endpoint, for an agent key's `spec`)?"""

@@ -45,7 +45,7 @@ def add(commands: Commands[Parser]) -> None:
 def _audit(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     ops = operations(settings)
-    print(ops.endpoints().describe(), file=sys.stderr)
+    print(ops.endpoints(settings.keys).describe(), file=sys.stderr)
     progress = say if args.format == "table" else (lambda _line: None)
     report = run_audit(settings, ops, verify_secrets=args.verify_secrets, progress=progress)
     document = report.document()

@@ -72,7 +72,7 @@ def add(commands: Commands[Parser]) -> None:
 def _rotate(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     ops = operations(settings, Actor.ROTATE)  # its ledgers say the command wrote them
-    print(ops.endpoints().describe(), file=sys.stderr)
+    print(ops.endpoints(settings.keys).describe(), file=sys.stderr)
     if not args.dry_run:
         # A missing DIGITALOCEAN_TOKEN is a usage error, found before any plan. A dry run makes no
         # DigitalOcean request (planning reads Vault; an unsettled ledger's check calls the

@@ -3,14 +3,18 @@ where an agent key's new secrets may be sent; the key collection the core is giv
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components import endpoints
-from components.config import parse_settings
+from components.config import parse_settings, stack_values
 from components.errors import ConfigurationError
 from components.key_collection import MODEL_KEYS, KeyCollection
+from tests.unit.test_stack_file_schema import schema_errors
 
 AGENT = "1f1e960b-b67c-6ad4-8373-97a1b2c3d4e5"
 ENDPOINT = "https://abcd1234.agents.do-ai.run"
@@ -147,3 +151,25 @@ def test_the_collection_names_its_path_and_create_body() -> None:
     assert MODEL_KEYS.create_body("web") == {"name": "web"}
     with pytest.raises(ValueError, match="an agent uuid is 8-4-4-4-12 hexadecimal digits"):
         KeyCollection("../models/api_keys")
+
+
+def test_the_documented_example_is_valid() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "agents.md").read_text()
+    example = re.search(r"## A complete stack config\n\n```yaml\n(.*?)```", doc, re.S)
+    assert example is not None
+    assert schema_errors(example.group(1)) == []
+    settings = parse_settings(stack_values(yaml.safe_load(example.group(1))["config"], "docs"), "prod")
+    agent_keys = [k for k in settings.keys if k.agent_uuid is not None]
+    assert [(k.name, k.strategy, k.adopt_names) for k in agent_keys] == [
+        ("support-web", "dual-slot", ()),
+        ("support-batch", "in-place", ("support-batch-old",)),
+    ]
+    assert {k.agent_endpoint for k in agent_keys} == {"https://abcd1234.agents.do-ai.run"}
+
+
+def test_the_agents_endpoints_are_checked_with_the_others_and_said() -> None:
+    found = endpoints.resolve(None, None, None, {}, [ENDPOINT, ENDPOINT])
+    assert [a.url for a in found.agents] == [ENDPOINT]
+    assert f"agent endpoint {ENDPOINT} (from stack config agents[].endpoint)" in found.describe()
+    with pytest.raises(ConfigurationError, match="agents.example.com"):
+        endpoints.resolve(None, None, None, {}, ["https://agents.example.com"])
