@@ -14,7 +14,7 @@ import requests
 from components.secret import Secret
 from sandbox.server import Emulator
 
-__all__ = ["inference_status", "works"]
+__all__ = ["agent_status", "inference_status", "works"]
 
 TIMEOUT = 10.0
 
@@ -30,3 +30,13 @@ def inference_status(where: Emulator | str, secret: str | Secret) -> int:
 def works(where: Emulator | str, secret: str | Secret) -> bool:
     """Does the inference endpoint accept this secret (200 to `GET /v1/models`)?"""
     return inference_status(where, secret) == 200
+
+
+def agent_status(emulator: Emulator, agent: str, secret: str) -> int:
+    """The status the sandbox agent `agent`'s endpoint answers a chat completion with this secret."""
+    return requests.post(
+        f"{emulator.base_url}/agents/{agent}/api/v1/chat/completions",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={"messages": [{"role": "user", "content": "hi"}]},
+        timeout=TIMEOUT,
+    ).status_code

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from components.clients import ClientFactory
@@ -21,23 +20,8 @@ from components.config import load_stack_file
 from components.keys import KeyContext, KeyOperations
 from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
+from tests.inference_probe import agent_status, inference_status
 from tests.integration.rotation_env import Managed, environment
-
-
-def agent_answers(emulator: Emulator, agent: str, secret: str) -> int:
-    """The agent endpoint's status for a chat completion with this secret."""
-    return requests.post(
-        f"{emulator.base_url}/agents/{agent}/api/v1/chat/completions",
-        headers={"Authorization": f"Bearer {secret}"},
-        json={"messages": [{"role": "user", "content": "hi"}]},
-        timeout=10,
-    ).status_code
-
-
-def serverless_answers(emulator: Emulator, secret: str) -> int:
-    return requests.get(
-        f"{emulator.base_url}/v1/models", headers={"Authorization": f"Bearer {secret}"}, timeout=10
-    ).status_code
 
 
 @pytest.fixture
@@ -86,12 +70,12 @@ def test_agent_keys_are_created_stored_and_work_at_their_agent_only(
     sink = managed.sink()
     web, entry = sink.read_secret("agents/support/web")
     assert entry.ledger is not None and entry.ledger.slot_a == managed.states["support-web"].slot_a_uuid
-    assert agent_answers(emulator, agent, web.reveal()) == 200
-    assert serverless_answers(emulator, web.reveal()) == 401  # an agent key is no model key
+    assert agent_status(emulator, agent, web.reveal()) == 200
+    assert inference_status(emulator, web.reveal()) == 401  # an agent key is no model key
     chatbot, _entry = sink.read_secret("apps/chatbot")
     assert (
-        agent_answers(emulator, agent, chatbot.reveal()) == 401
-        and serverless_answers(emulator, chatbot.reveal()) == 200
+        agent_status(emulator, agent, chatbot.reveal()) == 401
+        and inference_status(emulator, chatbot.reveal()) == 200
     )
 
 
@@ -106,10 +90,10 @@ def test_rotate_and_audit_cover_agent_keys(stack: tuple[Managed, str], emulator:
     assert rotated == {"chatbot", "support-web", "support-batch"}
     web_after = sink.read_secret("agents/support/web")[0].reveal()
     batch_after = sink.read_secret("agents/support/batch")[0].reveal()
-    assert agent_answers(emulator, agent, web_after) == 200
-    assert agent_answers(emulator, agent, web_before) == 200  # dual-slot: the old one still works
-    assert agent_answers(emulator, agent, batch_after) == 200
-    assert agent_answers(emulator, agent, batch_before) == 401  # in place: the old one is dead
+    assert agent_status(emulator, agent, web_after) == 200
+    assert agent_status(emulator, agent, web_before) == 200  # dual-slot: the old one still works
+    assert agent_status(emulator, agent, batch_after) == 200
+    assert agent_status(emulator, agent, batch_before) == 401  # in place: the old one is dead
 
     code, document, err = managed.audit("--verify-secrets", "--fail-on", "info")
     assert code == 0 and document["findings"] == [], (err, document["findings"])
@@ -149,9 +133,9 @@ def test_agent_keys_are_adopted_by_name_and_deleted(
     assert ops.plan_create(spec).startswith("adopt helpdesk-prod (")
     state = ops.create_or_adopt(spec)
     assert [k.name for k in emulator.store.list(agent)] == ["helpdesk-prod"]
-    assert agent_answers(emulator, agent, shown) == 401  # adoption retires the secret shown before
+    assert agent_status(emulator, agent, shown) == 401  # adoption retires the secret shown before
     stored = ops.vault.read_secret("agents/helpdesk")[0]
-    assert agent_answers(emulator, agent, stored.reveal()) == 200
+    assert agent_status(emulator, agent, stored.reveal()) == 200
     ops.delete(spec, state)
     assert emulator.store.list(agent) == []
 

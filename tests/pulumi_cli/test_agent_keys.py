@@ -10,20 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import hvac
-import requests
 
 from sandbox.server import Emulator
+from tests.inference_probe import agent_status
 from tests.pulumi_cli.engine import PulumiProject
 from tests.pulumi_cli.stackkit import DUAL, make_in_panel, vault_secret
-
-
-def agent_status(emulator: Emulator, agent: str, secret: str) -> int:
-    return requests.post(
-        f"{emulator.base_url}/agents/{agent}/api/v1/chat/completions",
-        headers={"Authorization": f"Bearer {secret}"},
-        json={"messages": [{"role": "user", "content": "hi"}]},
-        timeout=10,
-    ).status_code
 
 
 def agents_block(emulator: Emulator, agent: str, web: dict[str, Any]) -> list[dict[str, Any]]:

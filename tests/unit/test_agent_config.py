@@ -171,5 +171,5 @@ def test_the_agents_endpoints_are_checked_with_the_others_and_said() -> None:
     found = endpoints.resolve(None, None, None, {}, [ENDPOINT, ENDPOINT])
     assert [a.url for a in found.agents] == [ENDPOINT]
     assert f"agent endpoint {ENDPOINT} (from stack config agents[].endpoint)" in found.describe()
-    with pytest.raises(ConfigurationError, match="agents.example.com"):
+    with pytest.raises(ConfigurationError, match=r"agents\.example\.com"):
         endpoints.resolve(None, None, None, {}, ["https://agents.example.com"])
