@@ -99,11 +99,16 @@ def test_rotate_and_audit_cover_agent_keys(stack: tuple[Managed, str], emulator:
     assert code == 0 and document["findings"] == [], (err, document["findings"])
     assert document["summary"]["digitalocean_keys"] == 5
 
-    # a key made outside the tool, under the agent: unmanaged, and said to be the agent's
+    # keys made outside the tool, under the agent: unmanaged, and said to be the agent's, even
+    # one named like a model key's slot (names are per collection)
     emulator.store.create("stray", agent)
+    emulator.store.create("chatbot-slot-a", agent)
     _code, document, _err = managed.audit()
-    (stray,) = [f for f in document["findings"] if f["id"] == "unmanaged-key"]
-    assert stray["message"].startswith(f"API key of agent {agent} 'stray' (")
+    strays = sorted(f["message"] for f in document["findings"] if f["id"] == "unmanaged-key")
+    assert [m.split(" (")[0] for m in strays] == [
+        f"API key of agent {agent} 'chatbot-slot-a'",
+        f"API key of agent {agent} 'stray'",
+    ]
     # a managed agent key deleted in the control panel: missing at DigitalOcean
     emulator.store.delete(managed.states["support-batch"].slot_a_uuid, agent)
     _code, document, _err = managed.audit()

@@ -111,10 +111,25 @@ def test_names_and_vault_paths_are_unique_across_collections_but_digitalocean_na
     parse_settings(
         agents(
             agent(),
-            keys=[{"name": "web-model", "vault_path": "apps/web", "adopt": {"names": ["web", "web2"]}}],
+            keys=[
+                {
+                    "name": "web-model",
+                    "vault_path": "apps/web",
+                    "adopt": {"names": ["web-slot-a", "web-slot-b"]},
+                }
+            ],
         ),
         "test",
     )
+    # within one agent's keys, a DigitalOcean name has one owner
+    twice = agent(
+        keys=[
+            {"name": "web", "vault_path": "agents/web"},
+            {"name": "web2", "vault_path": "agents/web2", "adopt": {"names": ["web-slot-a", "other"]}},
+        ]
+    )
+    (claimed,) = problems(agents(twice))
+    assert "is a DigitalOcean key name also claimed by key 'web'" in claimed
     assert problems(agents(agent(), keys=[{"name": "web", "vault_path": "apps/web"}])) == [
         'agents[0].keys[0].name: "web" is already declared by keys[0]; names must be unique'
     ]
