@@ -95,6 +95,10 @@ def test_rotate_and_audit_cover_agent_keys(stack: tuple[Managed, str], emulator:
     assert agent_status(emulator, agent, batch_after) == 200
     assert agent_status(emulator, agent, batch_before) == 401  # in place: the old one is dead
 
+    code, document, err = managed.command("history", "support-web")
+    assert code == 0, err
+    assert [(v["version"], v["reason"]) for v in document["versions"]] == [(2, "requested"), (1, "adoption")]
+
     code, document, err = managed.audit("--verify-secrets", "--fail-on", "info")
     assert code == 0 and document["findings"] == [], (err, document["findings"])
     assert document["summary"]["digitalocean_keys"] == 5
