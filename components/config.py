@@ -11,7 +11,9 @@ fix, and all errors are reported at once.
     gradient-keys:keys: [{name, vault_path, strategy, rotate_every, rotation_token, adopt, on_delete,
                           consumer_pickup, owner, allow_in_place}]
     gradient-keys:policies: {max_key_age, key_name, owner, rotate_every, in_place}      (optional)
-    gradient-keys:agents: [{uuid, endpoint, keys: [like gradient-keys:keys]}]             (optional)
+    gradient-keys:agents: [{uuid, endpoint, account, keys: [like gradient-keys:keys]}]    (optional)
+    gradient-keys:accounts: [{name, token_from: {env} | {vault: {path, field}}, api_url,
+                              inference_url}]                                           (optional)
     gradient-keys:audit: {ignore: [name or uuid, ...], scope_prefix}                   (optional)
     gradient-keys:notifications: [{name, format, url_from: {env} | {vault: {path, field}}, events}]
                                                                                        (optional)
@@ -29,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from components.account_config import DEFAULT, DEFAULT_ACCOUNT, AccountConfig, parse_accounts
 from components.config_fields import (
     Errors,
     Where,
@@ -101,8 +104,18 @@ MAX_VALUES = 100_000
 MAX_STACK_FILE_BYTES = 1 << 20
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-TOP_FIELDS = {"vault", "defaults", "keys", "digitalocean", "audit", "notifications", "policies", "agents"}
-AGENT_FIELDS = {"uuid", "endpoint", "keys"}
+TOP_FIELDS = {
+    "vault",
+    "defaults",
+    "keys",
+    "digitalocean",
+    "audit",
+    "notifications",
+    "policies",
+    "agents",
+    "accounts",
+}
+AGENT_FIELDS = {"uuid", "endpoint", "account", "keys"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup", "owner"}
@@ -119,6 +132,7 @@ KEY_FIELDS = {
     "consumer_pickup",
     "owner",
     "allow_in_place",
+    "account",
 }
 MAX_OWNER = 128
 ADOPT_FIELDS = {"uuid", "name", "uuids", "names"}
@@ -186,6 +200,8 @@ class KeySpec:
     # where the key's new secrets are checked. None: a model access key.
     agent_uuid: str | None = None
     agent_endpoint: str | None = None
+    # The DigitalOcean account (team) it lives in: `gradient-keys:accounts`, or the default one.
+    account: str = DEFAULT_ACCOUNT
 
     def __init__(  # noqa: PLR0913, PLR0917 - the dataclass's own signature, with strings accepted
         self,
@@ -203,6 +219,7 @@ class KeySpec:
         allow_in_place: bool = False,
         agent_uuid: str | None = None,
         agent_endpoint: str | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
         fields = {
             "name": name,
@@ -218,6 +235,7 @@ class KeySpec:
             "allow_in_place": allow_in_place,
             "agent_uuid": agent_uuid,
             "agent_endpoint": agent_endpoint,
+            "account": account,
         }
         for field_name, value in fields.items():
             object.__setattr__(self, field_name, value)
@@ -283,6 +301,10 @@ class StackSettings:
     audit: AuditConfig = field(default_factory=AuditConfig)
     notifications: tuple[NotificationTarget, ...] = ()
     policies: Policies = field(default_factory=Policies)
+    accounts: tuple[AccountConfig, ...] = (DEFAULT,)
+
+    def account(self, name: str) -> AccountConfig:
+        return next(a for a in self.accounts if a.name == name)
 
     @property
     def notification_paths(self) -> set[str]:
@@ -367,6 +389,8 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         if (spec := _key(raw, ("keys", index), errors, defaults)) is not None
     ]
     indexed += _agent_keys(values.get("agents"), errors, defaults)
+    accounts = parse_accounts(values.get("accounts"), errors)
+    _check_accounts(indexed, accounts, errors)
     _check_unique(indexed, errors)
     key_paths = {spec.vault_path for _index, spec in indexed}
     notifications = _notifications(values.get("notifications"), errors, key_paths)
@@ -381,6 +405,7 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         audit=audit,
         notifications=notifications,
         policies=policies,
+        accounts=tuple(accounts.values()),
     )
 
 
@@ -450,6 +475,7 @@ def _key(raw: Any, where: Where, errors: Errors, defaults: _KeyDefaults) -> KeyS
     )
     uuids, names = _adopt(values.get("adopt"), (*where, "adopt"), errors, strategy)
     owner = text_field(values.get("owner", defaults.owner), (*where, "owner"), errors, max_len=MAX_OWNER)
+    account = text_field(values.get("account", DEFAULT_ACCOUNT), (*where, "account"), errors)
     allow_in_place = _allow_in_place(
         values.get("allow_in_place"), (*where, "allow_in_place"), errors, strategy
     )
@@ -469,12 +495,13 @@ def _key(raw: Any, where: Where, errors: Errors, defaults: _KeyDefaults) -> KeyS
         pickup,
         owner=owner,
         allow_in_place=allow_in_place,
+        account=account or DEFAULT_ACCOUNT,
     )
 
 
 def _agent_keys(raw: Any, errors: Errors, defaults: _KeyDefaults) -> list[tuple[Where, KeySpec]]:
-    """`gradient-keys:agents`: each agent's uuid, endpoint and API keys (the keys' fields and
-    defaults are gradient-keys:keys')."""
+    """`gradient-keys:agents`: each agent's uuid, endpoint, account and API keys (the keys' fields
+    and defaults are gradient-keys:keys')."""
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -485,20 +512,7 @@ def _agent_keys(raw: Any, errors: Errors, defaults: _KeyDefaults) -> list[tuple[
     for index, item in enumerate(raw):
         where: Where = ("agents", index)
         values = given(mapping(item, where, AGENT_FIELDS, errors))
-        agent = _agent_uuid(values.get("uuid"), (*where, "uuid"), errors)
-        if agent is not None and agent in seen:
-            errors.add(
-                (*where, "uuid"), agent, f"is already declared by agents[{seen[agent]}]; list its keys there"
-            )
-        elif agent is not None:
-            seen[agent] = index
-        endpoint = _agent_endpoint(values.get("endpoint"), (*where, "endpoint"), errors)
-        if "endpoint" not in values:
-            errors.at(
-                (*where, "endpoint"),
-                "is required: the agent's endpoint, where its new keys are checked (the agent's overview "
-                "in the control panel shows it, e.g. https://abcd1234.agents.do-ai.run)",
-            )
+        placement = _agent_placement(values, where, errors, seen)
         keys = values.get("keys")
         if not isinstance(keys, list) or not keys:
             errors.at(
@@ -506,12 +520,40 @@ def _agent_keys(raw: Any, errors: Errors, defaults: _KeyDefaults) -> list[tuple[
             )
             continue
         for number, key_raw in enumerate(keys):
+            # An agent belongs to one account: its keys are in it (a key may not say otherwise).
+            if isinstance(key_raw, dict) and "account" in key_raw:
+                errors.at((*where, "keys", number, "account"), "is the agent's: write account: on the agent")
+                continue
             spec = _key(key_raw, (*where, "keys", number), errors, defaults)
-            if spec is not None and agent is not None and endpoint is not None:
-                found.append(
-                    ((*where, "keys", number), replace(spec, agent_uuid=agent, agent_endpoint=endpoint))
-                )
+            if spec is not None and placement is not None:
+                agent, endpoint, account = placement
+                placed = replace(spec, agent_uuid=agent, agent_endpoint=endpoint, account=account)
+                found.append(((*where, "keys", number), placed))
     return found
+
+
+def _agent_placement(
+    values: dict[str, Any], where: Where, errors: Errors, seen: dict[str, int]
+) -> tuple[str, str, str] | None:
+    """What an agent gives its keys (its uuid, endpoint and account); None on a problem."""
+    agent = _agent_uuid(values.get("uuid"), (*where, "uuid"), errors)
+    if agent is not None and agent in seen:
+        errors.add(
+            (*where, "uuid"), agent, f"is already declared by agents[{seen[agent]}]; list its keys there"
+        )
+    elif agent is not None:
+        seen[agent] = int(where[1])
+    endpoint = _agent_endpoint(values.get("endpoint"), (*where, "endpoint"), errors)
+    if "endpoint" not in values:
+        errors.at(
+            (*where, "endpoint"),
+            "is required: the agent's endpoint, where its new keys are checked (the agent's overview "
+            "in the control panel shows it, e.g. https://abcd1234.agents.do-ai.run)",
+        )
+    account = text_field(values.get("account", DEFAULT_ACCOUNT), (*where, "account"), errors)
+    if agent is None or endpoint is None or account is None:
+        return None
+    return agent, endpoint, account
 
 
 _ENDPOINT = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
@@ -538,6 +580,28 @@ def _agent_uuid(value: Any, where: Where, errors: Errors) -> str | None:
         errors.add(where, text, "is not an agent uuid (like 11efb7d6-cdb5-6388-bf8f-4e013e2ddde4)")
         return None
     return text
+
+
+def _check_accounts(
+    keys: list[tuple[Where, KeySpec]], accounts: dict[str, AccountConfig], errors: Errors
+) -> None:
+    """Every key's account is declared; no account's token is read from a key's Vault path."""
+    names = ", ".join(sorted(accounts))
+    for where, spec in keys:
+        if spec.account not in accounts:
+            field = (*where[:2], "account") if where[0] == "agents" else (*where, "account")
+            errors.add(
+                field, spec.account, f"is not a declared account; use one of {names} (gradient-keys:accounts)"
+            )
+    paths = {spec.vault_path: spec.name for _where, spec in keys}
+    for index, account in enumerate(a for a in accounts.values() if a.name != DEFAULT_ACCOUNT):
+        if account.token_vault_path in paths:
+            errors.add(
+                ("accounts", index, "token_from", "vault", "path"),
+                account.token_vault_path,
+                f"is key {paths[account.token_vault_path]!r}'s Vault path; keep the account's token "
+                "elsewhere",
+            )
 
 
 def _path(where: Where) -> str:

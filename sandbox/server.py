@@ -68,6 +68,7 @@ AGENT_MODEL = (
     "llama3.3-70b-instruct"  # what every sandbox agent answers with (the request's model is ignored)
 )
 AGENT_ENDPOINT = re.compile(r"/agents/(?P<agent>[^/]+)/api(?P<rest>/v1/.*)")
+DEFAULT_ACCOUNT = "default"  # the account of `tokens` (and the state file)
 MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 20
 MAX_NAME_LENGTH = 128
@@ -97,6 +98,9 @@ class EmulatorConfig:
     port: int = 0
     tokens: tuple[str, ...] = (DEFAULT_TOKEN,)
     read_only_tokens: tuple[str, ...] = ()
+    # Other DigitalOcean accounts (teams): (name, token) pairs. Each has its own key table, agents
+    # and rate budget (in memory); `tokens` and `read_only_tokens` are the default account's.
+    accounts: tuple[tuple[str, str], ...] = ()
     admin_token: str = DEFAULT_ADMIN_TOKEN
     create_mode: str = "retired"
     rate_limit_per_minute: int = 250
@@ -121,7 +125,13 @@ class EmulatorConfig:
         if not self.tokens and not self.read_only_tokens:
             raise ValueError("at least one API token is needed")
         overlap = set(self.tokens) | set(self.read_only_tokens)
-        if self.admin_token in overlap:
+        others = [token for _name, token in self.accounts]
+        names = [name for name, _token in self.accounts]
+        if len(set(others)) != len(others) or overlap & set(others):
+            raise ValueError("every account needs a token of its own")
+        if len(set(names)) != len(names) or DEFAULT_ACCOUNT in names:
+            raise ValueError(f"account names must be unique, and not {DEFAULT_ACCOUNT!r}")
+        if self.admin_token in overlap | set(others):
             raise ValueError("the admin token must differ from every API token")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both a certificate and its key")
@@ -178,6 +188,11 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.config.validate()
         self.store = KeyStore(self.config.state_file, created_by=self.config.created_by)
+        self.stores = {DEFAULT_ACCOUNT: self.store}
+        self.stores.update(
+            (name, KeyStore(created_by=self.config.created_by)) for name, _ in self.config.accounts
+        )
+        self._account_of = {token: name for name, token in self.config.accounts}
         self.faults = FaultBook()
         self.stats = _Stats()
         self.inference = InferenceState()  # async jobs, the prompt cache
@@ -251,11 +266,23 @@ class Emulator:
             "deployment": {"url": f"{self.base_url}/agents/{agent.uuid}", "status": "STATUS_RUNNING"},
         }
 
+    def account_store(self, token: str) -> KeyStore:
+        """The key table of the account `token` belongs to."""
+        return self.stores[self._account_of.get(token, DEFAULT_ACCOUNT)]
+
+    def find_by_secret(self, secret: str) -> StoredKey | None:
+        """The live key, in any account, this secret belongs to (inference endpoints are shared)."""
+        return next((key for store in self.stores.values() if (key := store.find_by_secret(secret))), None)
+
+    def find_agent(self, agent_uuid: str) -> StoredAgent | None:
+        return next((agent for store in self.stores.values() if (agent := store.agent(agent_uuid))), None)
+
     def inject(self, **fault: Any) -> None:
         self.faults.add(Fault.from_request(fault))
 
     def reset(self) -> None:
-        self.store.reset()
+        for store in self.stores.values():
+            store.reset()
         self.faults.clear()
         self.limiter.reset()
         self.stats.reset()
@@ -464,7 +491,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> None:
         emulator = self.emulator
         token = self._bearer()
-        scopes_write = token in emulator.config.tokens
+        scopes_write = token in emulator.config.tokens or token in emulator._account_of
         if not token or not (scopes_write or token in emulator.config.read_only_tokens):
             self._send_error(401, None, emulator.limiter.peek(token).headers())
             emulator.stats.record("unauthenticated", 401)
@@ -526,12 +553,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
         raise _ApiError(fault.status)
 
+    @property
+    def _store(self) -> KeyStore:
+        """The key table of the account the request's token belongs to."""
+        return self.emulator.account_store(self._bearer())
+
     def _api_op(self, target: ApiTarget, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
         if target.operation == "list_models":
             return 200, self._list_models(query)
         if target.operation == "list_agents":
             return 200, self._list_agents(query)
-        if target.agent_uuid != MODEL_KEYS and self.emulator.store.agent(target.agent_uuid) is None:
+        if target.agent_uuid != MODEL_KEYS and self._store.agent(target.agent_uuid) is None:
             raise _ApiError(404)  # no such agent: none of its keys exist either
         if target.action == "list":
             return 200, self._list(target, query)
@@ -552,7 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ApiError(410)
         body = self._json_object(raw)
         self._same_agent(target, body)
-        key, secret = self.emulator.store.create(_valid_name(body.get("name")), target.agent_uuid)
+        key, secret = self._store.create(_valid_name(body.get("name")), target.agent_uuid)
         return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
 
     @staticmethod
@@ -562,7 +594,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ApiError(400, "agent_uuid in the body does not match the path")
 
     def _rename(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
-        store, key_uuid, agent_uuid = self.emulator.store, target.key_uuid or "", target.agent_uuid
+        store, key_uuid, agent_uuid = self._store, target.key_uuid or "", target.agent_uuid
         body = self._json_object(raw)
         body_uuid = body.get("api_key_uuid")
         if body_uuid is not None and body_uuid != key_uuid:
@@ -579,14 +611,14 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {"api_key_info": existing.info()}
 
     def _regenerate(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
-        regenerated = self.emulator.store.regenerate(target.key_uuid or "", target.agent_uuid)
+        regenerated = self._store.regenerate(target.key_uuid or "", target.agent_uuid)
         if regenerated is None:
             raise _ApiError(404)
         key, secret = regenerated
         return 200, {"api_key_info": {**key.info(), "secret_key": secret}}
 
     def _delete(self, target: ApiTarget, raw: bytes) -> tuple[int, Any]:
-        deleted = self.emulator.store.delete(target.key_uuid or "", target.agent_uuid)
+        deleted = self._store.delete(target.key_uuid or "", target.agent_uuid)
         if deleted is None:
             raise _ApiError(404)
         key, deleted_at = deleted
@@ -600,11 +632,11 @@ class _Handler(BaseHTTPRequestHandler):
     }
 
     def _list(self, target: ApiTarget, query: dict[str, list[str]]) -> dict[str, Any]:
-        chunk, paging = self._paged(self.emulator.store.list(target.agent_uuid), query, target.collection, {})
+        chunk, paging = self._paged(self._store.list(target.agent_uuid), query, target.collection, {})
         return {"api_key_infos": [k.info() for k in chunk], **paging}
 
     def _list_agents(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        chunk, paging = self._paged(self.emulator.store.agents(), query, AGENTS_PATH, {})
+        chunk, paging = self._paged(self._store.agents(), query, AGENTS_PATH, {})
         return {"agents": [self.emulator.agent_info(a) for a in chunk], **paging}
 
     def _list_models(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -657,7 +689,7 @@ class _Handler(BaseHTTPRequestHandler):
             route, params = found
             operation = route.operation
             token = self._bearer()
-            key = emulator.store.find_by_secret(token) if token else None
+            key = emulator.find_by_secret(token) if token else None
             # A model key calls the serverless endpoints, an agent's key its agent only.
             if key is None or key.agent_uuid != (agent.uuid if agent is not None else MODEL_KEYS):
                 what = "agent access key" if agent is not None else "model access key"
@@ -702,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith("/agents/"):
                 raise InferenceError(404, f"no such endpoint: {path}", "invalid_request_error", "not_found")
             return None, path
-        agent = self.emulator.store.agent(matched["agent"])
+        agent = self.emulator.find_agent(matched["agent"])
         if agent is None:
             raise InferenceError(404, "no such agent", "invalid_request_error", "not_found")
         return agent, matched["rest"]

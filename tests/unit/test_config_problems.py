@@ -66,7 +66,7 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "keys[0].colour",
                 None,
-                "is not a known field; use one of adopt, allow_in_place, consumer_pickup, name, on_delete, "
+                "is not a known field; use one of account, adopt, allow_in_place, consumer_pickup, name, on_delete, "
                 "owner, rotate_every, rotation_token, strategy, vault_path",
             ),
         ),
@@ -91,7 +91,7 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "gradient-keys:keyz",
                 None,
-                "is not a known setting; use one of agents, audit, defaults, digitalocean, keys, "
+                "is not a known setting; use one of accounts, agents, audit, defaults, digitalocean, keys, "
                 "notifications, policies, vault",
             ),
         ),
