@@ -88,7 +88,10 @@ def test_a_sandbox_endpoint_is_a_path_on_loopback() -> None:
             f'agents[1].uuid: "{AGENT}" is already declared by agents[0]',
         ),
         ({"keys": [], "agents": {"uuid": AGENT}}, "agents: {"),
-        (agents(agent(model="x")), "agents[0].model: is not a known field; use one of account, endpoint, keys, uuid"),
+        (
+            agents(agent(model="x")),
+            "agents[0].model: is not a known field; use one of account, endpoint, keys, uuid",
+        ),
     ],
     ids=[
         "no-uuid",

@@ -66,8 +66,8 @@ def triples(error: ConfigurationError) -> list[tuple[str, str | None, str]]:
             (
                 "keys[0].colour",
                 None,
-                "is not a known field; use one of account, adopt, allow_in_place, consumer_pickup, name, on_delete, "
-                "owner, rotate_every, rotation_token, strategy, vault_path",
+                "is not a known field; use one of account, adopt, allow_in_place, consumer_pickup, name, "
+                "on_delete, owner, rotate_every, rotation_token, strategy, vault_path",
             ),
         ),
         (
