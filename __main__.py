@@ -29,7 +29,7 @@ def _decoded(raw: object) -> object:
 entries = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
 values = {name: _decoded(raw) for name, raw in stack_values(entries, "stack config").items()}
 settings = parse_settings(values, pulumi.get_stack())
-context = KeyContext(settings.stack, settings.vault, settings.digitalocean, policies=settings.policies)
+context = KeyContext.of(settings)
 # Checked here, before any resource: a stack file cannot send credentials to a host nobody trusted.
 pulumi.log.info(
     resolve_endpoints(

@@ -44,6 +44,19 @@ class AccountConfig:
     api_url: str | None = None
     inference_url: str | None = None
 
+    def as_declared(self) -> dict[str, object]:
+        """As the stack config declares it (the provider's input): where the token is, never it."""
+        token_from: dict[str, object] = (
+            {"env": self.token_env}
+            if self.token_env is not None
+            else {"vault": {"path": self.token_vault_path, "field": self.token_vault_field}}
+        )
+        declared: dict[str, object] = {"name": self.name, "token_from": token_from}
+        declared.update(
+            {k: v for k, v in (("api_url", self.api_url), ("inference_url", self.inference_url)) if v}
+        )
+        return declared
+
     @property
     def token_source(self) -> str:
         """Where its token comes from, as messages say it (never the token)."""

@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from components.account_config import DEFAULT_ACCOUNT
 from components.config import KeySpec, StackSettings, Strategy
 from components.do_keys import ModelKey
 from components.errors import VaultError
 from components.history import PARTIAL, HistoryEntry, KeyHistory, history_of
-from components.key_collection import MODEL_KEYS, KeyCollection
+from components.key_collection import KeyCollection
 from components.keys import KeyOperations
 from components.ledger import Ledger
 from components.policy import age_violation, declaration_violations
@@ -33,6 +34,7 @@ from components.vault_sink import LedgerEntry
 __all__ = ["SCHEMA", "SEVERITIES", "AuditReport", "Finding", "Severity", "run_audit"]
 
 SCHEMA = "gradient-keys/audit/v1"
+Place = tuple[str, str | None]  # (account, agent uuid or None): one collection of one account
 
 
 class Severity(enum.StrEnum):
@@ -76,6 +78,7 @@ class KeyRow:
     key: str
     vault_path: str
     strategy: str
+    account: str = DEFAULT_ACCOUNT
     slot_a_uuid: str = ""
     slot_b_uuid: str = ""
     active_slot: str = ""
@@ -100,6 +103,8 @@ class AuditReport:
     digitalocean_requests: int = 0
     vault_requests: int = 0
     seconds: float = 0.0
+    # Per DigitalOcean account: the keys it holds (every collection listed) and the keys declared in it.
+    accounts: dict[str, dict[str, int]] = field(default_factory=dict)
     history_versions: int = 0  # versions of history per key
     history_partial: bool = False  # the token may not read versions: metadata and mirror only
 
@@ -124,6 +129,7 @@ class AuditReport:
                 "digitalocean_requests": self.digitalocean_requests,
                 "vault_requests": self.vault_requests,
                 "seconds": round(self.seconds, 3),
+                "accounts": self.accounts,
             },
             "findings": [asdict(f) for f in self.findings],
             "keys": [asdict(k) for k in self.keys],
@@ -160,10 +166,23 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
     read_data = bool(specs) and (verify_secrets or ops.vault.may(specs[0].vault_path, "data", "read"))
     report.history_versions, report.history_partial = history_versions, bool(specs) and not read_data
     # One listing per collection: the model access keys, and each declared agent's API keys.
-    agents = sorted({s.agent_uuid for s in specs if s.agent_uuid is not None})
-    collections = [MODEL_KEYS, *(KeyCollection(agent) for agent in agents)]
-    listings = {c.agent_uuid: {k.uuid: k for k in ops.list_collection(c)} for c in collections}
+    # One listing per collection of every account: its model access keys (whether or not a key is
+    # declared there: unmanaged keys are found in every account), and each declared agent's keys.
+    places = sorted(
+        {(a.name, "") for a in settings.accounts} | {(s.account, s.agent_uuid or "") for s in specs}
+    )
+    listings: dict[Place, dict[str, ModelKey]] = {
+        (name, agent or None): {
+            k.uuid: k for k in ops.list_collection(KeyCollection(agent or None), settings.account(name))
+        }
+        for name, agent in places
+    }
     report.digitalocean_keys = sum(len(listing) for listing in listings.values())
+    for (name, _agent), listing in listings.items():
+        counts = report.accounts.setdefault(name, {"digitalocean_keys": 0, "keys_declared": 0})
+        counts["digitalocean_keys"] += len(listing)
+    for spec in specs:
+        report.accounts[spec.account]["keys_declared"] += 1
     progress(f"DigitalOcean: {report.digitalocean_keys} keys in {ops.digitalocean_requests()} request(s)")
 
     done = 0
@@ -201,10 +220,10 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
         return spec, entry, verified, history
 
     owned: set[str] = set()
-    known = {agent: _Known.of(listing, now, settings.policies) for agent, listing in listings.items()}
+    known = {place: _Known.of(listing, now, settings.policies) for place, listing in listings.items()}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for spec, entry, verified, history in pool.map(read, specs):
-            check = _KeyCheck(report, spec, known[spec.agent_uuid])
+            check = _KeyCheck(report, spec, known[spec.account, spec.agent_uuid])
             owned |= check.run(entry, verified)
             check.row.last_rotation = history.last_rotation
             check.row.history = list(history.entries[:history_versions])
@@ -213,8 +232,8 @@ def run_audit(  # noqa: PLR0913 - what to audit, then keyword-only options (one 
                 progress(f"Vault: {done}/{len(specs)} ledgers read")
                 last = time.monotonic()
 
-    for agent, listing in listings.items():
-        _check_unmanaged(report, settings, listing, owned, agent)
+    for place, listing in listings.items():
+        _check_unmanaged(report, settings, listing, owned, place)
     _check_undeclared_vault(report, settings, ops)
     report.findings.sort(key=lambda f: (-f.severity.rank, f.key or "", f.id))
     report.digitalocean_requests = ops.digitalocean_requests()
@@ -272,7 +291,7 @@ class _KeyCheck:
 
     def __init__(self, report: AuditReport, spec: KeySpec, known: _Known) -> None:
         self.report, self.spec, self.known = report, spec, known
-        self.row = KeyRow(spec.name, spec.vault_path, spec.strategy)
+        self.row = KeyRow(spec.name, spec.vault_path, spec.strategy, spec.account)
         self.owned: set[str] = set()
 
     def add(
@@ -550,13 +569,16 @@ def _check_unmanaged(
     settings: StackSettings,
     listing: dict[str, ModelKey],
     owned: set[str],
-    agent: str | None,
+    place: Place,
 ) -> None:
-    """The keys of one collection (the model keys, or agent `agent`'s) no declaration owns."""
-    specs = [s for s in settings.keys if s.agent_uuid == agent]
+    """The keys of one collection (an account's model keys, or agent `agent`'s) no declaration owns."""
+    account, agent = place
+    specs = [s for s in settings.keys if (s.account, s.agent_uuid) == place]
     declared_names = {n for s in specs for n in (*s.slot_names, *s.adopt_names)}
     declared_uuids = {u for s in specs for u in s.adopt_uuids}
     kind = "DigitalOcean key" if agent is None else f"API key of agent {agent}"
+    if account != DEFAULT_ACCOUNT:
+        kind += f" in account {account}"
     ignore = set(settings.audit.ignore)
     prefix = settings.audit.scope_prefix
     for key in listing.values():

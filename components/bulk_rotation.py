@@ -16,9 +16,11 @@ import collections
 import datetime
 import enum
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 
 from components.config import KeySpec, StackSettings, Strategy
@@ -129,6 +131,31 @@ def _not_due(ledger: Ledger, spec: KeySpec, next_rotation: datetime.datetime | N
     return f"rotated {ledger.rotated_at}{when}"
 
 
+class _Progress:
+    """The run's progress lines, from every account's thread: each key while there are few, else
+    every 2 s, with the rate and the time left."""
+
+    def __init__(
+        self, total: int, started: float, monotonic: Callable[[], float], say: Callable[[str], None]
+    ) -> None:
+        self.total, self.started, self.monotonic, self.say = total, started, monotonic, say
+        self.count = 0
+        self.last_report = started
+        self.lock = threading.Lock()
+
+    def done(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.count += 1
+            index, now = self.count, self.monotonic()
+            if self.total <= 50 or now - self.last_report >= 2.0 or index == self.total:
+                rate = index / max(now - self.started, 1e-9)
+                eta = (self.total - index) / rate if rate else 0.0
+                more = self.total > 1 and index < self.total
+                pace = f" ({rate:.1f}/s, ~{eta:.0f}s left)" if more else ""
+                self.say(f"[{index}/{self.total}] {outcome.key}: {outcome.status}{pace}")
+                self.last_report = now
+
+
 class RotationRunner:
     def __init__(  # noqa: PLR0913 - keyword-only run options (one per command flag) and injected clocks
         self,
@@ -158,6 +185,7 @@ class RotationRunner:
         self.started_at = ""
         self._spent_before: dict[str, float] = {}  # ops.time_spent() when the run began
         self._skipped: list[str] = []  # keys another rotator moved while this run was planned
+        self._journal_lock = threading.Lock()  # accounts rotate on threads of their own
 
     # -- what to rotate -----------------------------------------------------------------------
     def select(
@@ -273,9 +301,26 @@ class RotationRunner:
         return self._finish(outcomes, todo, started)
 
     def _rotate_each(self, todo: list[Outcome], started: float, lease: RunLease) -> None:
-        last_report = started
+        """The keys of each DigitalOcean account in their planned order; the accounts at once, each
+        at its own rate limit (each has its own token, pacer and budget)."""
+        by_account: dict[str, list[Outcome]] = {}
+        for outcome in todo:
+            assert outcome._spec is not None
+            by_account.setdefault(outcome._spec.account, []).append(outcome)
+        progress = _Progress(len(todo), started, self.monotonic, self.progress)
+        if len(by_account) == 1:
+            self._rotate_account(todo, lease, progress)
+            return
+        with ThreadPoolExecutor(max_workers=len(by_account), thread_name_prefix="account") as pool:
+            runs = [
+                pool.submit(self._rotate_account, group, lease, progress) for group in by_account.values()
+            ]
+            for run in runs:
+                run.result()  # a bug in one account's run surfaces here, after the others finish
+
+    def _rotate_account(self, todo: list[Outcome], lease: RunLease, progress: _Progress) -> None:
         down: ServiceUnavailable | None = None  # a service unreachable past its retry budget
-        for index, outcome in enumerate(todo, 1):
+        for outcome in todo:
             assert outcome._spec is not None and outcome._state is not None
             if down is not None:
                 # Every key needs the same services: waiting out the budget once per key would
@@ -295,8 +340,9 @@ class RotationRunner:
                     continue
             except RotationSkipped as exc:
                 outcome.status, outcome.detail = Status.ALREADY_DONE, str(exc)
-                self._skipped.append(outcome.vault_path)
-                self._write_journal(complete=False, total=len(todo))  # its resume must skip it too
+                with self._journal_lock:
+                    self._skipped.append(outcome.vault_path)
+                    self._write_journal(complete=False, total=progress.total)  # its resume must skip it too
             except ServiceUnavailable as exc:
                 outcome.status, outcome.detail, outcome._error = Status.FAILED, f"unreachable: {exc}", exc
                 down = exc
@@ -306,13 +352,7 @@ class RotationRunner:
                 outcome.status = Status.ROTATED
                 outcome.active_slot, outcome.fingerprint = state.active_slot, state.fingerprint
                 outcome.vault_version = state.vault_version
-            now = self.monotonic()
-            if len(todo) <= 50 or now - last_report >= 2.0 or index == len(todo):
-                rate = index / max(now - started, 1e-9)
-                eta = (len(todo) - index) / rate if rate else 0.0
-                pace = f" ({rate:.1f}/s, ~{eta:.0f}s left)" if len(todo) > 1 and index < len(todo) else ""
-                self.progress(f"[{index}/{len(todo)}] {outcome.key}: {outcome.status}{pace}")
-                last_report = now
+            progress.done(outcome)
 
     def _rotate_planned(self, outcome: Outcome) -> KeyState | None:
         """Rotate one planned key; when Vault moved on since the plan read it, decide again.

@@ -21,9 +21,11 @@ from functools import partial
 from typing import TypeVar
 
 from components import endpoints
+from components.account_config import DEFAULT, AccountConfig
 from components.config import DigitalOceanConfig, VaultConfig
 from components.do_keys import ClientSettings, ModelKey, ModelKeys
 from components.endpoints import Endpoints
+from components.errors import ConfigurationError
 from components.inference_check import agent_key_works, key_works
 from components.key_collection import MODEL_KEYS, KeyCollection
 from components.pacing import RateLimitPacer
@@ -227,20 +229,61 @@ class ClientFactory:
             return value
 
     # -- DigitalOcean -------------------------------------------------------------------------
-    def digitalocean(self, config: DigitalOceanConfig, collection: KeyCollection = MODEL_KEYS) -> ModelKeys:
-        """The client for `collection` (the model access keys by default); every collection of
-        one account (API URL and token) waits on the account's one pacer."""
-        if self._given_do is not None and collection == MODEL_KEYS:
-            return self._given_do
-        settings = ClientSettings.from_env(self._environ, config.api_url)
-        account = ("do", settings.api_url, settings.token.fingerprint)
-        if self._given_do is not None:
-            pacer = self._given_do.pacer  # the account of the client a test handed in
+    def digitalocean(
+        self,
+        config: DigitalOceanConfig,
+        collection: KeyCollection = MODEL_KEYS,
+        *,
+        account: AccountConfig = DEFAULT,
+        vault: VaultConfig | None = None,
+    ) -> ModelKeys:
+        """The client for `collection` (the model access keys by default) of `account` (the
+        default one: DIGITALOCEAN_TOKEN); every collection of one account (API URL and token) waits
+        on the account's one pacer. `vault`: where an account whose token is in Vault reads it."""
+        given = self._given_do
+        if given is not None and collection == MODEL_KEYS and account == DEFAULT:
+            return given
+        settings = self._once(("settings", account, config), lambda: self._settings(config, account, vault))
+        key = ("do", settings.api_url, settings.token.fingerprint)
+        if given is not None and account == DEFAULT:
+            pacer = given.pacer  # the account of the client a test handed in
         else:
-            pacer = self._once(("pacer", *account), RateLimitPacer)
-        return self._once(
-            (*account, collection), lambda: ModelKeys(settings, collection=collection, pacer=pacer)
-        )
+            pacer = self._once(("pacer", *key), RateLimitPacer)
+        return self._once((*key, collection), lambda: ModelKeys(settings, collection=collection, pacer=pacer))
+
+    def _settings(
+        self, config: DigitalOceanConfig, account: AccountConfig, vault: VaultConfig | None
+    ) -> ClientSettings:
+        """The account's token and API URL. Its own `api_url` is not overridden by
+        DIGITALOCEAN_API_URL, which belongs to the default account."""
+        environ = dict(self._environ)
+        if account.api_url is not None:
+            environ.pop("DIGITALOCEAN_API_URL", None)
+        if account.token_env is None and account.token_vault_path is None:
+            return ClientSettings.from_env(environ, account.api_url or config.api_url)
+        token = self._account_token(account, vault)
+        environ["DIGITALOCEAN_TOKEN"] = token.reveal()
+        return ClientSettings.from_env(environ, account.api_url or config.api_url)
+
+    def _account_token(self, account: AccountConfig, vault: VaultConfig | None) -> Secret:
+        if account.token_env is not None:
+            token = self._environ.get(account.token_env, "").strip()
+            if not token:
+                raise ConfigurationError(
+                    f"account {account.name}: {account.token_env} is not set; export that account's "
+                    "DigitalOcean API token in it (gradient-keys:accounts names the variable, never the "
+                    "token)"
+                )
+            return Secret(token)
+        assert account.token_vault_path is not None and vault is not None
+        found = self.vault(vault).read_field(account.token_vault_path, account.token_vault_field)
+        if found is None:
+            raise ConfigurationError(
+                f"account {account.name}: Vault holds no {account.token_vault_field!r} at "
+                f"{account.token_vault_path} (under the stack's path_prefix); write the account's API "
+                "token there"
+            )
+        return found
 
     def digitalocean_built(self) -> list[ModelKeys]:
         """The DigitalOcean clients built (or given) so far: a run that needed none made no request."""
@@ -301,7 +344,7 @@ class ClientFactory:
         )
 
     def verifier(
-        self, config: DigitalOceanConfig, agent_endpoint: str | None = None
+        self, config: DigitalOceanConfig, agent_endpoint: str | None = None, account: AccountConfig = DEFAULT
     ) -> Callable[[Secret], bool]:
         """Does a secret work: a model key at the inference endpoint (`GET /v1/models`), an agent's
         key at that agent's endpoint (components/inference_check.py)?"""
@@ -309,7 +352,10 @@ class ClientFactory:
         if check is None and agent_endpoint is not None:
             check = partial(agent_key_works, endpoints.agent(agent_endpoint, self._environ).url)
         elif check is None:
-            url = endpoints.inference(config.inference_url, self._environ).url
+            environ = dict(self._environ)
+            if account.inference_url is not None:  # its own, not the default account's override
+                environ.pop("DIGITALOCEAN_INFERENCE_URL", None)
+            url = endpoints.inference(account.inference_url or config.inference_url, environ).url
             check = partial(key_works, url)
         return partial(_timed, self.verification, check)
 

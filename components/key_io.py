@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from components.account_config import DEFAULT, AccountConfig
 from components.clients import ClientFactory, KeyListing, OwnerIndex
 from components.config import KeySpec
 from components.do_keys import ModelKeys
@@ -44,13 +45,16 @@ class KeyIO:
     # Whose keys `do` and `listing` reach: the model access keys, or one agent's API keys.
     collection: KeyCollection = MODEL_KEYS
     agent_endpoint: str | None = None  # where an agent key's new secrets are checked
+    account: AccountConfig = DEFAULT  # the DigitalOcean account (team) `do` reaches
 
     def scoped(self, spec: KeySpec) -> KeyIO:
-        """These clients, for the collection `spec`'s keys live in (the kind of key is a parameter
-        of every operation, not a second code path)."""
-        if spec.agent_uuid is None:
-            return self if self.collection == MODEL_KEYS else replace(self, collection=MODEL_KEYS)
-        return replace(self, collection=KeyCollection(spec.agent_uuid), agent_endpoint=spec.agent_endpoint)
+        """These clients, for the account and the collection `spec`'s keys live in (the kind of
+        key and its account are parameters of every operation, not second code paths)."""
+        collection = MODEL_KEYS if spec.agent_uuid is None else KeyCollection(spec.agent_uuid)
+        account = self.context.account(spec.account)
+        if (collection, spec.agent_endpoint, account) == (self.collection, self.agent_endpoint, self.account):
+            return self
+        return replace(self, collection=collection, agent_endpoint=spec.agent_endpoint, account=account)
 
     @property
     def checked_at(self) -> str:
@@ -59,7 +63,9 @@ class KeyIO:
 
     @property
     def do(self) -> ModelKeys:
-        return self.clients.digitalocean(self.context.digitalocean, self.collection)
+        return self.clients.digitalocean(
+            self.context.digitalocean, self.collection, account=self.account, vault=self.context.vault
+        )
 
     @property
     def vault(self) -> VaultSink:
@@ -80,7 +86,9 @@ class KeyIO:
 
     def verify(self, secret: Secret) -> bool:
         """Does the secret work: a model key at the inference endpoint, an agent key at its agent's?"""
-        check = self._verify or self.clients.verifier(self.context.digitalocean, self.agent_endpoint)
+        check = self._verify or self.clients.verifier(
+            self.context.digitalocean, self.agent_endpoint, self.account
+        )
         return check(secret)
 
     def write(

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.config import DigitalOceanConfig, KeySpec, VaultConfig
+from components.account_config import DEFAULT, AccountConfig
+from components.config import DigitalOceanConfig, KeySpec, StackSettings, VaultConfig
 from components.do_keys import ModelKey
+from components.errors import ConfigurationError
 from components.policy_config import Policies
 from components.provenance import Provenance
 from components.vault_sink import LedgerEntry
@@ -29,6 +31,26 @@ class KeyContext:
     provenance: Provenance | None = None
     # The stack's rules (components/policy.py), which the provider checks each key against.
     policies: Policies = field(default_factory=Policies)
+    # The DigitalOcean accounts its keys live in (the default one always among them).
+    accounts: tuple[AccountConfig, ...] = (DEFAULT,)
+
+    @classmethod
+    def of(cls, settings: StackSettings, provenance: Provenance | None = None) -> KeyContext:
+        """The context of a stack's keys, from its validated settings."""
+        return cls(
+            settings.stack,
+            settings.vault,
+            settings.digitalocean,
+            provenance,
+            policies=settings.policies,
+            accounts=settings.accounts,
+        )
+
+    def account(self, name: str) -> AccountConfig:
+        found = next((a for a in self.accounts if a.name == name), None)
+        if found is None:
+            raise ConfigurationError(f"account {name!r} is not declared (gradient-keys:accounts)")
+        return found
 
 
 @dataclass(frozen=True)

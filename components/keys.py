@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Unpack
 
 from components import deletion, inspection
+from components.account_config import DEFAULT, AccountConfig
 from components.adoption import Adoption
 from components.clients import ClientFactory
 from components.config import KeySpec
@@ -79,9 +80,16 @@ class KeyOperations:
     def vault(self) -> VaultSink:
         return self.io.vault
 
-    def list_collection(self, collection: KeyCollection) -> list[ModelKey]:
-        """Every key of `collection` (the model access keys, or an agent's), listed now."""
-        return self.io.clients.digitalocean(self.context.digitalocean, collection).list_all()
+    def client_for(self, spec: KeySpec) -> ModelKeys:
+        """The DigitalOcean client of `spec`'s account and collection (built once: its token read)."""
+        return self.io.scoped(spec).do
+
+    def list_collection(self, collection: KeyCollection, account: AccountConfig = DEFAULT) -> list[ModelKey]:
+        """Every key of `collection` (the model access keys, or an agent's) of `account`, listed now."""
+        client = self.io.clients.digitalocean(
+            self.context.digitalocean, collection, account=account, vault=self.context.vault
+        )
+        return client.list_all()
 
     def digitalocean_requests(self) -> int:
         """Requests sent to DigitalOcean so far (0 when no client was needed)."""

@@ -35,6 +35,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.account_config import DEFAULT, DEFAULT_ACCOUNT
 from components.clients import process_factory
 from components.config import KeySpec, parse_settings
 from components.errors import ConfigProblem, ConfigurationError, GradientKeysError
@@ -90,7 +91,7 @@ def _reported(method: F) -> F:
 
 # A new Vault location or strategy is a different key: replaced, the old one deleted first so the
 # new one never shares (and then loses) the old one's DigitalOcean keys.
-REPLACE_ON = ("vault_path", "strategy", "vault_mount", "vault_prefix", "agent_uuid")
+REPLACE_ON = ("vault_path", "strategy", "vault_mount", "vault_prefix", "agent_uuid", "account")
 UPDATE_ON = (
     "name",
     "rotate_every",
@@ -102,11 +103,13 @@ UPDATE_ON = (
     "vault",
     "digitalocean",
     "owner",
+    "account_settings",
 )
 
 
 def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
     """The resource inputs for a declared key: plain, non-secret values only."""
+    account = context.account(spec.account)
     vault = {k: v for k, v in vars(context.vault).items() if v is not None}
     digitalocean = {k: v for k, v in vars(context.digitalocean).items() if v is not None}
     return {
@@ -127,6 +130,12 @@ def inputs_for(spec: KeySpec, context: KeyContext) -> dict[str, Any]:
         # model access key). Another agent is another key (a replacement).
         "agent_uuid": spec.agent_uuid or "",
         "agent_endpoint": spec.agent_endpoint or "",
+        # The DigitalOcean account it lives in, and where that account's token is read ({} for
+        # the default account's DIGITALOCEAN_TOKEN). Another account is another key.
+        "account": spec.account,
+        "account_settings": account.as_declared()
+        if account.name != DEFAULT_ACCOUNT or account != DEFAULT
+        else {},
         "stack": context.stack,
         "vault": vault,
         "digitalocean": digitalocean,
@@ -160,16 +169,25 @@ def _declaration(props: dict[str, Any]) -> tuple[KeySpec, KeyContext]:
     )
     if not settings.keys:
         raise ConfigurationError("ModelAccessKey inputs declare no key")
-    context = KeyContext(settings.stack, settings.vault, settings.digitalocean, policies=settings.policies)
+    context = KeyContext.of(settings)
     return settings.keys[0], context
 
 
 def _placed(key: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
-    """The key where the stack config declares it: under its agent, or among the model keys."""
+    """The key where the stack config declares it: under its agent, or among the model keys; in
+    its account."""
+    account = str(props.get("account") or DEFAULT_ACCOUNT)
+    placed: dict[str, Any] = (
+        {"accounts": [props["account_settings"]]} if props.get("account_settings") else {}
+    )
     if props.get("agent_uuid"):
         agent = {"uuid": props["agent_uuid"], "endpoint": props.get("agent_endpoint"), "keys": [key]}
-        return {"agents": [agent]}
-    return {"keys": [key]}
+        if account != DEFAULT_ACCOUNT:
+            agent["account"] = account
+        return {**placed, "agents": [agent]}
+    if account != DEFAULT_ACCOUNT:
+        key = {**key, "account": account}
+    return {**placed, "keys": [key]}
 
 
 def _failures(error: ConfigurationError) -> list[CheckFailure]:

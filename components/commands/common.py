@@ -120,7 +120,7 @@ def operations(settings: StackSettings, actor: Actor | None = None) -> KeyOperat
     """The core on clients built from this process's environment (the command is a front end).
     A command that writes says which it is (`actor`): its ledgers record it, with the CI job."""
     provenance = Provenance.from_environ(actor, os.environ) if actor is not None else None
-    context = KeyContext(settings.stack, settings.vault, settings.digitalocean, provenance)
+    context = KeyContext.of(settings, provenance)
     return KeyOperations(context, ClientFactory(os.environ))
 
 

@@ -74,10 +74,11 @@ def _rotate(args: argparse.Namespace) -> int:
     ops = operations(settings, Actor.ROTATE)  # its ledgers say the command wrote them
     print(ops.endpoints(settings.keys).describe(), file=sys.stderr)
     if not args.dry_run:
-        # A missing DIGITALOCEAN_TOKEN is a usage error, found before any plan. A dry run makes no
-        # DigitalOcean request (planning reads Vault; an unsettled ledger's check calls the
-        # inference endpoint with the stored secret), so it runs without the token.
-        ops.do  # noqa: B018
+        # A missing token (DIGITALOCEAN_TOKEN, or an account's) is a usage error, found before any
+        # plan. A dry run makes no DigitalOcean request (planning reads Vault; an unsettled ledger's
+        # check calls the inference endpoint with the stored secret), so it runs without tokens.
+        for spec in {s.account: s for s in settings.keys}.values():
+            ops.client_for(spec)
     runner = RotationRunner(
         settings,
         ops,

@@ -45,8 +45,7 @@ class Managed:
 
     def context(self) -> KeyContext:
         """The key context the command builds from this stack file."""
-        settings = self.settings()
-        return KeyContext(settings.stack, settings.vault, settings.digitalocean)
+        return KeyContext.of(self.settings())
 
     def operations(
         self, *, vault: VaultSink | None = None, verify: Callable[[Secret], bool] | None = None
@@ -149,7 +148,7 @@ def manage(
     )
     settings = load_stack_file(stack_file)
     env = environment(emulator, openbao, directory, prefix)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(env))
+    ops = KeyOperations(KeyContext.of(settings), ClientFactory(env))
     states = {}
     for spec in settings.keys:
         for name in spec.slot_names:

@@ -52,7 +52,7 @@ def stack(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Path) -> tuple[M
     stack_file.write_text(yaml.safe_dump({"config": config}))
     settings = load_stack_file(stack_file)
     env = environment(emulator, openbao, tmp_path, prefix)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(env))
+    ops = KeyOperations(KeyContext.of(settings), ClientFactory(env))
     emulator.console_create("chatbot-slot-a")
     emulator.console_create("chatbot-slot-b")
     states = {spec.name: ops.create_or_adopt(spec) for spec in settings.keys}
@@ -137,7 +137,7 @@ def test_agent_keys_are_adopted_by_name_and_deleted(
     stack_file.write_text(yaml.safe_dump({"config": config}))
     settings = load_stack_file(stack_file)
     env = environment(emulator, openbao, tmp_path, prefix)
-    ops = KeyOperations(KeyContext(settings.stack, settings.vault, settings.digitalocean), ClientFactory(env))
+    ops = KeyOperations(KeyContext.of(settings), ClientFactory(env))
     (spec,) = settings.keys
     assert ops.plan_create(spec).startswith("adopt helpdesk-prod (")
     state = ops.create_or_adopt(spec)
