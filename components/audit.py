@@ -600,7 +600,8 @@ def _check_unmanaged(
 
 
 def _check_undeclared_vault(report: AuditReport, settings: StackSettings, ops: KeyOperations) -> None:
-    declared = {s.vault_path for s in settings.keys} | settings.notification_paths  # webhook URLs
+    # Keys, and the tool's own credentials: webhook URLs, accounts' API tokens.
+    declared = {s.vault_path for s in settings.keys} | settings.notification_paths | settings.token_paths
     try:
         paths = ops.vault.list_paths(skip=JOURNAL_FOLDER)
     except VaultError as exc:

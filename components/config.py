@@ -307,6 +307,11 @@ class StackSettings:
         return next(a for a in self.accounts if a.name == name)
 
     @property
+    def token_paths(self) -> set[str]:
+        """The Vault paths (under the prefix) accounts read their API tokens from."""
+        return {a.token_vault_path for a in self.accounts if a.token_vault_path is not None}
+
+    @property
     def notification_paths(self) -> set[str]:
         """The Vault paths (under the prefix) notification targets read their URLs from."""
         return {t.url_from.path for t in self.notifications if isinstance(t.url_from, UrlFromVault)}
