@@ -30,6 +30,7 @@ DEFAULT_TOKEN_FIELD = "token"  # noqa: S105 - a field name
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _FIELD = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_TOKEN_PREFIXES = ("dop_", "doo_", "dor_")  # DigitalOcean's personal, OAuth and refresh tokens
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ def _token_from(raw: Any, where: Where, errors: Errors) -> tuple[str | None, str
 
 
 def _from_env(variable: Any, where: Where, errors: Errors) -> tuple[str | None, str | None, str] | None:
+    # A token pasted here would be a valid variable name, and quoted by the "not set" error later.
+    if isinstance(variable, str) and variable.lower().startswith(_TOKEN_PREFIXES):
+        errors.at(
+            where,
+            "looks like a DigitalOcean token, not a variable's name: the stack file holds no token; put "
+            "it in an environment variable (e.g. DIGITALOCEAN_TOKEN_SEARCH), write that name here, and "
+            "revoke the token if this file was shared",
+        )
+        return None
     if not isinstance(variable, str) or not _ENV_NAME.fullmatch(variable):
         errors.at(where, "must be an environment variable's name, e.g. DIGITALOCEAN_TOKEN_SEARCH")
         return None

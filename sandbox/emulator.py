@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import signal
 import sys
 import threading
@@ -23,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from sandbox.options import ADMIN_TOKEN_ENV, READ_ONLY_TOKEN_ENV, TOKEN_ENV, add_arguments
+from sandbox.options import ACCOUNTS_ENV, ADMIN_TOKEN_ENV, READ_ONLY_TOKEN_ENV, TOKEN_ENV, add_arguments
 from sandbox.server import DEFAULT_ADMIN_TOKEN, DEFAULT_TOKEN, Emulator, EmulatorConfig
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "config_from_args",
     "main",
     "resolve_tokens",
+    "serve",
 ]
 
 
@@ -45,6 +47,7 @@ class SandboxTokens:
     tokens: tuple[str, ...] = field(repr=False)
     read_only_tokens: tuple[str, ...] = field(repr=False)
     admin_token: str = field(repr=False)
+    accounts: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (name, token) of the others
 
     def environment(self) -> dict[str, str]:
         """The variables that hand these tokens to `python -m sandbox.emulator`."""
@@ -52,6 +55,7 @@ class SandboxTokens:
             *(("--token", t) for t in self.tokens),
             *(("--read-only-token", t) for t in self.read_only_tokens),
             ("--admin-token", self.admin_token),
+            *(("--account", token) for _name, token in self.accounts),
         ]
         for option, token in named:
             if not token or any(character.isspace() for character in token):
@@ -61,6 +65,8 @@ class SandboxTokens:
         environment = {TOKEN_ENV: " ".join(self.tokens), ADMIN_TOKEN_ENV: self.admin_token}
         if self.read_only_tokens:
             environment[READ_ONLY_TOKEN_ENV] = " ".join(self.read_only_tokens)
+        if self.accounts:
+            environment[ACCOUNTS_ENV] = " ".join(f"{name}={token}" for name, token in self.accounts)
         return environment
 
 
@@ -69,6 +75,7 @@ def resolve_tokens(
     read_only_tokens: Sequence[str] | None,
     admin_token: str | None,
     environ: Mapping[str, str],
+    accounts: Sequence[str] | None = None,
 ) -> SandboxTokens:
     """Each token from its flags when given, else from its variable, else the built-in default."""
     if admin_token is None:
@@ -77,13 +84,27 @@ def resolve_tokens(
         tokens=tuple(tokens or environ.get(TOKEN_ENV, "").split() or [DEFAULT_TOKEN]),
         read_only_tokens=tuple(read_only_tokens or environ.get(READ_ONLY_TOKEN_ENV, "").split()),
         admin_token=admin_token,
+        accounts=tuple(_account(a) for a in accounts or environ.get(ACCOUNTS_ENV, "").split()),
     )
+
+
+def _account(text: str) -> tuple[str, str]:
+    """NAME=TOKEN; a problem names the account, never the token."""
+    name, equals, token = text.partition("=")
+    if not equals or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name) or not token:
+        shown = name if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name) else "an account"
+        raise ValueError(f"--account for {shown}: write NAME=TOKEN, NAME lowercase letters, digits and '-'")
+    return name, token
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> EmulatorConfig:
     """The configuration the flags ask for; tokens not given by flag come from `environ`."""
     tokens = resolve_tokens(
-        args.token, args.read_only_token, args.admin_token, os.environ if environ is None else environ
+        args.token,
+        args.read_only_token,
+        args.admin_token,
+        os.environ if environ is None else environ,
+        args.account,
     )
     return EmulatorConfig(
         host=args.host,
@@ -91,6 +112,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
         tokens=tokens.tokens,
         read_only_tokens=tokens.read_only_tokens,
         admin_token=tokens.admin_token,
+        accounts=tokens.accounts,
         create_mode=args.create_mode,
         rate_limit_per_minute=args.rate_limit_per_minute,
         rate_limit_per_hour=args.rate_limit_per_hour,
@@ -144,7 +166,17 @@ def _start_failure(exc: OSError, config: EmulatorConfig) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.emulator", description=__doc__)
     add_arguments(parser)
-    return run(config_from_args(parser.parse_args(argv)))
+    return serve(parser.parse_args(argv))
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the sandbox the flags describe; a bad flag or variable is exit 2, said on stderr."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+    return run(config)
 
 
 if __name__ == "__main__":

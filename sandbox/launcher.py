@@ -50,7 +50,7 @@ DEFAULT_DIR = Path(".gradient-keys-sandbox")
 STATE_FILE = "keys.db"
 LEGACY_STATE_FILE = "keys.json"  # the key table before it was SQLite (format version 1)
 START_DEADLINE_SECONDS = 15.0
-TOKEN_FLAGS = ("--token", "--read-only-token", "--admin-token")
+TOKEN_FLAGS = ("--token", "--read-only-token", "--admin-token", "--account")
 # Beyond the common allow-list, the emulator needs what lets its interpreter import the sandbox.
 EMULATOR_INHERITS = ("PYTHONPATH", "PYTHONHOME")
 
@@ -284,10 +284,14 @@ def _start(directory: Path, extra_args: list[str] | None, port: int) -> SandboxI
     log_path = directory / "emulator.log"
     options, flags = _split_tokens(extra_args or [])
     admin_flags = flags["--admin-token"]
-    tokens = resolve_tokens(
-        flags["--token"], flags["--read-only-token"], admin_flags[-1] if admin_flags else None, os.environ
-    )
     try:
+        tokens = resolve_tokens(
+            flags["--token"],
+            flags["--read-only-token"],
+            admin_flags[-1] if admin_flags else None,
+            os.environ,
+            flags["--account"],
+        )
         secrets = tokens.environment()
     except ValueError as exc:
         raise SandboxError(str(exc)) from None

@@ -24,6 +24,7 @@ DEFAULT_ADMIN_TOKEN = "gradient-keys-sandbox-admin"  # noqa: S105 - documented s
 CREATE_MODES = ("retired", "legacy")
 TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_TOKEN"  # noqa: S105 - a variable's name, not a token
 READ_ONLY_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_READ_ONLY_TOKEN"  # noqa: S105 - a variable's name
+ACCOUNTS_ENV = "GRADIENT_KEYS_SANDBOX_ACCOUNTS"  # "NAME=TOKEN ...": the other accounts
 ADMIN_TOKEN_ENV = "GRADIENT_KEYS_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable's name
 
 
@@ -82,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, background: bool = False) 
         default=[],
         metavar="TOKEN",
         help=f"API token with genai:read only (writes get 403); repeatable (default ${READ_ONLY_TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="NAME=TOKEN",
+        help="another DigitalOcean account (team), with a key table, agents and rate budget of its own, "
+        f"reached with TOKEN; repeatable (default ${ACCOUNTS_ENV}, space-separated NAME=TOKEN)",
     )
     parser.add_argument(
         "--admin-token",

@@ -71,7 +71,7 @@ def add(commands: Commands[Parser]) -> None:
 def _sandbox_serve(args: argparse.Namespace) -> int:
     from sandbox import emulator  # noqa: PLC0415 - loads the sandbox for its commands only
 
-    return emulator.run(emulator.config_from_args(args))
+    return emulator.serve(args)
 
 
 def _sandbox_up(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import jsonschema  # type: ignore[import-untyped]  # no stubs in the dev require
 import pytest
 import yaml
 
+from components.account_config import ACCOUNT_FIELDS
 from components.config import (
     ADOPT_FIELDS,
     AGENT_FIELDS,
@@ -188,6 +189,11 @@ def test_the_settings_are_config_py_s() -> None:
 )
 def test_each_group_has_config_py_s_fields(definition: str, fields: set[str]) -> None:
     assert set(DEFS[definition]["properties"]) == fields and DEFS[definition]["additionalProperties"] is False
+
+
+def test_the_accounts_have_account_config_py_s_fields() -> None:
+    account = DEFS["accounts"]["items"]
+    assert set(account["properties"]) == ACCOUNT_FIELDS and account["additionalProperties"] is False
 
 
 def test_the_choices_and_limits_are_config_py_s() -> None:
