@@ -85,6 +85,8 @@ def _sandbox_up(args: argparse.Namespace) -> int:
         extra += ["--read-only-token", token]
     if args.admin_token is not None:
         extra += ["--admin-token", args.admin_token]
+    for account in args.account:
+        extra += ["--account", account]
     extra += ["--rate-limit-per-minute", str(args.rate_limit_per_minute)]
     extra += ["--rate-limit-per-hour", str(args.rate_limit_per_hour)]
     extra += ["--rate-limit-headers", args.rate_limit_headers]

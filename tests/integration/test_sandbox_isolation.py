@@ -228,3 +228,17 @@ def test_an_explicit_admin_token_flag_wins_even_when_it_is_the_default() -> None
     chosen = resolve_tokens(None, None, DEFAULT_ADMIN_TOKEN, {ADMIN_TOKEN_ENV: "from-env"})
     assert chosen.admin_token == DEFAULT_ADMIN_TOKEN
     assert resolve_tokens(None, None, None, {ADMIN_TOKEN_ENV: "from-env"}).admin_token == "from-env"
+
+
+def test_an_accounts_token_reaches_the_emulator_off_its_command_line(
+    tmp_path: Path, stopped_after: list[Path]
+) -> None:
+    directory = tmp_path / "sandbox"
+    stopped_after.append(directory)
+    account_token = "dop_v1_isolation_team_b_93a1"
+    up = gk("sandbox", "up", "--dir", str(directory), "--no-vault", "--account", f"team-b={account_token}")
+    assert up.returncode == 0, up.stderr
+    info = launcher.running(directory)
+    assert info is not None
+    assert account_token.encode() not in proc(info.pid, "cmdline")
+    assert status(info.api_url, account_token) == 200

@@ -3,15 +3,19 @@ and which account each key (or agent) is in."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.account_config import DEFAULT, AccountConfig
-from components.config import parse_settings
+from components.config import parse_settings, stack_values
 from components.errors import ConfigurationError
 from components.keys import KeyContext
 from components.provider import inputs_for
+from tests.unit.test_stack_file_schema import schema_errors
 
 AGENT = "1f1e960b-b67c-6ad4-8373-97a1b2c3d4e5"
 TEAM_B = {"name": "team-b", "token_from": {"env": "DIGITALOCEAN_TOKEN_B"}}
@@ -157,3 +161,17 @@ def test_the_provider_carries_where_the_account_token_is_and_rebuilds_the_same_k
     assert inputs["account_settings"] == {"name": "team-b", "token_from": {"env": "DIGITALOCEAN_TOKEN_B"}}
     default = settings(None, keys=[{"name": "a", "vault_path": "apps/a"}])
     assert inputs_for(default.keys[0], KeyContext.of(default))["account_settings"] == {}
+
+
+def test_the_documented_example_is_valid() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "accounts.md").read_text()
+    example = re.search(r"## A complete stack config\n\n```yaml\n(.*?)```", doc, re.S)
+    assert example is not None
+    assert schema_errors(example.group(1)) == []
+    parsed = parse_settings(stack_values(yaml.safe_load(example.group(1))["config"], "docs"), "prod")
+    assert {k.name: k.account for k in parsed.keys} == {
+        "chatbot-prod": "default",
+        "search-prod": "search-team",
+        "support-web": "support-team",
+    }
+    assert parsed.token_paths == {"accounts/support-team"}
