@@ -15,18 +15,21 @@ __all__ = ["render_policy"]
 _ORDER = ("create", "read", "update", "patch", "delete", "list")
 
 
-def render_policy(
+def render_policy(  # noqa: PLR0913 - where (mount, prefix), then keyword-only shaping options
     mount: str = "secret",
     prefix: str = "gradient-keys",
     *,
     audit_only: bool = False,
     verify_secrets: bool = False,
     webhook_paths: tuple[str, ...] = (),
+    token_paths: tuple[str, ...] = (),
 ) -> str:
     """The policy for everything the tool does, or (`audit_only`) for `gradient-keys audit` alone:
     read-only, and reading secret values only when `verify_secrets` (`audit --verify-secrets`).
     `webhook_paths` (under the prefix): where the stack's notification targets keep their URLs,
-    which an audit-only token must read to send `overdue` notices (the full policy reads them all)."""
+    which an audit-only token must read to send `overdue` notices (the full policy reads them all);
+    `token_paths`: where accounts keep their DigitalOcean API tokens, which the audit reads to list
+    those accounts."""
     mount, prefix = check_path(mount, "Vault mount"), check_path(prefix, "Vault path_prefix")
     needs: dict[str, set[str]] = {}
     groups: list[Mapping[str, tuple[str, ...]]] = [AUDIT_NEEDS]
@@ -66,10 +69,17 @@ def render_policy(
             "",
         ]
     if audit_only and not verify_secrets:  # else reading data under the prefix covers them
-        for path in sorted(webhook_paths):
+        readable = [
+            *(
+                (p, "a notification target's webhook URL (audit sends `overdue` notices)")
+                for p in webhook_paths
+            ),
+            *((p, "an account's DigitalOcean API token (the audit lists that account)") for p in token_paths),
+        ]
+        for path, what in sorted(readable):
             lines += [
-                "# a notification target's webhook URL (audit sends `overdue` notices)",
-                f'path "{mount}/data/{prefix}/{check_path(path, "notification url_from.vault.path")}" {{',
+                f"# {what}",
+                f'path "{mount}/data/{prefix}/{check_path(path, "Vault path")}" {{',
                 '  capabilities = ["read"]',
                 "}",
                 "",

@@ -87,8 +87,14 @@ def _vault_policy(args: argparse.Namespace) -> int:
         else (args.mount or DEFAULT_MOUNT, args.prefix or NAMESPACE)
     )
     webhooks = tuple(sorted(settings.notification_paths)) if settings is not None else ()
+    tokens = tuple(sorted(settings.token_paths)) if settings is not None else ()
     policy = render_policy(
-        mount, prefix, audit_only=args.audit_only, verify_secrets=args.verify_secrets, webhook_paths=webhooks
+        mount,
+        prefix,
+        audit_only=args.audit_only,
+        verify_secrets=args.verify_secrets,
+        webhook_paths=webhooks,
+        token_paths=tokens,
     )
     sys.stdout.write(policy)
     return ExitCode.OK

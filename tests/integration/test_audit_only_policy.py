@@ -99,6 +99,13 @@ def test_the_audit_only_policy_of_a_stack_reads_its_webhook_urls_and_no_other_da
     stack["config"]["gradient-keys:notifications"] = [
         {"name": "security", "url_from": {"vault": {"path": url_path}}, "events": ["overdue"]}
     ]
+    token_path = "accounts/team-b"  # an account's token: the audit reads it to list that account
+    root_vault.secrets.kv.v2.create_or_update_secret(
+        f"{managed.prefix}/{token_path}", {"token": "dop_v1_audit_team_b"}, mount_point="secret"
+    )
+    stack["config"]["gradient-keys:accounts"] = [
+        {"name": "team-b", "token_from": {"vault": {"path": token_path}}}
+    ]
     managed.stack_file.write_text(yaml.safe_dump(stack))
     command = ["vault", "policy", "--audit-only", "--config", str(managed.stack_file)]
     printed = subprocess.run(
@@ -108,11 +115,15 @@ def test_the_audit_only_policy_of_a_stack_reads_its_webhook_urls_and_no_other_da
         text=True,
         check=True,
     ).stdout
-    assert printed == render_policy("secret", managed.prefix, audit_only=True, webhook_paths=(url_path,))
+    assert printed == render_policy(
+        "secret", managed.prefix, audit_only=True, webhook_paths=(url_path,), token_paths=(token_path,)
+    )
     hook_token = token(root_vault, printed, "gk-hook")
     reader = VaultSink(path_prefix=managed.prefix, environ={**managed.env, "VAULT_TOKEN": hook_token})
     url = reader.read_field(url_path, "url")
     assert url is not None and url.reveal() == "http://127.0.0.1:9/hook"
+    account_token = reader.read_field(token_path, "token")
+    assert account_token is not None and account_token.reveal() == "dop_v1_audit_team_b"
     with pytest.raises(VaultPermissionError):
         reader.read_secret("apps/chatbot")  # the keys' secrets stay out of reach
     plain = render_policy("secret", managed.prefix, audit_only=True)
