@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.config_fields import Errors, Where, given, mapping, text_field, url, vault_path_field
 
-__all__ = ["ACCOUNT_FIELDS", "DEFAULT_ACCOUNT", "AccountConfig", "parse_accounts"]
+if TYPE_CHECKING:
+    from components.config import KeySpec
+
+__all__ = ["ACCOUNT_FIELDS", "DEFAULT_ACCOUNT", "AccountConfig", "check_accounts", "parse_accounts"]
 
 DEFAULT_ACCOUNT = "default"
 ACCOUNT_FIELDS = {"name", "token_from", "api_url", "inference_url"}
@@ -151,3 +154,25 @@ def _from_vault(raw: Any, where: Where, errors: Errors) -> tuple[str | None, str
         errors.at((*where, "field"), "must be a field name like token")
         return None
     return (None, path, field) if path else None
+
+
+def check_accounts(
+    keys: list[tuple[Where, KeySpec]], accounts: dict[str, AccountConfig], errors: Errors
+) -> None:
+    """Every key's account is declared; no account's token is read from a key's Vault path."""
+    names = ", ".join(sorted(accounts))
+    for where, spec in keys:
+        if spec.account not in accounts:
+            field = (*where[:2], "account") if where[0] == "agents" else (*where, "account")
+            errors.add(
+                field, spec.account, f"is not a declared account; use one of {names} (gradient-keys:accounts)"
+            )
+    paths = {spec.vault_path: spec.name for _where, spec in keys}
+    for index, account in enumerate(a for a in accounts.values() if a.name != DEFAULT_ACCOUNT):
+        if account.token_vault_path in paths:
+            errors.add(
+                ("accounts", index, "token_from", "vault", "path"),
+                account.token_vault_path,
+                f"is key {paths[account.token_vault_path]!r}'s Vault path; keep the account's token "
+                "elsewhere",
+            )

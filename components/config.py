@@ -25,13 +25,14 @@ import difflib
 import enum
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from components.account_config import DEFAULT, DEFAULT_ACCOUNT, AccountConfig, parse_accounts
+from components.account_config import DEFAULT, DEFAULT_ACCOUNT, AccountConfig, check_accounts, parse_accounts
+from components.agent_config import parse_agents
 from components.config_fields import (
     Errors,
     Where,
@@ -115,7 +116,6 @@ TOP_FIELDS = {
     "agents",
     "accounts",
 }
-AGENT_FIELDS = {"uuid", "endpoint", "account", "keys"}
 AUDIT_FIELDS = {"ignore", "scope_prefix"}
 VAULT_FIELDS = {"mount", "path_prefix", "auth", "role", "auth_mount", "namespace", "addr"}
 DEFAULT_FIELDS = {"rotate_every", "strategy", "on_delete", "consumer_pickup", "owner"}
@@ -393,9 +393,11 @@ def parse_settings(values: Mapping[str, Any], stack: str, source: str = "stack c
         for index, raw in enumerate(raw_keys)
         if (spec := _key(raw, ("keys", index), errors, defaults)) is not None
     ]
-    indexed += _agent_keys(values.get("agents"), errors, defaults)
+    indexed += parse_agents(
+        values.get("agents"), errors, lambda raw, where: _key(raw, where, errors, defaults)
+    )
     accounts = parse_accounts(values.get("accounts"), errors)
-    _check_accounts(indexed, accounts, errors)
+    check_accounts(indexed, accounts, errors)
     _check_unique(indexed, errors)
     key_paths = {spec.vault_path for _index, spec in indexed}
     notifications = _notifications(values.get("notifications"), errors, key_paths)
@@ -502,111 +504,6 @@ def _key(raw: Any, where: Where, errors: Errors, defaults: _KeyDefaults) -> KeyS
         allow_in_place=allow_in_place,
         account=account or DEFAULT_ACCOUNT,
     )
-
-
-def _agent_keys(raw: Any, errors: Errors, defaults: _KeyDefaults) -> list[tuple[Where, KeySpec]]:
-    """`gradient-keys:agents`: each agent's uuid, endpoint, account and API keys (the keys' fields
-    and defaults are gradient-keys:keys')."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        errors.add(("agents",), raw, "must be a list of agents, each {uuid, endpoint, keys}")
-        return []
-    found: list[tuple[Where, KeySpec]] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        where: Where = ("agents", index)
-        values = given(mapping(item, where, AGENT_FIELDS, errors))
-        placement = _agent_placement(values, where, errors, seen)
-        keys = values.get("keys")
-        if not isinstance(keys, list) or not keys:
-            errors.at(
-                (*where, "keys"), "is required: a list of the agent's keys, each with name and vault_path"
-            )
-            continue
-        for number, key_raw in enumerate(keys):
-            # An agent belongs to one account: its keys are in it (a key may not say otherwise).
-            if isinstance(key_raw, dict) and "account" in key_raw:
-                errors.at((*where, "keys", number, "account"), "is the agent's: write account: on the agent")
-                continue
-            spec = _key(key_raw, (*where, "keys", number), errors, defaults)
-            if spec is not None and placement is not None:
-                agent, endpoint, account = placement
-                placed = replace(spec, agent_uuid=agent, agent_endpoint=endpoint, account=account)
-                found.append(((*where, "keys", number), placed))
-    return found
-
-
-def _agent_placement(
-    values: dict[str, Any], where: Where, errors: Errors, seen: dict[str, int]
-) -> tuple[str, str, str] | None:
-    """What an agent gives its keys (its uuid, endpoint and account); None on a problem."""
-    agent = _agent_uuid(values.get("uuid"), (*where, "uuid"), errors)
-    if agent is not None and agent in seen:
-        errors.add(
-            (*where, "uuid"), agent, f"is already declared by agents[{seen[agent]}]; list its keys there"
-        )
-    elif agent is not None:
-        seen[agent] = int(where[1])
-    endpoint = _agent_endpoint(values.get("endpoint"), (*where, "endpoint"), errors)
-    if "endpoint" not in values:
-        errors.at(
-            (*where, "endpoint"),
-            "is required: the agent's endpoint, where its new keys are checked (the agent's overview "
-            "in the control panel shows it, e.g. https://abcd1234.agents.do-ai.run)",
-        )
-    account = text_field(values.get("account", DEFAULT_ACCOUNT), (*where, "account"), errors)
-    if agent is None or endpoint is None or account is None:
-        return None
-    return agent, endpoint, account
-
-
-_ENDPOINT = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
-
-
-def _agent_endpoint(value: Any, where: Where, errors: Errors) -> str | None:
-    """An agent's endpoint: DigitalOcean's are bare hosts, the sandbox's a path on its address."""
-    text = text_field(value, where, errors)
-    if text is not None and not _ENDPOINT.fullmatch(text):
-        errors.add(where, text, "is not an endpoint URL; use e.g. https://abcd1234.agents.do-ai.run")
-        return None
-    return text.rstrip("/") if text else None
-
-
-def _agent_uuid(value: Any, where: Where, errors: Errors) -> str | None:
-    if value is None:
-        errors.at(
-            where,
-            "is required: the agent's uuid (`gradient-keys sandbox console agents`, or the control panel)",
-        )
-        return None
-    text = text_field(value, where, errors)
-    if text is not None and not _UUID.fullmatch(text):
-        errors.add(where, text, "is not an agent uuid (like 11efb7d6-cdb5-6388-bf8f-4e013e2ddde4)")
-        return None
-    return text
-
-
-def _check_accounts(
-    keys: list[tuple[Where, KeySpec]], accounts: dict[str, AccountConfig], errors: Errors
-) -> None:
-    """Every key's account is declared; no account's token is read from a key's Vault path."""
-    names = ", ".join(sorted(accounts))
-    for where, spec in keys:
-        if spec.account not in accounts:
-            field = (*where[:2], "account") if where[0] == "agents" else (*where, "account")
-            errors.add(
-                field, spec.account, f"is not a declared account; use one of {names} (gradient-keys:accounts)"
-            )
-    paths = {spec.vault_path: spec.name for _where, spec in keys}
-    for index, account in enumerate(a for a in accounts.values() if a.name != DEFAULT_ACCOUNT):
-        if account.token_vault_path in paths:
-            errors.add(
-                ("accounts", index, "token_from", "vault", "path"),
-                account.token_vault_path,
-                f"is key {paths[account.token_vault_path]!r}'s Vault path; keep the account's token "
-                "elsewhere",
-            )
 
 
 def _path(where: Where) -> str:

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from components.account_config import ACCOUNT_FIELDS
+from components.agent_config import AGENT_FIELDS
 from components.config import (
     ADOPT_FIELDS,
-    AGENT_FIELDS,
     AUDIT_FIELDS,
     DEFAULT_FIELDS,
     DO_FIELDS,
