@@ -73,6 +73,8 @@ MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 20
 MAX_NAME_LENGTH = 128
 MAX_BODY_BYTES = 1 << 20
+MAX_DRAINED_BYTES = 16 << 20  # an oversized body up to this is read (and dropped) before the 413
+DRAIN_WAIT_SECONDS = 0.5  # how long such a body may pause before the 413 goes out anyway
 MAX_JSON_DEPTH = 256  # an inference body's nesting (arrays and objects)
 
 RETIRED_MESSAGE = (
@@ -408,8 +410,20 @@ class _Handler(BaseHTTPRequestHandler):
             return b""
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
             self.close_connection = True
+            if length.isdigit() and int(length) <= MAX_DRAINED_BYTES:
+                self._drain(int(length))
             raise _ApiError(413)
         return self.rfile.read(int(length))
+
+    def _drain(self, length: int) -> None:
+        """Read (and drop) what the client is sending before refusing it: closing with the body
+        unread makes its write fail (EPIPE) before it can read the 413, a race it loses under load.
+        A client that claims a length it does not send is refused after DRAIN_WAIT_SECONDS."""
+        self.connection.settimeout(DRAIN_WAIT_SECONDS)
+        remaining = length
+        with contextlib.suppress(OSError):  # a timeout, or the client gone: answer anyway
+            while remaining and (chunk := self.rfile.read1(min(remaining, 1 << 16))):
+                remaining -= len(chunk)
 
     def _json_body(self, raw: bytes, required: bool) -> Any:
         if not raw.strip():
