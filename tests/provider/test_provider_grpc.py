@@ -3,7 +3,6 @@ the sandbox emulator (real pydo over HTTP) and a real OpenBao."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,10 +16,8 @@ from components.keys import KeyContext
 from components.provider import inputs_for
 from components.secret import Secret
 from components.vault_sink import VaultSink
-from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
 from tests.inference_probe import works
-from tests.integration.rotation_env import environment
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
 DIFF_NONE, DIFF_SOME = provider_pb2.DiffResponse.DIFF_NONE, provider_pb2.DiffResponse.DIFF_SOME
@@ -33,21 +30,6 @@ def declare(**key: Any) -> dict[str, Any]:
     return with_provider(
         inputs_for(settings.keys[0], KeyContext("test", settings.vault, settings.digitalocean))
     )
-
-
-@pytest.fixture
-def env(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Any) -> dict[str, str]:
-    return environment(emulator, openbao, tmp_path)
-
-
-@pytest.fixture
-def provider(env: dict[str, str], root_vault: hvac.Client) -> Iterator[ProviderProcess]:
-    root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
-        "gradient-keys/apps/chatbot", mount_point="secret"
-    )
-    process = ProviderProcess(env)
-    yield process
-    process.close()
 
 
 def vault_secret(env: dict[str, str], path: str = "apps/chatbot") -> tuple[Secret, Any]:

@@ -5,7 +5,6 @@ is written into the key's Vault metadata on create and on update."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,9 +17,7 @@ from components.keys import KeyContext
 from components.policy_config import Mode
 from components.provider import inputs_for
 from components.vault_sink import VaultSink
-from sandbox.openbao import OpenBaoServer
 from sandbox.server import Emulator
-from tests.integration.rotation_env import environment
 from tests.provider.harness import ProviderProcess, from_struct, with_provider
 
 ALL_RULES = {
@@ -42,21 +39,6 @@ def declare(policies: dict[str, Any], **key: Any) -> dict[str, Any]:
 
 def with_mode(mode: Mode) -> dict[str, Any]:
     return {rule: {**fields, "mode": mode} for rule, fields in ALL_RULES.items()}
-
-
-@pytest.fixture
-def env(emulator: Emulator, openbao: OpenBaoServer, tmp_path: Any) -> dict[str, str]:
-    return environment(emulator, openbao, tmp_path)
-
-
-@pytest.fixture
-def provider(env: dict[str, str], root_vault: hvac.Client) -> Iterator[ProviderProcess]:
-    root_vault.secrets.kv.v2.delete_metadata_and_all_versions(
-        "gradient-keys/apps/chatbot", mount_point="secret"
-    )
-    process = ProviderProcess(env)
-    yield process
-    process.close()
 
 
 def owner_in_vault(root_vault: hvac.Client) -> str | None:
